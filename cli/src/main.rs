@@ -1,0 +1,256 @@
+//! `snowsync`: the operator's command-line tool. It parses arguments, calls the engine in
+//! `snowsync` (the library) and prints; nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use snowsync::config::{TenantConfig, TenantId};
+use snowsync::pull::{run_pull, PullEvent};
+use snowsync::runner::{Mode, ObjectReport};
+use snowsync::secrets::Credentials;
+use snowsync::state::Outcome;
+use snowsync::telemetry::{self, LogFormat};
+use snowsync::{Deps, SyncError};
+
+#[derive(Parser)]
+#[command(
+    name = "snowsync",
+    version,
+    about = "Operate snowsync: onboard tenants, run pulls and pushes, watch status"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Onboard, list, show and remove tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Run a pull now, in this process.
+    Pull {
+        /// The tenant.
+        tenant: String,
+        /// Only these tables (repeatable); default all configured.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+        /// Re-read everything instead of continuing from the watermark.
+        #[arg(long)]
+        backfill: bool,
+    },
+    /// Show every tenant's tables and exports: last run, outcome, rows, watermark, lag.
+    Status {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Validate a config and credentials, store the secret and the config. Idempotent.
+    Add {
+        /// The tenant config (TOML).
+        config: PathBuf,
+        /// The credentials (JSON): {"password": ...} or {"private_key": ..., "private_key_passphrase": ...}.
+        #[arg(long)]
+        credentials: PathBuf,
+    },
+    /// List onboarded tenants.
+    List,
+    /// Print a tenant's stored config (never its credentials).
+    Show {
+        /// The tenant.
+        tenant: String,
+    },
+    /// Delete a tenant's config, secret and state (pulled data stays in PostgreSQL).
+    Remove {
+        /// The tenant.
+        tenant: String,
+    },
+}
+
+fn read_file(path: &PathBuf, what: &str) -> Result<String, SyncError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| SyncError::config(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Result<(), SyncError> {
+    let text = read_file(config, "config")?;
+    let cfg = TenantConfig::parse(&text).map_err(|e| e.context(config.display()))?;
+    let creds_text = read_file(credentials, "credentials file")?;
+    let creds = Credentials::parse(&creds_text).map_err(|e| e.context(credentials.display()))?;
+    deps.secrets.put(&cfg.tenant, &creds).await?;
+    deps.state.put_config(&cfg.tenant, &text).await?;
+    println!(
+        "tenant {} stored: {} pull table(s), {} push export(s), secret {}",
+        cfg.tenant,
+        cfg.pull.len(),
+        cfg.push.len(),
+        cfg.tenant.secret_name()
+    );
+    Ok(())
+}
+
+fn print_reports(reports: &[ObjectReport]) -> bool {
+    let mut ok = true;
+    for r in reports {
+        let mut line = format!(
+            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.1}s",
+            r.object,
+            r.outcome.as_str(),
+            r.rows_read,
+            r.rows_written,
+            r.pages,
+            r.seconds
+        );
+        if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
+            line.push_str(&format!("\n  {kind}: {err}"));
+        }
+        if r.outcome == Outcome::Failed {
+            ok = false;
+        }
+        println!("{line}");
+    }
+    ok
+}
+
+fn format_lag(since: Option<chrono::DateTime<Utc>>) -> String {
+    let Some(t) = since else { return "-".into() };
+    let secs = (Utc::now() - t).num_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+async fn status(deps: &Deps, tenant: Option<String>) -> Result<(), SyncError> {
+    let tenants = match tenant {
+        Some(t) => vec![t],
+        None => deps.state.list_tenants().await?,
+    };
+    println!(
+        "{:<16} {:<5} {:<36} {:<20} {:<15} {:>10} {:<30} {:>6}",
+        "TENANT", "KIND", "TABLE/EXPORT", "LAST RUN", "OUTCOME", "ROWS", "WATERMARK", "LAG"
+    );
+    for t in tenants {
+        let id = TenantId::parse(&t)?;
+        let mut rows = deps.state.statuses(&id).await?;
+        rows.sort_by(|a, b| {
+            (a.direction.as_str(), &a.object).cmp(&(b.direction.as_str(), &b.object))
+        });
+        if rows.is_empty() {
+            println!("{:<16} {:<5} {:<36} {:<20}", t, "-", "(no runs yet)", "-");
+        }
+        for s in rows {
+            let (last, outcome, count) = match &s.last_run {
+                Some(r) => (
+                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    match (r.outcome, r.error_kind) {
+                        (Outcome::Failed, Some(k)) => format!("failed:{k}"),
+                        (o, _) => o.as_str().to_owned(),
+                    },
+                    r.rows_written.to_string(),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            println!(
+                "{:<16} {:<5} {:<36} {:<20} {:<15} {:>10} {:<30} {:>6}",
+                t,
+                s.direction.as_str(),
+                s.object,
+                last,
+                outcome,
+                count,
+                s.watermark.as_deref().unwrap_or("-"),
+                format_lag(s.last_complete_started_at)
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<bool, SyncError> {
+    let deps = Deps::from_env().await?;
+    match cli.command {
+        Command::Tenant { command } => match command {
+            TenantCommand::Add {
+                config,
+                credentials,
+            } => {
+                tenant_add(&deps, &config, &credentials).await?;
+            }
+            TenantCommand::List => {
+                for t in deps.state.list_tenants().await? {
+                    println!("{t}");
+                }
+            }
+            TenantCommand::Show { tenant } => {
+                let id = TenantId::parse(&tenant)?;
+                let text =
+                    deps.state.get_config(&id).await?.ok_or_else(|| {
+                        SyncError::config(format!("tenant {id} is not onboarded"))
+                    })?;
+                let has_secret = deps.secrets.exists(&id).await?;
+                println!(
+                    "# secret {}: {}",
+                    id.secret_name(),
+                    if has_secret { "present" } else { "MISSING" }
+                );
+                print!("{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+            }
+            TenantCommand::Remove { tenant } => {
+                let id = TenantId::parse(&tenant)?;
+                deps.state.delete_tenant(&id).await?;
+                deps.secrets.delete(&id).await?;
+                println!(
+                    "tenant {id} removed (config, secret, state); pulled data stays in schema {}",
+                    id.pg_schema()
+                );
+            }
+        },
+        Command::Pull {
+            tenant,
+            tables,
+            backfill,
+        } => {
+            let event = PullEvent {
+                tenant,
+                tables: Some(tables),
+                mode: if backfill {
+                    Mode::Backfill
+                } else {
+                    Mode::Incremental
+                },
+            };
+            let run_id = uuid::Uuid::new_v4().to_string();
+            let report = run_pull(&deps, &event, &run_id).await?;
+            return Ok(print_reports(&report.tables));
+        }
+        Command::Status { tenant } => status(&deps, tenant).await?,
+    }
+    Ok(true)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init(LogFormat::Text, "warn");
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

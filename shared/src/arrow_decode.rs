@@ -1,0 +1,2991 @@
+//! Snowflake Arrow result columns → PostgreSQL `COPY ... FROM STDIN` text, exactly; and the
+//! full-precision key values that keyset paging and watermarks are built from.
+//!
+//! Snowflake sends query results as Arrow record batches. Each field carries metadata
+//! (`logicalType`, `scale`, `precision`, `charLength`), and the physical encoding depends on
+//! the type and sometimes on the values in the chunk:
+//!
+//! | Snowflake type | Arrow encodings accepted |
+//! |---|---|
+//! | `NUMBER(p,s)` (`FIXED`) | `Int8`/`Int16`/`Int32`/`Int64` holding the unscaled value, scale from metadata; `Decimal128(p,s)` (metadata scale wins when present) |
+//! | `FLOAT` (`REAL`) | `Float64` |
+//! | `TEXT`, `VARIANT`, `OBJECT`, `ARRAY`, `GEOGRAPHY`/`GEOMETRY` as GeoJSON | `Utf8`, `LargeUtf8`, `Utf8View` |
+//! | `BOOLEAN` | `Boolean` |
+//! | `BINARY` | `Binary`, `LargeBinary`, `FixedSizeBinary`, `BinaryView` |
+//! | `DATE` | `Date32` or `Int32` (days since 1970-01-01), `Date64` |
+//! | `TIME(s)` | `Int32`/`Int64` in units of 10^-s seconds since midnight; `Time32`/`Time64` |
+//! | `TIMESTAMP_NTZ`/`_LTZ` | `Int64` epoch in units of 10^-s seconds; `Struct{epoch: seconds, fraction: nanoseconds}`; Arrow `Timestamp` |
+//! | `TIMESTAMP_TZ` | `Struct{epoch: 10^-s seconds, timezone}`; `Struct{epoch: seconds, fraction: nanoseconds, timezone}`; Arrow `Timestamp` (UTC) |
+//!
+//! `timezone` is the offset in minutes plus 1440 (1440 = UTC); `epoch` is always the UTC
+//! instant. Struct timestamps are read with `epoch` floored to whole seconds and `fraction`
+//! in `0..1_000_000_000` (so 1969-12-31 23:59:59.999999999 is epoch -1, fraction 999999999).
+//!
+//! A row is NULL when the array's validity says so; for struct-encoded timestamps also when the
+//! `epoch` child is NULL (fakesnow builds its structs without a validity of their own).
+//!
+//! Which Snowflake type a column has comes from [`ColumnSpec::sf_type`] (information_schema);
+//! the `logicalType` metadata is only reported in errors, while the `scale` metadata is
+//! authoritative for the integer encodings.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Int16Type, Int32Type, Int64Type, Int8Type, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use arrow_array::{
+    Array, ArrowPrimitiveType, BinaryArray, BinaryViewArray, BooleanArray, Decimal128Array,
+    FixedSizeBinaryArray, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array,
+    LargeBinaryArray, LargeStringArray, RecordBatch, StringArray, StringViewArray, StructArray,
+};
+use arrow_schema::{DataType, Field, TimeUnit};
+
+use crate::sf_types::SfType;
+
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+const NANOS_PER_DAY: i128 = 86_400 * NANOS_PER_SECOND;
+const MICROS_PER_DAY: i128 = 86_400_000_000;
+/// Largest decimal scale an `i128` can carry (10^38 < 2^127).
+const MAX_DECIMAL_SCALE: u8 = 38;
+/// Snowflake's `timezone` field is the offset in minutes plus this.
+const TZ_BIAS_MINUTES: i32 = 1440;
+/// PostgreSQL's first date and timestamp day: 4714-11-24 BC (Julian day 0), in days since 1970.
+const PG_MIN_DAY: i64 = -2_440_588;
+/// PostgreSQL's last date: 5874897-12-31, in days since 1970.
+const PG_MAX_DATE_DAY: i64 = 2_145_042_905;
+/// PostgreSQL's first day after the last timestamp (294277-01-01), in days since 1970.
+const PG_END_TIMESTAMP_DAY: i64 = 106_762_940;
+
+/// A column of a pull query as the engine knows it from `information_schema`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The exact Snowflake column name (used in error messages).
+    pub name: String,
+    /// The Snowflake type, which decides how the Arrow values are read and written.
+    pub sf_type: SfType,
+}
+
+/// Why a batch could not be decoded. Every variant names the column (and row) concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The batch has a different number of columns than the query selected.
+    #[error("the result has {found} columns but the query selected {expected}")]
+    ColumnCount {
+        /// Columns expected (the `columns` given).
+        expected: usize,
+        /// Columns in the batch.
+        found: usize,
+    },
+    /// The Arrow encoding of a column is not one Snowflake uses for its type.
+    #[error(
+        "column {column} ({sf_type}) arrived as Arrow {arrow_type}{logical}, which is not an \
+         encoding of {sf_type}"
+    )]
+    Encoding {
+        /// Column name.
+        column: String,
+        /// The Snowflake type expected, as Snowflake spells it.
+        sf_type: String,
+        /// The Arrow data type found.
+        arrow_type: String,
+        /// `" (logicalType X)"` when the field carried one, else empty.
+        logical: String,
+    },
+    /// A field's metadata has a value that cannot be used.
+    #[error("column {column}: Arrow field metadata {key}={value:?} is invalid: {reason}")]
+    Metadata {
+        /// Column name.
+        column: String,
+        /// Metadata key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Text with a NUL character, which PostgreSQL cannot store.
+    #[error(
+        "column {column}, row {row}: the text contains a NUL character, which PostgreSQL cannot \
+         store; remove it in Snowflake or leave the column out"
+    )]
+    Nul {
+        /// Column name.
+        column: String,
+        /// Row index in the batch.
+        row: usize,
+    },
+    /// JSON with a `\u0000` escape, which PostgreSQL `jsonb` cannot store.
+    #[error(
+        "column {column}, row {row}: the JSON contains the escape \\u0000, which PostgreSQL jsonb \
+         cannot store; remove it in Snowflake or leave the column out"
+    )]
+    JsonNul {
+        /// Column name.
+        column: String,
+        /// Row index in the batch.
+        row: usize,
+    },
+    /// A value is malformed or outside what PostgreSQL (or a key value) can hold.
+    #[error("column {column}, row {row}: {what}")]
+    Value {
+        /// Column name.
+        column: String,
+        /// Row index in the batch.
+        row: usize,
+        /// What was found.
+        what: String,
+    },
+    /// A column or row index outside the batch.
+    #[error("{what} is out of range for a batch of {columns} columns and {rows} rows")]
+    OutOfBounds {
+        /// Which index.
+        what: String,
+        /// Columns in the batch.
+        columns: usize,
+        /// Rows in the batch.
+        rows: usize,
+    },
+    /// A stored key value (see [`KeyValue::encode`]) that cannot be read back.
+    #[error("stored key value {input:?} is invalid: {reason}")]
+    BadEncodedKey {
+        /// The stored text.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading Arrow arrays
+// ---------------------------------------------------------------------------------------------
+
+/// An integer-valued Arrow array of any width, read as `i64`. Temporal arrays with integer
+/// storage are re-viewed as plain integers (sharing the buffers, no copy).
+#[derive(Debug, Clone)]
+enum Ints {
+    I8(Int8Array),
+    I16(Int16Array),
+    I32(Int32Array),
+    I64(Int64Array),
+}
+
+impl Ints {
+    /// `Int8`..`Int64` only.
+    fn integer(array: &dyn Array) -> Option<Ints> {
+        Some(match array.data_type() {
+            DataType::Int8 => Ints::I8(array.as_primitive_opt::<Int8Type>()?.clone()),
+            DataType::Int16 => Ints::I16(array.as_primitive_opt::<Int16Type>()?.clone()),
+            DataType::Int32 => Ints::I32(array.as_primitive_opt::<Int32Type>()?.clone()),
+            DataType::Int64 => Ints::I64(array.as_primitive_opt::<Int64Type>()?.clone()),
+            _ => return None,
+        })
+    }
+
+    fn view32<T: ArrowPrimitiveType<Native = i32>>(array: &dyn Array) -> Option<Ints> {
+        let a = array.as_primitive_opt::<T>()?;
+        Some(Ints::I32(Int32Array::new(
+            a.values().clone(),
+            a.nulls().cloned(),
+        )))
+    }
+
+    fn view64<T: ArrowPrimitiveType<Native = i64>>(array: &dyn Array) -> Option<Ints> {
+        let a = array.as_primitive_opt::<T>()?;
+        Some(Ints::I64(Int64Array::new(
+            a.values().clone(),
+            a.nulls().cloned(),
+        )))
+    }
+
+    fn is_null(&self, row: usize) -> bool {
+        match self {
+            Ints::I8(a) => a.is_null(row),
+            Ints::I16(a) => a.is_null(row),
+            Ints::I32(a) => a.is_null(row),
+            Ints::I64(a) => a.is_null(row),
+        }
+    }
+
+    fn get(&self, row: usize) -> i64 {
+        match self {
+            Ints::I8(a) => i64::from(a.value(row)),
+            Ints::I16(a) => i64::from(a.value(row)),
+            Ints::I32(a) => i64::from(a.value(row)),
+            Ints::I64(a) => a.value(row),
+        }
+    }
+}
+
+/// Which timestamp flavour a reader produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zone {
+    Ntz,
+    Ltz,
+    /// `TIMESTAMP_TZ` without an offset in the data (Arrow `Timestamp`): UTC.
+    TzUtc,
+}
+
+/// One column of one batch, resolved once: the downcast array plus what is needed to read it.
+#[derive(Debug)]
+enum Reader<'a> {
+    Fixed {
+        ints: Ints,
+        scale: u8,
+    },
+    Decimal {
+        array: &'a Decimal128Array,
+        scale: u8,
+    },
+    Float(&'a Float64Array),
+    Utf8 {
+        array: &'a StringArray,
+        json: bool,
+    },
+    LargeUtf8 {
+        array: &'a LargeStringArray,
+        json: bool,
+    },
+    Utf8View {
+        array: &'a StringViewArray,
+        json: bool,
+    },
+    Bool(&'a BooleanArray),
+    Binary(&'a BinaryArray),
+    LargeBinary(&'a LargeBinaryArray),
+    FixedBinary(&'a FixedSizeBinaryArray),
+    BinaryView(&'a BinaryViewArray),
+    Days(Ints),
+    Millis(Ints),
+    Time {
+        ints: Ints,
+        scale: u8,
+    },
+    TsUnits {
+        ints: Ints,
+        scale: u8,
+        zone: Zone,
+    },
+    TsStruct {
+        parent: &'a StructArray,
+        epoch: Ints,
+        fraction: Ints,
+        zone: Zone,
+    },
+    TzUnits {
+        parent: &'a StructArray,
+        epoch: Ints,
+        scale: u8,
+        timezone: Ints,
+    },
+    TzStruct {
+        parent: &'a StructArray,
+        epoch: Ints,
+        fraction: Ints,
+        timezone: Ints,
+    },
+}
+
+/// One decoded cell, borrowing text and bytes from the array.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Value<'a> {
+    Number {
+        unscaled: i128,
+        scale: u8,
+    },
+    Float(f64),
+    Text(&'a str),
+    Json(&'a str),
+    Bool(bool),
+    Binary(&'a [u8]),
+    /// Days since 1970-01-01.
+    Date(i64),
+    /// Nanoseconds since midnight.
+    Time(i64),
+    /// Nanoseconds since the epoch, wall clock.
+    Ntz(i128),
+    /// Nanoseconds since the epoch, UTC instant.
+    Ltz(i128),
+    /// Nanoseconds since the epoch (UTC instant) and the value's own offset.
+    Tz {
+        nanos: i128,
+        offset_minutes: i16,
+    },
+}
+
+fn pow10(exp: u8) -> i128 {
+    10i128.pow(u32::from(exp))
+}
+
+fn time_unit_scale(unit: TimeUnit) -> u8 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 3,
+        TimeUnit::Microsecond => 6,
+        TimeUnit::Nanosecond => 9,
+    }
+}
+
+/// Finds a struct child by name, else by position.
+fn child<'a>(parent: &'a StructArray, name: &str, position: usize) -> Option<&'a dyn Array> {
+    match parent.column_by_name(name) {
+        Some(c) => Some(c.as_ref()),
+        None if parent.fields().iter().all(|f| f.name() != name) => {
+            parent.columns().get(position).map(|c| c.as_ref())
+        }
+        None => None,
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn resolve(
+        array: &'a dyn Array,
+        field: &Field,
+        spec: &ColumnSpec,
+    ) -> Result<Reader<'a>, DecodeError> {
+        let encoding_error = || DecodeError::Encoding {
+            column: spec.name.clone(),
+            sf_type: spec.sf_type.to_string(),
+            arrow_type: array.data_type().to_string(),
+            logical: field
+                .metadata()
+                .get("logicalType")
+                .map(|l| format!(" (logicalType {l})"))
+                .unwrap_or_default(),
+        };
+        // Only the encodings that need it read the `scale` metadata.
+        let meta_scale = || metadata_scale(field, spec);
+        let data_type = array.data_type();
+        let reader = match spec.sf_type {
+            SfType::Number { scale, .. } => match data_type {
+                DataType::Decimal128(_, array_scale) => {
+                    let scale = match meta_scale()? {
+                        Some(s) => s,
+                        None => u8::try_from(*array_scale).map_err(|_| encoding_error())?,
+                    };
+                    Reader::Decimal {
+                        array: array.as_primitive_opt().ok_or_else(encoding_error)?,
+                        scale: check_decimal_scale(scale, spec)?,
+                    }
+                }
+                _ => Reader::Fixed {
+                    ints: Ints::integer(array).ok_or_else(encoding_error)?,
+                    scale: check_decimal_scale(meta_scale()?.unwrap_or(scale), spec)?,
+                },
+            },
+            SfType::Float => Reader::Float(array.as_primitive_opt().ok_or_else(encoding_error)?),
+            SfType::Text
+            | SfType::Geography
+            | SfType::Geometry
+            | SfType::Variant
+            | SfType::Object
+            | SfType::Array => {
+                let json = matches!(
+                    spec.sf_type,
+                    SfType::Variant | SfType::Object | SfType::Array
+                );
+                match data_type {
+                    DataType::Utf8 => Reader::Utf8 {
+                        array: array.as_string_opt().ok_or_else(encoding_error)?,
+                        json,
+                    },
+                    DataType::LargeUtf8 => Reader::LargeUtf8 {
+                        array: array.as_string_opt().ok_or_else(encoding_error)?,
+                        json,
+                    },
+                    DataType::Utf8View => Reader::Utf8View {
+                        array: array.as_string_view_opt().ok_or_else(encoding_error)?,
+                        json,
+                    },
+                    _ => return Err(encoding_error()),
+                }
+            }
+            SfType::Boolean => Reader::Bool(array.as_boolean_opt().ok_or_else(encoding_error)?),
+            SfType::Binary => match data_type {
+                DataType::Binary => {
+                    Reader::Binary(array.as_binary_opt().ok_or_else(encoding_error)?)
+                }
+                DataType::LargeBinary => {
+                    Reader::LargeBinary(array.as_binary_opt().ok_or_else(encoding_error)?)
+                }
+                DataType::FixedSizeBinary(_) => Reader::FixedBinary(
+                    array
+                        .as_fixed_size_binary_opt()
+                        .ok_or_else(encoding_error)?,
+                ),
+                DataType::BinaryView => {
+                    Reader::BinaryView(array.as_binary_view_opt().ok_or_else(encoding_error)?)
+                }
+                _ => return Err(encoding_error()),
+            },
+            SfType::Date => match data_type {
+                DataType::Date32 => {
+                    Reader::Days(Ints::view32::<Date32Type>(array).ok_or_else(encoding_error)?)
+                }
+                DataType::Int32 => Reader::Days(Ints::integer(array).ok_or_else(encoding_error)?),
+                DataType::Date64 => {
+                    Reader::Millis(Ints::view64::<Date64Type>(array).ok_or_else(encoding_error)?)
+                }
+                _ => return Err(encoding_error()),
+            },
+            SfType::Time { scale } => {
+                let (ints, scale) = match data_type {
+                    DataType::Time32(TimeUnit::Second) => {
+                        (Ints::view32::<Time32SecondType>(array), 0)
+                    }
+                    DataType::Time32(TimeUnit::Millisecond) => {
+                        (Ints::view32::<Time32MillisecondType>(array), 3)
+                    }
+                    DataType::Time64(TimeUnit::Microsecond) => {
+                        (Ints::view64::<Time64MicrosecondType>(array), 6)
+                    }
+                    DataType::Time64(TimeUnit::Nanosecond) => {
+                        (Ints::view64::<Time64NanosecondType>(array), 9)
+                    }
+                    _ => (Ints::integer(array), meta_scale()?.unwrap_or(scale)),
+                };
+                Reader::Time {
+                    ints: ints.ok_or_else(encoding_error)?,
+                    scale: check_time_scale(scale, spec)?,
+                }
+            }
+            SfType::TimestampNtz { scale }
+            | SfType::TimestampLtz { scale }
+            | SfType::TimestampTz { scale } => {
+                let zone = match spec.sf_type {
+                    SfType::TimestampNtz { .. } => Zone::Ntz,
+                    SfType::TimestampLtz { .. } => Zone::Ltz,
+                    _ => Zone::TzUtc,
+                };
+                match data_type {
+                    DataType::Timestamp(unit, _) => {
+                        let ints = match unit {
+                            TimeUnit::Second => Ints::view64::<TimestampSecondType>(array),
+                            TimeUnit::Millisecond => {
+                                Ints::view64::<TimestampMillisecondType>(array)
+                            }
+                            TimeUnit::Microsecond => {
+                                Ints::view64::<TimestampMicrosecondType>(array)
+                            }
+                            TimeUnit::Nanosecond => Ints::view64::<TimestampNanosecondType>(array),
+                        };
+                        Reader::TsUnits {
+                            ints: ints.ok_or_else(encoding_error)?,
+                            scale: time_unit_scale(*unit),
+                            zone,
+                        }
+                    }
+                    DataType::Struct(fields) => {
+                        let parent = array.as_struct_opt().ok_or_else(encoding_error)?;
+                        let has = |name: &str| fields.iter().any(|f| f.name() == name);
+                        let ints = |name: &str, position: usize| {
+                            child(parent, name, position)
+                                .and_then(Ints::integer)
+                                .ok_or_else(encoding_error)
+                        };
+                        match (zone, fields.len()) {
+                            (Zone::Ntz | Zone::Ltz, 2) => Reader::TsStruct {
+                                parent,
+                                epoch: ints("epoch", 0)?,
+                                fraction: ints("fraction", 1)?,
+                                zone,
+                            },
+                            (Zone::TzUtc, 2) if !has("fraction") => Reader::TzUnits {
+                                parent,
+                                epoch: ints("epoch", 0)?,
+                                scale: check_time_scale(meta_scale()?.unwrap_or(scale), spec)?,
+                                timezone: ints("timezone", 1)?,
+                            },
+                            (Zone::TzUtc, 3) => Reader::TzStruct {
+                                parent,
+                                epoch: ints("epoch", 0)?,
+                                fraction: ints("fraction", 1)?,
+                                timezone: ints("timezone", 2)?,
+                            },
+                            _ => return Err(encoding_error()),
+                        }
+                    }
+                    _ => Reader::TsUnits {
+                        ints: Ints::integer(array).ok_or_else(encoding_error)?,
+                        scale: check_time_scale(meta_scale()?.unwrap_or(scale), spec)?,
+                        zone,
+                    },
+                }
+            }
+        };
+        Ok(reader)
+    }
+
+    /// Reads one cell: `Ok(None)` for NULL, `Err(what)` for a malformed value.
+    fn value(&self, row: usize) -> Result<Option<Value<'a>>, String> {
+        let value = match self {
+            Reader::Fixed { ints, scale } => {
+                if ints.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Number {
+                    unscaled: i128::from(ints.get(row)),
+                    scale: *scale,
+                }
+            }
+            Reader::Decimal { array, scale } => {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Number {
+                    unscaled: array.value(row),
+                    scale: *scale,
+                }
+            }
+            Reader::Float(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Float(a.value(row))
+            }
+            Reader::Utf8 { array, json } => {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                text_value(array.value(row), *json)
+            }
+            Reader::LargeUtf8 { array, json } => {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                text_value(array.value(row), *json)
+            }
+            Reader::Utf8View { array, json } => {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                text_value(array.value(row), *json)
+            }
+            Reader::Bool(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Bool(a.value(row))
+            }
+            Reader::Binary(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Binary(a.value(row))
+            }
+            Reader::LargeBinary(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Binary(a.value(row))
+            }
+            Reader::FixedBinary(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Binary(a.value(row))
+            }
+            Reader::BinaryView(a) => {
+                if a.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Binary(a.value(row))
+            }
+            Reader::Days(ints) => {
+                if ints.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Date(ints.get(row))
+            }
+            Reader::Millis(ints) => {
+                if ints.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Date(ints.get(row).div_euclid(86_400_000))
+            }
+            Reader::Time { ints, scale } => {
+                if ints.is_null(row) {
+                    return Ok(None);
+                }
+                let raw = ints.get(row);
+                let nanos = i128::from(raw) * pow10(9 - scale);
+                if !(0..NANOS_PER_DAY).contains(&nanos) {
+                    return Err(format!(
+                        "TIME value {raw} (scale {scale}) is not within one day after midnight"
+                    ));
+                }
+                // In range 0..86_400e9, so it fits an i64.
+                Value::Time(i64::try_from(nanos).map_err(|e| e.to_string())?)
+            }
+            Reader::TsUnits { ints, scale, zone } => {
+                if ints.is_null(row) {
+                    return Ok(None);
+                }
+                let nanos = i128::from(ints.get(row)) * pow10(9 - scale);
+                zoned(nanos, *zone)
+            }
+            Reader::TsStruct {
+                parent,
+                epoch,
+                fraction,
+                zone,
+            } => {
+                if parent.is_null(row) || epoch.is_null(row) {
+                    return Ok(None);
+                }
+                zoned(struct_nanos(epoch, fraction, row)?, *zone)
+            }
+            Reader::TzUnits {
+                parent,
+                epoch,
+                scale,
+                timezone,
+            } => {
+                if parent.is_null(row) || epoch.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Tz {
+                    nanos: i128::from(epoch.get(row)) * pow10(9 - scale),
+                    offset_minutes: offset(timezone, row)?,
+                }
+            }
+            Reader::TzStruct {
+                parent,
+                epoch,
+                fraction,
+                timezone,
+            } => {
+                if parent.is_null(row) || epoch.is_null(row) {
+                    return Ok(None);
+                }
+                Value::Tz {
+                    nanos: struct_nanos(epoch, fraction, row)?,
+                    offset_minutes: offset(timezone, row)?,
+                }
+            }
+        };
+        Ok(Some(value))
+    }
+}
+
+fn text_value(s: &str, json: bool) -> Value<'_> {
+    if json {
+        Value::Json(s)
+    } else {
+        Value::Text(s)
+    }
+}
+
+fn zoned(nanos: i128, zone: Zone) -> Value<'static> {
+    match zone {
+        Zone::Ntz => Value::Ntz(nanos),
+        Zone::Ltz => Value::Ltz(nanos),
+        Zone::TzUtc => Value::Tz {
+            nanos,
+            offset_minutes: 0,
+        },
+    }
+}
+
+fn struct_nanos(epoch: &Ints, fraction: &Ints, row: usize) -> Result<i128, String> {
+    if fraction.is_null(row) {
+        return Err("timestamp fraction is NULL while its epoch is not".to_owned());
+    }
+    let f = fraction.get(row);
+    if !(0..1_000_000_000).contains(&f) {
+        return Err(format!(
+            "timestamp fraction {f} is not within 0..=999999999 nanoseconds"
+        ));
+    }
+    Ok(i128::from(epoch.get(row)) * NANOS_PER_SECOND + i128::from(f))
+}
+
+fn offset(timezone: &Ints, row: usize) -> Result<i16, String> {
+    if timezone.is_null(row) {
+        return Err("TIMESTAMP_TZ timezone is NULL while its epoch is not".to_owned());
+    }
+    let tz = timezone.get(row);
+    if !(0..=2 * i64::from(TZ_BIAS_MINUTES)).contains(&tz) {
+        return Err(format!(
+            "TIMESTAMP_TZ timezone {tz} is not an offset in minutes + 1440 (0..=2880)"
+        ));
+    }
+    i16::try_from(tz - i64::from(TZ_BIAS_MINUTES)).map_err(|e| e.to_string())
+}
+
+fn metadata_scale(field: &Field, spec: &ColumnSpec) -> Result<Option<u8>, DecodeError> {
+    let Some(value) = field.metadata().get("scale") else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse::<u8>()
+        .map(Some)
+        .map_err(|e| DecodeError::Metadata {
+            column: spec.name.clone(),
+            key: "scale".to_owned(),
+            value: value.clone(),
+            reason: e.to_string(),
+        })
+}
+
+fn check_decimal_scale(scale: u8, spec: &ColumnSpec) -> Result<u8, DecodeError> {
+    if scale > MAX_DECIMAL_SCALE {
+        return Err(DecodeError::Metadata {
+            column: spec.name.clone(),
+            key: "scale".to_owned(),
+            value: scale.to_string(),
+            reason: "a NUMBER scale is at most 38".to_owned(),
+        });
+    }
+    Ok(scale)
+}
+
+fn check_time_scale(scale: u8, spec: &ColumnSpec) -> Result<u8, DecodeError> {
+    if scale > 9 {
+        return Err(DecodeError::Metadata {
+            column: spec.name.clone(),
+            key: "scale".to_owned(),
+            value: scale.to_string(),
+            reason: "a time or timestamp scale is at most 9".to_owned(),
+        });
+    }
+    Ok(scale)
+}
+
+// ---------------------------------------------------------------------------------------------
+// COPY text
+// ---------------------------------------------------------------------------------------------
+
+/// Appends one PostgreSQL `COPY ... FROM STDIN` (text format) line per row of `batch` to `out`:
+/// tab-separated, `\N` for NULL, `\n` at the end of each line, with `\`, tab, newline and
+/// carriage return escaped in text. Batch column `i` is `columns[i]`. Returns the rows written.
+///
+/// Values are exact: numbers keep every digit and their scale (`-0.50`); floats use the
+/// shortest text that reads back to the same double (`NaN`, `Infinity`, `-Infinity`);
+/// booleans `t`/`f`; dates `YYYY-MM-DD` (`... BC` before year 1); times `HH:MM:SS.ffffff`;
+/// `TIMESTAMP_NTZ` as `YYYY-MM-DD HH:MM:SS.ffffff`; `TIMESTAMP_LTZ`/`_TZ` as the UTC instant
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00`. Sub-microsecond digits are truncated toward the past
+/// (floor), as PostgreSQL keeps microseconds. JSON types are written as sent; binary as bytea
+/// hex (`\\x0aff` in COPY text).
+///
+/// # Errors
+/// [`DecodeError`] when the column count or an encoding does not match, text contains NUL,
+/// JSON contains `\u0000`, or a value is malformed or outside PostgreSQL's range. On error
+/// `out` is left as it was.
+pub fn write_copy_text(
+    batch: &RecordBatch,
+    columns: &[ColumnSpec],
+    out: &mut Vec<u8>,
+) -> Result<usize, DecodeError> {
+    let start = out.len();
+    let result = write_rows(batch, columns, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn write_rows(
+    batch: &RecordBatch,
+    columns: &[ColumnSpec],
+    out: &mut Vec<u8>,
+) -> Result<usize, DecodeError> {
+    if batch.num_columns() != columns.len() {
+        return Err(DecodeError::ColumnCount {
+            expected: columns.len(),
+            found: batch.num_columns(),
+        });
+    }
+    let schema = batch.schema();
+    let readers = columns
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| Reader::resolve(batch.column(i).as_ref(), schema.field(i), spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        for (i, (reader, spec)) in readers.iter().zip(columns).enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            let value = reader.value(row).map_err(|what| DecodeError::Value {
+                column: spec.name.clone(),
+                row,
+                what,
+            })?;
+            match value {
+                None => out.extend_from_slice(b"\\N"),
+                Some(value) => write_copy_value(out, value).map_err(|e| e.into_error(spec, row))?,
+            }
+        }
+        out.push(b'\n');
+    }
+    Ok(batch.num_rows())
+}
+
+/// A cell that cannot be written, before the column and row are attached.
+enum CellError {
+    Nul,
+    JsonNul,
+    Range(String),
+}
+
+impl CellError {
+    fn into_error(self, spec: &ColumnSpec, row: usize) -> DecodeError {
+        let column = spec.name.clone();
+        match self {
+            CellError::Nul => DecodeError::Nul { column, row },
+            CellError::JsonNul => DecodeError::JsonNul { column, row },
+            CellError::Range(what) => DecodeError::Value { column, row, what },
+        }
+    }
+}
+
+fn write_copy_value(out: &mut Vec<u8>, value: Value<'_>) -> Result<(), CellError> {
+    match value {
+        Value::Number { unscaled, scale } => write_decimal(out, unscaled, scale),
+        Value::Float(f) => write_float(out, f, "Infinity", "-Infinity"),
+        Value::Text(s) => write_copy_escaped(out, s)?,
+        Value::Json(s) => {
+            if json_has_nul_escape(s) {
+                return Err(CellError::JsonNul);
+            }
+            write_copy_escaped(out, s)?;
+        }
+        Value::Bool(b) => out.push(if b { b't' } else { b'f' }),
+        Value::Binary(bytes) => {
+            out.extend_from_slice(b"\\\\x");
+            write_hex(out, bytes);
+        }
+        Value::Date(days) => {
+            if !(PG_MIN_DAY..=PG_MAX_DATE_DAY).contains(&days) {
+                return Err(CellError::Range(format!(
+                    "DATE {} is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)",
+                    pg_date_text(days)
+                )));
+            }
+            let (year, month, day) = civil_from_days(days);
+            write_pg_ymd(out, year, month, day);
+            if year <= 0 {
+                out.extend_from_slice(b" BC");
+            }
+        }
+        Value::Time(nanos) => {
+            write_hms(out, i128::from(nanos), 6);
+        }
+        Value::Ntz(nanos) => write_pg_timestamp(out, nanos, false)?,
+        Value::Ltz(nanos) | Value::Tz { nanos, .. } => write_pg_timestamp(out, nanos, true)?,
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff[+00][ BC]`, floored to microseconds.
+fn write_pg_timestamp(out: &mut Vec<u8>, nanos: i128, utc: bool) -> Result<(), CellError> {
+    let micros = nanos.div_euclid(1000);
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    if !(i128::from(PG_MIN_DAY)..i128::from(PG_END_TIMESTAMP_DAY)).contains(&days) {
+        return Err(CellError::Range(format!(
+            "timestamp {} is outside PostgreSQL's range (4714-11-24 BC to 294276-12-31)",
+            display_timestamp(nanos)
+        )));
+    }
+    // In range, so it fits an i64.
+    let days = i64::try_from(days).map_err(|e| CellError::Range(e.to_string()))?;
+    let (year, month, day) = civil_from_days(days);
+    write_pg_ymd(out, year, month, day);
+    out.push(b' ');
+    write_hms(out, micros.rem_euclid(MICROS_PER_DAY) * 1000, 6);
+    if utc {
+        out.extend_from_slice(b"+00");
+    }
+    if year <= 0 {
+        out.extend_from_slice(b" BC");
+    }
+    Ok(())
+}
+
+/// Year (PostgreSQL style: `1 - year` for years <= 0, which are then written with ` BC`),
+/// month and day.
+fn write_pg_ymd(out: &mut Vec<u8>, year: i64, month: u32, day: u32) {
+    let shown = if year <= 0 { 1 - year } else { year };
+    write_padded(out, shown.unsigned_abs().into(), 4);
+    out.push(b'-');
+    write_padded(out, month.into(), 2);
+    out.push(b'-');
+    write_padded(out, day.into(), 2);
+}
+
+/// `HH:MM:SS.f...` for nanoseconds since midnight (`0..NANOS_PER_DAY`), with `digits`
+/// fractional digits (truncated).
+fn write_hms(out: &mut Vec<u8>, nanos_of_day: i128, digits: u8) {
+    let secs = nanos_of_day.div_euclid(NANOS_PER_SECOND);
+    let frac = nanos_of_day.rem_euclid(NANOS_PER_SECOND);
+    write_padded(out, (secs / 3600).unsigned_abs(), 2);
+    out.push(b':');
+    write_padded(out, (secs / 60 % 60).unsigned_abs(), 2);
+    out.push(b':');
+    write_padded(out, (secs % 60).unsigned_abs(), 2);
+    if digits > 0 {
+        out.push(b'.');
+        write_padded(
+            out,
+            (frac / pow10(9 - digits)).unsigned_abs(),
+            usize::from(digits),
+        );
+    }
+}
+
+/// Writes `n` in decimal, left-padded with zeros to `width`.
+fn write_padded(out: &mut Vec<u8>, n: u128, width: usize) {
+    let mut buf = [0u8; 40];
+    let digits = u128_digits(n, &mut buf);
+    for _ in digits.len()..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(digits);
+}
+
+/// The decimal digits of `n`, written at the end of `buf`.
+fn u128_digits(mut n: u128, buf: &mut [u8; 40]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10, so the cast cannot truncate.
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// An exact decimal: `unscaled / 10^scale`, every digit kept (`-50`, 2 → `-0.50`).
+fn write_decimal(out: &mut Vec<u8>, unscaled: i128, scale: u8) {
+    let mut buf = [0u8; 40];
+    let digits = u128_digits(unscaled.unsigned_abs(), &mut buf);
+    if unscaled < 0 {
+        out.push(b'-');
+    }
+    let scale = usize::from(scale);
+    if scale == 0 {
+        out.extend_from_slice(digits);
+    } else if digits.len() <= scale {
+        out.extend_from_slice(b"0.");
+        for _ in digits.len()..scale {
+            out.push(b'0');
+        }
+        out.extend_from_slice(digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+}
+
+fn decimal_string(unscaled: i128, scale: u8) -> String {
+    let mut out = Vec::with_capacity(42);
+    write_decimal(&mut out, unscaled, scale);
+    // Only ASCII digits, '-' and '.' were written.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The shortest text that reads back as the same double: plain notation for
+/// `1e-5 <= |f| < 1e16`, exponent notation outside (`1e300`), `NaN` and the given infinities.
+fn write_float(out: &mut Vec<u8>, f: f64, inf: &str, neg_inf: &str) {
+    struct VecWriter<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for VecWriter<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    if f.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if f.is_infinite() {
+        out.extend_from_slice(if f > 0.0 { inf } else { neg_inf }.as_bytes());
+    } else {
+        let abs = f.abs();
+        // Writing into a Vec cannot fail.
+        let _ = if abs != 0.0 && !(1e-5..1e16).contains(&abs) {
+            write!(VecWriter(out), "{f:e}")
+        } else {
+            write!(VecWriter(out), "{f}")
+        };
+    }
+}
+
+fn float_string(f: f64, inf: &str, neg_inf: &str) -> String {
+    let mut out = Vec::new();
+    write_float(&mut out, f, inf, neg_inf);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends `s` with COPY text escapes; NUL is refused.
+fn write_copy_escaped(out: &mut Vec<u8>, s: &str) -> Result<(), CellError> {
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0 => return Err(CellError::Nul),
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        out.extend_from_slice(escaped);
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    Ok(())
+}
+
+/// True when JSON text contains the escape `\u0000` (which `jsonb` refuses). Escaped
+/// backslashes (`\\u0000` is the text `\u0000`, not a NUL) are skipped correctly.
+fn json_has_nul_escape(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u')
+                && bytes.get(i + 2..i + 6) == Some(b"0000".as_slice())
+            {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    write_hex(&mut out, bytes);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendar arithmetic (proleptic Gregorian, any year)
+// ---------------------------------------------------------------------------------------------
+
+/// (year, month, day) of a day number (days since 1970-01-01). Year 0 is 1 BC.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    // Howard Hinnant's `civil_from_days`, on i64 so every Snowflake value fits.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // month is 1..=12 and day 1..=31, so the conversions cannot fail.
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+/// `YYYY-MM-DD`, or `YYYY-MM-DD BC` for years before 1, as PostgreSQL writes dates.
+fn pg_date_text(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    let mut out = Vec::with_capacity(16);
+    write_pg_ymd(&mut out, year, month, day);
+    if year <= 0 {
+        out.extend_from_slice(b" BC");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `YYYY-MM-DD` with a `-` before years below 0 (astronomical numbering), for messages and
+/// Snowflake literals.
+fn display_date(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    let sign = if year < 0 { "-" } else { "" };
+    format!("{sign}{:04}-{month:02}-{day:02}", year.unsigned_abs())
+}
+
+/// `YYYY-MM-DD HH:MM:SS.fffffffff` (all nine digits) of nanoseconds since the epoch.
+fn display_timestamp(nanos: i128) -> String {
+    let days = nanos.div_euclid(NANOS_PER_DAY);
+    let mut out = match i64::try_from(days) {
+        Ok(days) => display_date(days),
+        Err(_) => return format!("{nanos} ns since 1970"),
+    }
+    .into_bytes();
+    out.push(b' ');
+    write_hms(&mut out, nanos.rem_euclid(NANOS_PER_DAY), 9);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn display_time(nanos: i64) -> String {
+    let mut out = Vec::with_capacity(18);
+    write_hms(&mut out, i128::from(nanos), 9);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key values
+// ---------------------------------------------------------------------------------------------
+
+/// One decoded value for keyset paging and watermarks, at the source's full precision
+/// (nanoseconds, exact decimals), never rounded.
+///
+/// # Ordering
+/// `Ord` orders values as Snowflake does within one column type: numbers numerically
+/// (`Int` and `Decimal` of any scales compare by exact value, so `Decimal{50,2} ==
+/// Decimal{5,1}`), floats numerically with `NaN` above everything and `-0.0 == 0.0`, text by
+/// UTF-8 bytes, binary by bytes, `false < true`, dates/times by value, timestamps by instant
+/// (`TimestampTz` ignores its offset, so equal instants are equal). **`Null` sorts first**
+/// (below every value), unlike Snowflake's default `NULLS LAST`: callers that page over
+/// nullable keys must treat NULL explicitly. Values of different kinds are ordered by kind
+/// only to make the order total. Equality (`==`) follows the same rules.
+#[derive(Debug, Clone)]
+pub enum KeyValue {
+    /// SQL NULL.
+    Null,
+    /// A `NUMBER` with scale 0.
+    Int(i128),
+    /// A `NUMBER` with a scale: `unscaled / 10^scale` (scale at most 38).
+    Decimal {
+        /// The digits without the decimal point.
+        unscaled: i128,
+        /// Digits after the decimal point.
+        scale: u8,
+    },
+    /// A `FLOAT`.
+    Float(f64),
+    /// Text (also JSON text of `VARIANT`/`OBJECT`/`ARRAY`).
+    Text(String),
+    /// A `BOOLEAN`.
+    Bool(bool),
+    /// A `DATE`: days since 1970-01-01.
+    Date(i32),
+    /// A `TIME`: nanoseconds since midnight.
+    Time(i64),
+    /// A `TIMESTAMP_NTZ`: nanoseconds since 1970-01-01 00:00:00 (wall clock).
+    TimestampNtz(i128),
+    /// A `TIMESTAMP_LTZ`: nanoseconds since the epoch (UTC instant).
+    TimestampLtz(i128),
+    /// A `TIMESTAMP_TZ`: nanoseconds since the epoch (UTC instant) and the value's own offset.
+    TimestampTz {
+        /// Nanoseconds since the epoch, UTC.
+        nanos: i128,
+        /// The value's offset from UTC in minutes (kept, but not part of the ordering).
+        offset_minutes: i16,
+    },
+    /// A `BINARY`.
+    Binary(Vec<u8>),
+}
+
+/// Reads one cell of `batch` as a [`KeyValue`]; `spec` describes column `col`.
+///
+/// # Errors
+/// [`DecodeError`] when `col` or `row` is outside the batch, the column's encoding does not
+/// match `spec`, or the value is malformed.
+pub fn key_value(
+    batch: &RecordBatch,
+    col: usize,
+    spec: &ColumnSpec,
+    row: usize,
+) -> Result<KeyValue, DecodeError> {
+    let reader = key_reader(batch, col, spec)?;
+    if row >= batch.num_rows() {
+        return Err(out_of_bounds(batch, format!("row {row}")));
+    }
+    read_key(&reader, spec, row)
+}
+
+/// The largest key tuple among the rows of `batch` (by [`KeyValue`]'s ordering, compared
+/// column by column), or `None` for an empty batch. `key_columns` pairs each key column's
+/// index in the batch with its spec, in key order.
+///
+/// # Errors
+/// As [`key_value`].
+pub fn max_key(
+    batch: &RecordBatch,
+    key_columns: &[(usize, &ColumnSpec)],
+) -> Result<Option<Vec<KeyValue>>, DecodeError> {
+    let readers = key_columns
+        .iter()
+        .map(|(col, spec)| key_reader(batch, *col, spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut best: Option<Vec<KeyValue>> = None;
+    for row in 0..batch.num_rows() {
+        let tuple = readers
+            .iter()
+            .zip(key_columns)
+            .map(|(reader, (_, spec))| read_key(reader, spec, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        if best.as_ref().is_none_or(|b| tuple > *b) {
+            best = Some(tuple);
+        }
+    }
+    Ok(best)
+}
+
+fn out_of_bounds(batch: &RecordBatch, what: String) -> DecodeError {
+    DecodeError::OutOfBounds {
+        what,
+        columns: batch.num_columns(),
+        rows: batch.num_rows(),
+    }
+}
+
+fn key_reader<'a>(
+    batch: &'a RecordBatch,
+    col: usize,
+    spec: &ColumnSpec,
+) -> Result<Reader<'a>, DecodeError> {
+    if col >= batch.num_columns() {
+        return Err(out_of_bounds(
+            batch,
+            format!("column {col} ({})", spec.name),
+        ));
+    }
+    Reader::resolve(
+        batch.column(col).as_ref(),
+        batch.schema_ref().field(col),
+        spec,
+    )
+}
+
+fn read_key(reader: &Reader<'_>, spec: &ColumnSpec, row: usize) -> Result<KeyValue, DecodeError> {
+    let value_error = |what: String| DecodeError::Value {
+        column: spec.name.clone(),
+        row,
+        what,
+    };
+    let Some(value) = reader.value(row).map_err(value_error)? else {
+        return Ok(KeyValue::Null);
+    };
+    Ok(match value {
+        Value::Number { unscaled, scale: 0 } => KeyValue::Int(unscaled),
+        Value::Number { unscaled, scale } => KeyValue::Decimal { unscaled, scale },
+        Value::Float(f) => KeyValue::Float(f),
+        Value::Text(s) | Value::Json(s) => KeyValue::Text(s.to_owned()),
+        Value::Bool(b) => KeyValue::Bool(b),
+        Value::Binary(b) => KeyValue::Binary(b.to_vec()),
+        Value::Date(days) => KeyValue::Date(
+            i32::try_from(days)
+                .map_err(|_| value_error(format!("DATE {days} days since 1970 is out of range")))?,
+        ),
+        Value::Time(nanos) => KeyValue::Time(nanos),
+        Value::Ntz(nanos) => KeyValue::TimestampNtz(nanos),
+        Value::Ltz(nanos) => KeyValue::TimestampLtz(nanos),
+        Value::Tz {
+            nanos,
+            offset_minutes,
+        } => KeyValue::TimestampTz {
+            nanos,
+            offset_minutes,
+        },
+    })
+}
+
+/// Compares two exact decimals `a / 10^sa` and `b / 10^sb`.
+fn cmp_decimal(a: i128, sa: u8, b: i128, sb: u8) -> Ordering {
+    if sa > MAX_DECIMAL_SCALE || sb > MAX_DECIMAL_SCALE {
+        return cmp_decimal_text(a, sa, b, sb);
+    }
+    // value = q + r / 10^s with 0 <= r < 10^s (floor division keeps negatives exact).
+    let (pa, pb) = (pow10(sa), pow10(sb));
+    let (qa, ra) = (a.div_euclid(pa), a.rem_euclid(pa));
+    let (qb, rb) = (b.div_euclid(pb), b.rem_euclid(pb));
+    qa.cmp(&qb).then_with(|| {
+        // Bring both fractions to the larger scale: r < 10^s <= 10^38, so r * 10^(s - s') < 10^38.
+        let s = sa.max(sb);
+        (ra * pow10(s - sa)).cmp(&(rb * pow10(s - sb)))
+    })
+}
+
+/// Exact comparison through decimal digits, for scales an `i128` power of ten cannot hold.
+fn cmp_decimal_text(a: i128, sa: u8, b: i128, sb: u8) -> Ordering {
+    fn parts(v: i128, scale: u8) -> (bool, String, String) {
+        let digits = v.unsigned_abs().to_string();
+        let scale = usize::from(scale);
+        let padded = format!(
+            "{}{digits}",
+            "0".repeat((scale + 1).saturating_sub(digits.len()))
+        );
+        let (int, frac) = padded.split_at(padded.len() - scale);
+        let int = int.trim_start_matches('0').to_owned();
+        let frac = frac.trim_end_matches('0').to_owned();
+        (v < 0, int, frac)
+    }
+    let (na, ia, fa) = parts(a, sa);
+    let (nb, ib, fb) = parts(b, sb);
+    let magnitude = ia
+        .len()
+        .cmp(&ib.len())
+        .then_with(|| ia.cmp(&ib))
+        .then_with(|| fa.cmp(&fb));
+    match (na, nb) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
+}
+
+fn cmp_float(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+impl KeyValue {
+    /// Rank of the kind, for comparing values of different kinds (numbers share one rank, and
+    /// so do the two instant types).
+    fn rank(&self) -> u8 {
+        match self {
+            KeyValue::Null => 0,
+            KeyValue::Bool(_) => 1,
+            KeyValue::Int(_) | KeyValue::Decimal { .. } => 2,
+            KeyValue::Float(_) => 3,
+            KeyValue::Text(_) => 4,
+            KeyValue::Binary(_) => 5,
+            KeyValue::Date(_) => 6,
+            KeyValue::Time(_) => 7,
+            KeyValue::TimestampNtz(_) => 8,
+            KeyValue::TimestampLtz(_) | KeyValue::TimestampTz { .. } => 9,
+        }
+    }
+
+    /// An exact Snowflake SQL literal of the value: `123`, `-0.50`, `'0.1'::FLOAT`,
+    /// `'NaN'::FLOAT`, `'it''s'`, `TRUE`, `'2026-01-01'::DATE`, `'12:34:56.123456789'::TIME(9)`,
+    /// `'2026-01-01 00:00:02.123456789'::TIMESTAMP_NTZ(9)`, instants (LTZ and TZ) as the UTC
+    /// wall clock `'...'::TIMESTAMP_TZ(9)` without an offset (the session is pinned to UTC),
+    /// `TO_BINARY('0aff','HEX')`, `NULL`. Fractions always have all nine digits.
+    pub fn sf_literal(&self) -> String {
+        match self {
+            KeyValue::Null => "NULL".to_owned(),
+            KeyValue::Int(i) => i.to_string(),
+            KeyValue::Decimal { unscaled, scale } => decimal_string(*unscaled, *scale),
+            KeyValue::Float(f) => format!("'{}'::FLOAT", float_string(*f, "inf", "-inf")),
+            KeyValue::Text(s) => crate::quote::sf_string(s),
+            KeyValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+            KeyValue::Date(days) => format!("'{}'::DATE", display_date(i64::from(*days))),
+            KeyValue::Time(nanos) => format!("'{}'::TIME(9)", display_time(*nanos)),
+            KeyValue::TimestampNtz(nanos) => {
+                format!("'{}'::TIMESTAMP_NTZ(9)", display_timestamp(*nanos))
+            }
+            KeyValue::TimestampLtz(nanos) | KeyValue::TimestampTz { nanos, .. } => {
+                format!("'{}'::TIMESTAMP_TZ(9)", display_timestamp(*nanos))
+            }
+            KeyValue::Binary(bytes) => format!("TO_BINARY('{}','HEX')", hex_string(bytes)),
+        }
+    }
+
+    /// A lossless tagged text form for storing watermarks: `null`, `int:123`, `dec:2:-50`,
+    /// `float:0.1` (`NaN`, `inf`, `-inf`), `text:<raw text>`, `bool:true`, `date:<days>`,
+    /// `time:<nanos>`, `ts_ntz:<nanos>`, `ts_ltz:<nanos>`, `ts_tz:<nanos>:<offset minutes>`,
+    /// `bin:<hex>`. [`KeyValue::decode`] reads it back to the identical value.
+    pub fn encode(&self) -> String {
+        match self {
+            KeyValue::Null => "null".to_owned(),
+            KeyValue::Int(i) => format!("int:{i}"),
+            KeyValue::Decimal { unscaled, scale } => format!("dec:{scale}:{unscaled}"),
+            KeyValue::Float(f) => format!("float:{}", float_string(*f, "inf", "-inf")),
+            KeyValue::Text(s) => format!("text:{s}"),
+            KeyValue::Bool(b) => format!("bool:{b}"),
+            KeyValue::Date(d) => format!("date:{d}"),
+            KeyValue::Time(n) => format!("time:{n}"),
+            KeyValue::TimestampNtz(n) => format!("ts_ntz:{n}"),
+            KeyValue::TimestampLtz(n) => format!("ts_ltz:{n}"),
+            KeyValue::TimestampTz {
+                nanos,
+                offset_minutes,
+            } => format!("ts_tz:{nanos}:{offset_minutes}"),
+            KeyValue::Binary(b) => format!("bin:{}", hex_string(b)),
+        }
+    }
+
+    /// Reads the form written by [`KeyValue::encode`].
+    ///
+    /// # Errors
+    /// [`DecodeError::BadEncodedKey`] when the text is not such a form.
+    pub fn decode(s: &str) -> Result<KeyValue, DecodeError> {
+        let bad = |reason: &str| DecodeError::BadEncodedKey {
+            input: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if s == "null" {
+            return Ok(KeyValue::Null);
+        }
+        let (tag, rest) = s
+            .split_once(':')
+            .ok_or_else(|| bad("expected 'null' or '<kind>:<value>'"))?;
+        fn num<T: std::str::FromStr>(text: &str) -> Option<T> {
+            // Plain integers only: `FromStr` for integers accepts a leading '+', which
+            // `encode` never writes; refuse it so the form stays canonical.
+            if text.starts_with('+') {
+                return None;
+            }
+            text.parse().ok()
+        }
+        let value = match tag {
+            "int" => KeyValue::Int(num(rest).ok_or_else(|| bad("not an integer"))?),
+            "dec" => {
+                let (scale, unscaled) = rest
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected dec:<scale>:<unscaled>"))?;
+                KeyValue::Decimal {
+                    unscaled: num(unscaled)
+                        .ok_or_else(|| bad("unscaled value is not an integer"))?,
+                    scale: num::<u8>(scale)
+                        .filter(|s| *s <= MAX_DECIMAL_SCALE)
+                        .ok_or_else(|| bad("scale is not within 0..=38"))?,
+                }
+            }
+            "float" => KeyValue::Float(rest.parse().map_err(|_| bad("not a float"))?),
+            "text" => KeyValue::Text(rest.to_owned()),
+            "bool" => match rest {
+                "true" => KeyValue::Bool(true),
+                "false" => KeyValue::Bool(false),
+                _ => return Err(bad("expected bool:true or bool:false")),
+            },
+            "date" => KeyValue::Date(num(rest).ok_or_else(|| bad("not a day number"))?),
+            "time" => KeyValue::Time(
+                num(rest)
+                    .filter(|n| (0..86_400_000_000_000).contains(n))
+                    .ok_or_else(|| bad("not nanoseconds within a day"))?,
+            ),
+            "ts_ntz" => KeyValue::TimestampNtz(num(rest).ok_or_else(|| bad("not nanoseconds"))?),
+            "ts_ltz" => KeyValue::TimestampLtz(num(rest).ok_or_else(|| bad("not nanoseconds"))?),
+            "ts_tz" => {
+                let (nanos, offset) = rest
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected ts_tz:<nanos>:<offset minutes>"))?;
+                KeyValue::TimestampTz {
+                    nanos: num(nanos).ok_or_else(|| bad("not nanoseconds"))?,
+                    offset_minutes: num(offset).ok_or_else(|| bad("offset is not minutes"))?,
+                }
+            }
+            "bin" => {
+                if rest.len() % 2 != 0 {
+                    return Err(bad("odd number of hex digits"));
+                }
+                let bytes = rest
+                    .as_bytes()
+                    .chunks(2)
+                    .map(|pair| {
+                        let hex = std::str::from_utf8(pair).ok()?;
+                        if hex
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                        {
+                            u8::from_str_radix(hex, 16).ok()
+                        } else {
+                            None
+                        }
+                    })
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or_else(|| bad("not lower-case hex"))?;
+                KeyValue::Binary(bytes)
+            }
+            _ => return Err(bad("unknown kind")),
+        };
+        Ok(value)
+    }
+}
+
+impl Ord for KeyValue {
+    fn cmp(&self, other: &Self) -> Ordering {
+        use KeyValue as K;
+        match (self, other) {
+            (K::Null, K::Null) => Ordering::Equal,
+            (K::Bool(a), K::Bool(b)) => a.cmp(b),
+            (K::Int(a), K::Int(b)) => a.cmp(b),
+            (K::Int(a), K::Decimal { unscaled, scale }) => cmp_decimal(*a, 0, *unscaled, *scale),
+            (K::Decimal { unscaled, scale }, K::Int(b)) => cmp_decimal(*unscaled, *scale, *b, 0),
+            (
+                K::Decimal {
+                    unscaled: a,
+                    scale: sa,
+                },
+                K::Decimal {
+                    unscaled: b,
+                    scale: sb,
+                },
+            ) => cmp_decimal(*a, *sa, *b, *sb),
+            (K::Float(a), K::Float(b)) => cmp_float(*a, *b),
+            (K::Text(a), K::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (K::Binary(a), K::Binary(b)) => a.cmp(b),
+            (K::Date(a), K::Date(b)) => a.cmp(b),
+            (K::Time(a), K::Time(b)) => a.cmp(b),
+            (K::TimestampNtz(a), K::TimestampNtz(b)) => a.cmp(b),
+            (
+                K::TimestampLtz(a) | K::TimestampTz { nanos: a, .. },
+                K::TimestampLtz(b) | K::TimestampTz { nanos: b, .. },
+            ) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl PartialOrd for KeyValue {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for KeyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for KeyValue {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow_array::builder::{FixedSizeBinaryBuilder, LargeBinaryBuilder};
+    use arrow_array::{ArrayRef, Date32Array, Date64Array, Float64Array};
+    use arrow_buffer::NullBuffer;
+    use arrow_schema::{Fields, Schema};
+    use proptest::prelude::*;
+
+    /// A field with the metadata Snowflake attaches.
+    fn field(name: &str, data_type: DataType, logical: &str, scale: u8) -> Field {
+        let metadata = HashMap::from([
+            ("logicalType".to_owned(), logical.to_owned()),
+            ("scale".to_owned(), scale.to_string()),
+            ("precision".to_owned(), "38".to_owned()),
+            ("charLength".to_owned(), "0".to_owned()),
+        ]);
+        Field::new(name, data_type, true).with_metadata(metadata)
+    }
+
+    fn batch(columns: Vec<(Field, ArrayRef)>) -> RecordBatch {
+        let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("valid batch")
+    }
+
+    fn spec(name: &str, sf_type: SfType) -> ColumnSpec {
+        ColumnSpec {
+            name: name.to_owned(),
+            sf_type,
+        }
+    }
+
+    fn copy(batch: &RecordBatch, columns: &[ColumnSpec]) -> String {
+        let mut out = Vec::new();
+        let rows = write_copy_text(batch, columns, &mut out).expect("decodes");
+        assert_eq!(rows, batch.num_rows());
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// COPY lines of a one-column batch.
+    fn lines(field: Field, array: ArrayRef, sf_type: SfType) -> Vec<String> {
+        let name = field.name().clone();
+        let b = batch(vec![(field, array)]);
+        copy(&b, &[spec(&name, sf_type)])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn copy_error(field: Field, array: ArrayRef, sf_type: SfType) -> String {
+        let name = field.name().clone();
+        let b = batch(vec![(field, array)]);
+        let mut out = b"kept".to_vec();
+        let err = write_copy_text(&b, &[spec(&name, sf_type)], &mut out).expect_err("must fail");
+        assert_eq!(out, b"kept", "out is left as it was on error");
+        err.to_string()
+    }
+
+    fn keys(field: Field, array: ArrayRef, sf_type: SfType) -> Vec<KeyValue> {
+        let name = field.name().clone();
+        let b = batch(vec![(field, array)]);
+        let s = spec(&name, sf_type);
+        (0..b.num_rows())
+            .map(|row| key_value(&b, 0, &s, row).expect("key decodes"))
+            .collect()
+    }
+
+    const NUM0: SfType = SfType::Number {
+        precision: 38,
+        scale: 0,
+    };
+    const NUM2: SfType = SfType::Number {
+        precision: 38,
+        scale: 2,
+    };
+    const NTZ9: SfType = SfType::TimestampNtz { scale: 9 };
+    const LTZ9: SfType = SfType::TimestampLtz { scale: 9 };
+    const TZ9: SfType = SfType::TimestampTz { scale: 9 };
+
+    fn epoch_fraction(
+        epoch: Vec<Option<i64>>,
+        fraction: Vec<i32>,
+        nulls: Option<Vec<bool>>,
+    ) -> ArrayRef {
+        let fields = Fields::from(vec![
+            Field::new("epoch", DataType::Int64, true),
+            Field::new("fraction", DataType::Int32, true),
+        ]);
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(epoch)),
+            Arc::new(Int32Array::from(fraction)),
+        ];
+        Arc::new(StructArray::try_new(fields, arrays, nulls.map(NullBuffer::from)).expect("struct"))
+    }
+
+    fn struct_type(names: &[(&str, DataType)]) -> DataType {
+        DataType::Struct(Fields::from(
+            names
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    // --- NUMBER ---------------------------------------------------------------------------
+
+    #[test]
+    fn fixed_int64_with_scale_2() {
+        let array: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(12345),
+            Some(-50),
+            Some(0),
+            Some(-1),
+            None,
+            Some(i64::MAX),
+            Some(i64::MIN),
+            Some(100),
+        ]));
+        assert_eq!(
+            lines(field("AMOUNT", DataType::Int64, "FIXED", 2), array, NUM2),
+            [
+                "123.45",
+                "-0.50",
+                "0.00",
+                "-0.01",
+                "\\N",
+                "92233720368547758.07",
+                "-92233720368547758.08",
+                "1.00"
+            ]
+        );
+    }
+
+    #[test]
+    fn fixed_narrow_ints_with_scale() {
+        let n = |scale| SfType::Number {
+            precision: 38,
+            scale,
+        };
+        let i8s: ArrayRef = Arc::new(Int8Array::from(vec![Some(-128), Some(5), None, Some(127)]));
+        assert_eq!(
+            lines(field("A", DataType::Int8, "FIXED", 1), i8s, n(1)),
+            ["-12.8", "0.5", "\\N", "12.7"]
+        );
+        let i16s: ArrayRef = Arc::new(Int16Array::from(vec![Some(32767), Some(-32768), None]));
+        assert_eq!(
+            lines(field("B", DataType::Int16, "FIXED", 4), i16s, n(4)),
+            ["3.2767", "-3.2768", "\\N"]
+        );
+        let i32s: ArrayRef = Arc::new(Int32Array::from(vec![Some(-7), Some(i32::MAX), None]));
+        assert_eq!(
+            lines(field("C", DataType::Int32, "FIXED", 3), i32s, n(3)),
+            ["-0.007", "2147483.647", "\\N"]
+        );
+        let i64s: ArrayRef = Arc::new(Int64Array::from(vec![Some(42), Some(-42), Some(0)]));
+        assert_eq!(
+            lines(field("D", DataType::Int64, "FIXED", 0), i64s, NUM0),
+            ["42", "-42", "0"]
+        );
+        // Without a scale in the metadata, the information_schema scale applies.
+        let bare = Field::new("E", DataType::Int32, true);
+        let i32s: ArrayRef = Arc::new(Int32Array::from(vec![Some(-5)]));
+        assert_eq!(lines(bare, i32s, n(2)), ["-0.05"]);
+    }
+
+    #[test]
+    fn decimal128_beyond_i64_is_exact() {
+        let max = 99_999_999_999_999_999_999_999_999_999_999_999_999_i128;
+        let array: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![
+                Some(max),
+                Some(-max),
+                None,
+                Some(i128::from(i64::MAX) + 1),
+            ])
+            .with_precision_and_scale(38, 0)
+            .expect("decimal"),
+        );
+        let f = field("ID", DataType::Decimal128(38, 0), "FIXED", 0);
+        assert_eq!(
+            lines(f.clone(), array.clone(), NUM0),
+            [
+                "99999999999999999999999999999999999999",
+                "-99999999999999999999999999999999999999",
+                "\\N",
+                "9223372036854775808"
+            ]
+        );
+        assert_eq!(
+            keys(f, array, NUM0),
+            [
+                KeyValue::Int(max),
+                KeyValue::Int(-max),
+                KeyValue::Null,
+                KeyValue::Int(1 << 63)
+            ]
+        );
+    }
+
+    #[test]
+    fn decimal128_scales() {
+        let array = |scale: i8| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), Some(-50), Some(-1)])
+                    .with_precision_and_scale(38, scale)
+                    .expect("decimal"),
+            )
+        };
+        // fakesnow: DECIMAL(18,2) as Decimal128(18,2), metadata scale 2.
+        assert_eq!(
+            lines(
+                field("A", DataType::Decimal128(38, 2), "FIXED", 2),
+                array(2),
+                NUM2
+            ),
+            ["123.45", "-0.50", "-0.01"]
+        );
+        // The metadata scale wins over the array's.
+        assert_eq!(
+            lines(
+                field("B", DataType::Decimal128(38, 2), "FIXED", 3),
+                array(2),
+                NUM2
+            ),
+            ["12.345", "-0.050", "-0.001"]
+        );
+        // No metadata: the array's scale.
+        assert_eq!(
+            lines(
+                Field::new("C", DataType::Decimal128(38, 37), true),
+                array(37),
+                NUM0
+            ),
+            [
+                "0.0000000000000000000000000000000012345",
+                "-0.0000000000000000000000000000000000050",
+                "-0.0000000000000000000000000000000000001"
+            ]
+        );
+    }
+
+    // --- FLOAT, TEXT, JSON, BOOLEAN, BINARY ----------------------------------------------
+
+    #[test]
+    fn floats_round_trip() {
+        let values = vec![
+            Some(1.5),
+            Some(0.1),
+            Some(-0.0),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            Some(1e300),
+            Some(5e-324),
+            Some(123_456_789_012_345_680.0),
+            Some(1e15),
+            Some(0.00001),
+            Some(-2.5e-7),
+            None,
+        ];
+        let array: ArrayRef = Arc::new(Float64Array::from(values.clone()));
+        let out = lines(
+            field("F", DataType::Float64, "REAL", 0),
+            array,
+            SfType::Float,
+        );
+        assert_eq!(
+            out,
+            [
+                "1.5",
+                "0.1",
+                "-0",
+                "NaN",
+                "Infinity",
+                "-Infinity",
+                "1e300",
+                "5e-324",
+                "1.2345678901234568e17",
+                "1000000000000000",
+                "0.00001",
+                "-2.5e-7",
+                "\\N"
+            ]
+        );
+        for (text, value) in out.iter().zip(values).take(12) {
+            let back = match text.as_str() {
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                t => t.parse::<f64>().expect("parses"),
+            };
+            let value = value.expect("not null");
+            assert!(
+                back.to_bits() == value.to_bits() || (back.is_nan() && value.is_nan()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_for_copy() {
+        let array: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a\tb\nc\\d\re"),
+            Some("Größe 🦀 ünïcödé"),
+            Some(""),
+            None,
+            Some("\\N"),
+            Some("\\."),
+        ]));
+        let out = copy(
+            &batch(vec![(field("NAME", DataType::Utf8, "TEXT", 0), array)]),
+            &[spec("NAME", SfType::Text)],
+        );
+        assert_eq!(
+            out,
+            "a\\tb\\nc\\\\d\\re\nGröße 🦀 ünïcödé\n\n\\N\n\\\\N\n\\\\.\n"
+        );
+        let large: ArrayRef = Arc::new(LargeStringArray::from(vec![Some("x\ty"), None]));
+        assert_eq!(
+            lines(
+                field("L", DataType::LargeUtf8, "TEXT", 0),
+                large,
+                SfType::Text
+            ),
+            ["x\\ty", "\\N"]
+        );
+        let view: ArrayRef = Arc::new(StringViewArray::from(vec![
+            Some("a long enough string to be out of line\n"),
+            None,
+        ]));
+        assert_eq!(
+            lines(
+                field("V", DataType::Utf8View, "TEXT", 0),
+                view,
+                SfType::Geography
+            ),
+            ["a long enough string to be out of line\\n", "\\N"]
+        );
+    }
+
+    #[test]
+    fn nul_in_text_is_an_error_naming_the_column() {
+        let array: ArrayRef = Arc::new(StringArray::from(vec![Some("ok"), Some("bad\0text")]));
+        assert_eq!(
+            copy_error(field("NOTE", DataType::Utf8, "TEXT", 0), array, SfType::Text),
+            "column NOTE, row 1: the text contains a NUL character, which PostgreSQL cannot store; \
+             remove it in Snowflake or leave the column out"
+        );
+    }
+
+    #[test]
+    fn json_is_written_as_sent() {
+        let array: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("{\n  \"a\": \"x\\\\y\",\n  \"b\": [1, 2.50]\n}"),
+            Some("[\"\\\\u0000 is text\"]"),
+            None,
+        ]));
+        assert_eq!(
+            lines(
+                field("P", DataType::Utf8, "OBJECT", 0),
+                array,
+                SfType::Object
+            ),
+            [
+                "{\\n  \"a\": \"x\\\\\\\\y\",\\n  \"b\": [1, 2.50]\\n}",
+                "[\"\\\\\\\\u0000 is text\"]",
+                "\\N"
+            ]
+        );
+        let nul: ArrayRef = Arc::new(StringArray::from(vec![Some("{\"a\":\"\\u0000\"}")]));
+        assert_eq!(
+            copy_error(
+                field("P", DataType::Utf8, "VARIANT", 0),
+                nul,
+                SfType::Variant
+            ),
+            "column P, row 0: the JSON contains the escape \\u0000, which PostgreSQL jsonb cannot \
+             store; remove it in Snowflake or leave the column out"
+        );
+    }
+
+    #[test]
+    fn booleans() {
+        let array: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), Some(false), None]));
+        assert_eq!(
+            lines(
+                field("B", DataType::Boolean, "BOOLEAN", 0),
+                array.clone(),
+                SfType::Boolean
+            ),
+            ["t", "f", "\\N"]
+        );
+        assert_eq!(
+            keys(
+                field("B", DataType::Boolean, "BOOLEAN", 0),
+                array,
+                SfType::Boolean
+            ),
+            [KeyValue::Bool(true), KeyValue::Bool(false), KeyValue::Null]
+        );
+    }
+
+    #[test]
+    fn binary_as_bytea_hex() {
+        let array: ArrayRef = Arc::new(BinaryArray::from(vec![
+            Some(&[0x0a_u8, 0xff][..]),
+            Some(&[][..]),
+            None,
+            Some(&[0x00, 0x5c, 0x09][..]),
+        ]));
+        assert_eq!(
+            lines(
+                field("BIN", DataType::Binary, "BINARY", 0),
+                array.clone(),
+                SfType::Binary
+            ),
+            ["\\\\x0aff", "\\\\x", "\\N", "\\\\x005c09"]
+        );
+        let k = keys(
+            field("BIN", DataType::Binary, "BINARY", 0),
+            array,
+            SfType::Binary,
+        );
+        assert_eq!(k[0].sf_literal(), "TO_BINARY('0aff','HEX')");
+        assert_eq!(k[1].sf_literal(), "TO_BINARY('','HEX')");
+
+        let mut large = LargeBinaryBuilder::new();
+        large.append_value([1u8, 2]);
+        large.append_null();
+        assert_eq!(
+            lines(
+                field("L", DataType::LargeBinary, "BINARY", 0),
+                Arc::new(large.finish()),
+                SfType::Binary
+            ),
+            ["\\\\x0102", "\\N"]
+        );
+        let mut fixed = FixedSizeBinaryBuilder::new(2);
+        fixed.append_value([0xab, 0xcd]).expect("2 bytes");
+        fixed.append_null();
+        assert_eq!(
+            lines(
+                field("F", DataType::FixedSizeBinary(2), "BINARY", 0),
+                Arc::new(fixed.finish()),
+                SfType::Binary
+            ),
+            ["\\\\xabcd", "\\N"]
+        );
+    }
+
+    // --- DATE and TIME ----------------------------------------------------------------------
+
+    #[test]
+    fn dates_including_years_1_and_9999() {
+        let array: ArrayRef = Arc::new(Date32Array::from(vec![
+            Some(-719_162),
+            Some(2_932_896),
+            Some(0),
+            Some(19_782),
+            None,
+            Some(-719_163),
+            Some(-1),
+        ]));
+        assert_eq!(
+            lines(
+                field("D", DataType::Date32, "DATE", 0),
+                array.clone(),
+                SfType::Date
+            ),
+            [
+                "0001-01-01",
+                "9999-12-31",
+                "1970-01-01",
+                "2024-02-29",
+                "\\N",
+                "0001-12-31 BC",
+                "1969-12-31"
+            ]
+        );
+        let k = keys(field("D", DataType::Date32, "DATE", 0), array, SfType::Date);
+        assert_eq!(k[0].sf_literal(), "'0001-01-01'::DATE");
+        assert_eq!(k[1].sf_literal(), "'9999-12-31'::DATE");
+        assert_eq!(k[3], KeyValue::Date(19_782));
+        assert_eq!(k[4], KeyValue::Null);
+
+        // Int32 days and Date64 milliseconds are accepted too.
+        let ints: ArrayRef = Arc::new(Int32Array::from(vec![Some(20_454), None]));
+        assert_eq!(
+            lines(field("D", DataType::Int32, "DATE", 0), ints, SfType::Date),
+            ["2026-01-01", "\\N"]
+        );
+        let millis: ArrayRef =
+            Arc::new(Date64Array::from(vec![Some(20_454 * 86_400_000), Some(-1)]));
+        assert_eq!(
+            lines(
+                field("D", DataType::Date64, "DATE", 0),
+                millis,
+                SfType::Date
+            ),
+            ["2026-01-01", "1969-12-31"]
+        );
+        // Beyond PostgreSQL's range: a clear error.
+        let far: ArrayRef = Arc::new(Date32Array::from(vec![Some(-2_440_589)]));
+        assert_eq!(
+            copy_error(field("D", DataType::Date32, "DATE", 0), far, SfType::Date),
+            "column D, row 0: DATE 4714-11-23 BC is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)"
+        );
+        let first: ArrayRef = Arc::new(Date32Array::from(vec![Some(-2_440_588), Some(i32::MAX)]));
+        let msg = copy_error(
+            field("D", DataType::Date32, "DATE", 0),
+            first.clone(),
+            SfType::Date,
+        );
+        assert!(msg.contains("row 1"), "{msg}");
+        let one: ArrayRef = Arc::new(first.slice(0, 1));
+        assert_eq!(
+            lines(field("D", DataType::Date32, "DATE", 0), one, SfType::Date),
+            ["4714-11-24 BC"]
+        );
+    }
+
+    #[test]
+    fn time_int64_scale_9_and_int32_scale_3() {
+        let t9 = SfType::Time { scale: 9 };
+        let array: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(45_296_123_456_789),
+            Some(0),
+            Some(86_399_999_999_999),
+            None,
+        ]));
+        let f = field("T", DataType::Int64, "TIME", 9);
+        assert_eq!(
+            lines(f.clone(), array.clone(), t9),
+            [
+                "12:34:56.123456",
+                "00:00:00.000000",
+                "23:59:59.999999",
+                "\\N"
+            ]
+        );
+        let k = keys(f, array, t9);
+        assert_eq!(k[0], KeyValue::Time(45_296_123_456_789));
+        assert_eq!(k[0].sf_literal(), "'12:34:56.123456789'::TIME(9)");
+        assert_eq!(k[1].sf_literal(), "'00:00:00.000000000'::TIME(9)");
+
+        let t3: ArrayRef = Arc::new(Int32Array::from(vec![Some(45_296_123), None]));
+        assert_eq!(
+            lines(
+                field("T", DataType::Int32, "TIME", 3),
+                t3,
+                SfType::Time { scale: 3 }
+            ),
+            ["12:34:56.123000", "\\N"]
+        );
+        let bad: ArrayRef = Arc::new(Int64Array::from(vec![Some(86_400_000_000_000)]));
+        assert_eq!(
+            copy_error(field("T", DataType::Int64, "TIME", 9), bad, t9),
+            "column T, row 0: TIME value 86400000000000 (scale 9) is not within one day after midnight"
+        );
+        let native: ArrayRef = Arc::new(arrow_array::Time64MicrosecondArray::from(vec![Some(
+            1_000_001,
+        )]));
+        assert_eq!(
+            lines(
+                field("T", DataType::Time64(TimeUnit::Microsecond), "TIME", 9),
+                native,
+                t9
+            ),
+            ["00:00:01.000001"]
+        );
+    }
+
+    // --- Timestamps --------------------------------------------------------------------------
+
+    #[test]
+    fn timestamp_ntz_int64_scales_3_and_9() {
+        let s3: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1_767_225_602_123),
+            Some(-1),
+            None,
+        ]));
+        assert_eq!(
+            lines(
+                field("TS", DataType::Int64, "TIMESTAMP_NTZ", 3),
+                s3,
+                SfType::TimestampNtz { scale: 3 }
+            ),
+            [
+                "2026-01-01 00:00:02.123000",
+                "1969-12-31 23:59:59.999000",
+                "\\N"
+            ]
+        );
+        let s9: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1_767_225_602_123_456_789),
+            Some(-1),
+            Some(-1_000),
+            Some(-1_001),
+            None,
+        ]));
+        let f = field("TS", DataType::Int64, "TIMESTAMP_NTZ", 9);
+        assert_eq!(
+            lines(f.clone(), s9.clone(), NTZ9),
+            [
+                "2026-01-01 00:00:02.123456",
+                "1969-12-31 23:59:59.999999",
+                "1969-12-31 23:59:59.999999",
+                "1969-12-31 23:59:59.999998",
+                "\\N"
+            ]
+        );
+        let k = keys(f, s9, NTZ9);
+        assert_eq!(k[0], KeyValue::TimestampNtz(1_767_225_602_123_456_789));
+        assert_eq!(
+            k[0].sf_literal(),
+            "'2026-01-01 00:00:02.123456789'::TIMESTAMP_NTZ(9)"
+        );
+        assert_eq!(
+            k[1].sf_literal(),
+            "'1969-12-31 23:59:59.999999999'::TIMESTAMP_NTZ(9)"
+        );
+        assert_eq!(k[4], KeyValue::Null);
+    }
+
+    #[test]
+    fn timestamp_ntz_struct_with_negative_epoch_and_null_rows() {
+        // Row 2 is a NULL struct (Snowflake); row 3 has a NULL epoch in a valid struct (fakesnow).
+        let array = epoch_fraction(
+            vec![
+                Some(-1),
+                Some(1_767_225_602),
+                Some(0),
+                None,
+                Some(-62_135_596_800),
+            ],
+            vec![999_999_999, 123_456_789, 0, 0, 0],
+            Some(vec![true, true, false, true, true]),
+        );
+        let f = field(
+            "TS",
+            struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]),
+            "TIMESTAMP_NTZ",
+            9,
+        );
+        assert_eq!(
+            lines(f.clone(), array.clone(), NTZ9),
+            [
+                "1969-12-31 23:59:59.999999",
+                "2026-01-01 00:00:02.123456",
+                "\\N",
+                "\\N",
+                "0001-01-01 00:00:00.000000"
+            ]
+        );
+        let k = keys(f.clone(), array.clone(), NTZ9);
+        assert_eq!(k[0], KeyValue::TimestampNtz(-1));
+        assert_eq!(k[2], KeyValue::Null);
+        assert_eq!(k[3], KeyValue::Null);
+        // LTZ in the same encoding: the UTC instant with +00.
+        assert_eq!(
+            lines(f, array, LTZ9),
+            [
+                "1969-12-31 23:59:59.999999+00",
+                "2026-01-01 00:00:02.123456+00",
+                "\\N",
+                "\\N",
+                "0001-01-01 00:00:00.000000+00"
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamp_ltz_int64() {
+        let array: ArrayRef = Arc::new(Int64Array::from(vec![Some(1_767_225_602_123_456), None]));
+        let f = field("TS", DataType::Int64, "TIMESTAMP_LTZ", 6);
+        assert_eq!(
+            lines(f.clone(), array.clone(), SfType::TimestampLtz { scale: 6 }),
+            ["2026-01-01 00:00:02.123456+00", "\\N"]
+        );
+        let k = keys(f, array, SfType::TimestampLtz { scale: 6 });
+        assert_eq!(k[0], KeyValue::TimestampLtz(1_767_225_602_123_456_000));
+        assert_eq!(
+            k[0].sf_literal(),
+            "'2026-01-01 00:00:02.123456000'::TIMESTAMP_TZ(9)"
+        );
+    }
+
+    #[test]
+    fn timestamp_tz_two_fields() {
+        let fields = Fields::from(vec![
+            Field::new("epoch", DataType::Int64, true),
+            Field::new("timezone", DataType::Int32, true),
+        ]);
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![
+                Some(1_767_225_602_123),
+                Some(1_767_225_602_123),
+                Some(5),
+                None,
+            ])),
+            Arc::new(Int32Array::from(vec![1560, 1110, 1440, 1440])),
+        ];
+        let array: ArrayRef = Arc::new(
+            StructArray::try_new(
+                fields.clone(),
+                arrays,
+                Some(NullBuffer::from(vec![true, true, false, true])),
+            )
+            .expect("struct"),
+        );
+        let f = field("TS", DataType::Struct(fields), "TIMESTAMP_TZ", 3);
+        let tz3 = SfType::TimestampTz { scale: 3 };
+        assert_eq!(
+            lines(f.clone(), array.clone(), tz3),
+            [
+                "2026-01-01 00:00:02.123000+00",
+                "2026-01-01 00:00:02.123000+00",
+                "\\N",
+                "\\N"
+            ]
+        );
+        let k = keys(f, array, tz3);
+        assert_eq!(
+            k[0],
+            KeyValue::TimestampTz {
+                nanos: 1_767_225_602_123_000_000,
+                offset_minutes: 120
+            }
+        );
+        assert!(matches!(
+            k[1],
+            KeyValue::TimestampTz {
+                offset_minutes: -330,
+                ..
+            }
+        ));
+        // Same instant, different offsets: equal.
+        assert_eq!(k[0], k[1]);
+        assert_eq!(
+            k[0].sf_literal(),
+            "'2026-01-01 00:00:02.123000000'::TIMESTAMP_TZ(9)"
+        );
+        assert_eq!(k[0].encode(), "ts_tz:1767225602123000000:120");
+    }
+
+    #[test]
+    fn timestamp_tz_three_fields() {
+        let fields = Fields::from(vec![
+            Field::new("epoch", DataType::Int64, true),
+            Field::new("fraction", DataType::Int32, true),
+            Field::new("timezone", DataType::Int32, true),
+        ]);
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![
+                Some(1_767_225_602),
+                Some(1_767_225_602),
+                Some(-1),
+                Some(0),
+                None,
+            ])),
+            Arc::new(Int32Array::from(vec![
+                123_456_789,
+                123_456_790,
+                999_999_999,
+                0,
+                0,
+            ])),
+            Arc::new(Int32Array::from(vec![1560, 1110, 1440, 1440, 1440])),
+        ];
+        let array: ArrayRef = Arc::new(
+            StructArray::try_new(
+                fields.clone(),
+                arrays,
+                Some(NullBuffer::from(vec![true, true, true, false, true])),
+            )
+            .expect("struct"),
+        );
+        let f = field("TS", DataType::Struct(fields), "TIMESTAMP_TZ", 9);
+        assert_eq!(
+            lines(f.clone(), array.clone(), TZ9),
+            [
+                "2026-01-01 00:00:02.123456+00",
+                "2026-01-01 00:00:02.123456+00",
+                "1969-12-31 23:59:59.999999+00",
+                "\\N",
+                "\\N"
+            ]
+        );
+        let k = keys(f, array, TZ9);
+        assert_eq!(
+            k[1],
+            KeyValue::TimestampTz {
+                nanos: 1_767_225_602_123_456_790,
+                offset_minutes: -330
+            }
+        );
+        assert!(k[0] < k[1]);
+        assert_eq!(
+            k[1].sf_literal(),
+            "'2026-01-01 00:00:02.123456790'::TIMESTAMP_TZ(9)"
+        );
+        assert_eq!(k[3], KeyValue::Null);
+        assert_eq!(k[4], KeyValue::Null);
+    }
+
+    #[test]
+    fn nanosecond_keys_stay_distinct_while_copy_truncates() {
+        let array = epoch_fraction(
+            vec![Some(1_767_225_602), Some(1_767_225_602)],
+            vec![123_456_789, 123_456_790],
+            None,
+        );
+        let f = field(
+            "UPDATED_AT",
+            struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]),
+            "TIMESTAMP_NTZ",
+            9,
+        );
+        assert_eq!(
+            lines(f.clone(), array.clone(), NTZ9),
+            ["2026-01-01 00:00:02.123456", "2026-01-01 00:00:02.123456"]
+        );
+        let k = keys(f, array, NTZ9);
+        assert_ne!(k[0], k[1]);
+        assert!(k[0] < k[1]);
+        assert_eq!(
+            k[0].sf_literal(),
+            "'2026-01-01 00:00:02.123456789'::TIMESTAMP_NTZ(9)"
+        );
+        assert_eq!(
+            k[1].sf_literal(),
+            "'2026-01-01 00:00:02.123456790'::TIMESTAMP_NTZ(9)"
+        );
+        assert_eq!(k[1].encode(), "ts_ntz:1767225602123456790");
+        assert_eq!(
+            KeyValue::decode(&k[1].encode()).map(|v| v.encode()),
+            Ok(k[1].encode())
+        );
+    }
+
+    #[test]
+    fn arrow_native_timestamps_are_accepted() {
+        let array: ArrayRef = Arc::new(
+            arrow_array::TimestampMicrosecondArray::from(vec![Some(-1), None]).with_timezone("UTC"),
+        );
+        let dt = array.data_type().clone();
+        assert_eq!(
+            lines(
+                field("TS", dt.clone(), "TIMESTAMP_TZ", 9),
+                array.clone(),
+                TZ9
+            ),
+            ["1969-12-31 23:59:59.999999+00", "\\N"]
+        );
+        assert_eq!(
+            keys(field("TS", dt, "TIMESTAMP_TZ", 9), array, TZ9)[0],
+            KeyValue::TimestampTz {
+                nanos: -1000,
+                offset_minutes: 0
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_struct_values_are_errors() {
+        let fields = Fields::from(vec![
+            Field::new("epoch", DataType::Int64, true),
+            Field::new("timezone", DataType::Int32, true),
+        ]);
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(0)])),
+            Arc::new(Int32Array::from(vec![3000])),
+        ];
+        let array: ArrayRef =
+            Arc::new(StructArray::try_new(fields.clone(), arrays, None).expect("struct"));
+        assert_eq!(
+            copy_error(field("TS", DataType::Struct(fields), "TIMESTAMP_TZ", 0), array, TZ9),
+            "column TS, row 0: TIMESTAMP_TZ timezone 3000 is not an offset in minutes + 1440 (0..=2880)"
+        );
+        let array = epoch_fraction(vec![Some(0)], vec![1_000_000_000], None);
+        let f = field(
+            "TS",
+            struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]),
+            "TIMESTAMP_NTZ",
+            9,
+        );
+        assert_eq!(
+            copy_error(f, array, NTZ9),
+            "column TS, row 0: timestamp fraction 1000000000 is not within 0..=999999999 nanoseconds"
+        );
+    }
+
+    /// Days since 1970 of a proleptic Gregorian date (year 0 = 1 BC), the inverse of
+    /// `civil_from_days`.
+    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+    }
+
+    #[test]
+    fn postgres_range_constants() {
+        assert_eq!(PG_MIN_DAY, days_from_civil(-4713, 11, 24));
+        assert_eq!(PG_MAX_DATE_DAY, days_from_civil(5_874_897, 12, 31));
+        assert_eq!(PG_END_TIMESTAMP_DAY, days_from_civil(294_277, 1, 1));
+        for days in [
+            -800_000_000,
+            PG_MIN_DAY,
+            -719_163,
+            -1,
+            0,
+            59,
+            60,
+            20_454,
+            PG_MAX_DATE_DAY,
+        ] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m.into(), d.into()), days);
+        }
+        let last_second = PG_END_TIMESTAMP_DAY * 86_400 - 1;
+        let array = epoch_fraction(
+            vec![Some(last_second), Some(last_second + 1)],
+            vec![999_999_999, 0],
+            None,
+        );
+        let f = field(
+            "TS",
+            struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]),
+            "TIMESTAMP_NTZ",
+            9,
+        );
+        let msg = copy_error(f.clone(), array.clone(), NTZ9);
+        assert_eq!(
+            msg,
+            "column TS, row 1: timestamp 294277-01-01 00:00:00.000000000 is outside PostgreSQL's \
+             range (4714-11-24 BC to 294276-12-31)"
+        );
+        assert_eq!(
+            lines(f, Arc::new(array.slice(0, 1)), NTZ9),
+            ["294276-12-31 23:59:59.999999"]
+        );
+        let dates: ArrayRef = Arc::new(Date32Array::from(vec![
+            Some(i32::try_from(PG_MAX_DATE_DAY).expect("fits")),
+            Some(i32::try_from(PG_MAX_DATE_DAY + 1).expect("fits")),
+        ]));
+        let msg = copy_error(
+            field("D", DataType::Date32, "DATE", 0),
+            dates.clone(),
+            SfType::Date,
+        );
+        assert!(
+            msg.starts_with("column D, row 1: DATE 5874898-01-01 is outside"),
+            "{msg}"
+        );
+        assert_eq!(
+            lines(
+                field("D", DataType::Date32, "DATE", 0),
+                Arc::new(dates.slice(0, 1)),
+                SfType::Date
+            ),
+            ["5874897-12-31"]
+        );
+    }
+
+    // --- Batches -------------------------------------------------------------------------------
+
+    #[test]
+    fn rows_are_tab_separated_in_column_order() {
+        let b = batch(vec![
+            (
+                field("ID", DataType::Int64, "FIXED", 0),
+                Arc::new(Int64Array::from(vec![Some(1), Some(2)])) as ArrayRef,
+            ),
+            (
+                field("NAME", DataType::Utf8, "TEXT", 0),
+                Arc::new(StringArray::from(vec![Some("a b"), None])) as ArrayRef,
+            ),
+            (
+                field("OK", DataType::Boolean, "BOOLEAN", 0),
+                Arc::new(BooleanArray::from(vec![None, Some(true)])) as ArrayRef,
+            ),
+        ]);
+        let specs = [
+            spec("ID", NUM0),
+            spec("NAME", SfType::Text),
+            spec("OK", SfType::Boolean),
+        ];
+        let mut out = b"previous\n".to_vec();
+        assert_eq!(write_copy_text(&b, &specs, &mut out), Ok(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "previous\n1\ta b\t\\N\n2\t\\N\tt\n"
+        );
+        // A slice of the batch (offsets into every array, structs included) decodes the same rows.
+        assert_eq!(copy(&b.slice(1, 1), &specs), "2\t\\N\tt\n");
+        let ts = batch(vec![(
+            field(
+                "TS",
+                struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]),
+                "TIMESTAMP_NTZ",
+                9,
+            ),
+            epoch_fraction(
+                vec![Some(0), None, Some(1)],
+                vec![1_000, 0, 2_000],
+                Some(vec![true, true, false]),
+            ),
+        )]);
+        assert_eq!(copy(&ts.slice(1, 2), &[spec("TS", NTZ9)]), "\\N\n\\N\n");
+        assert_eq!(
+            copy(&ts.slice(0, 1), &[spec("TS", NTZ9)]),
+            "1970-01-01 00:00:00.000001\n"
+        );
+    }
+
+    #[test]
+    fn mismatches_are_errors_naming_column_and_arrow_type() {
+        let b = batch(vec![(
+            field("ID", DataType::Int64, "FIXED", 0),
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+        )]);
+        let mut out = Vec::new();
+        assert_eq!(
+            write_copy_text(&b, &[spec("ID", NUM0), spec("X", SfType::Text)], &mut out)
+                .map_err(|e| e.to_string()),
+            Err("the result has 1 columns but the query selected 2".to_owned())
+        );
+        assert_eq!(
+            write_copy_text(&b, &[spec("ID", SfType::Text)], &mut out).map_err(|e| e.to_string()),
+            Err("column ID (TEXT) arrived as Arrow Int64 (logicalType FIXED), which is not an encoding of TEXT".to_owned())
+        );
+        let f = Field::new("F", DataType::Float32, true);
+        let floats: ArrayRef = Arc::new(arrow_array::Float32Array::from(vec![1.0f32]));
+        assert_eq!(
+            copy_error(f, floats, SfType::Float),
+            "column F (FLOAT) arrived as Arrow Float32, which is not an encoding of FLOAT"
+        );
+        let bad_scale = Field::new("N", DataType::Int64, true)
+            .with_metadata(HashMap::from([("scale".to_owned(), "x".to_owned())]));
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        assert!(copy_error(bad_scale, ints, NUM0)
+            .starts_with("column N: Arrow field metadata scale=\"x\" is invalid"));
+        assert!(out.is_empty());
+        assert_eq!(
+            key_value(&b, 1, &spec("ID", NUM0), 0).map_err(|e| e.to_string()),
+            Err("column 1 (ID) is out of range for a batch of 1 columns and 1 rows".to_owned())
+        );
+        assert_eq!(
+            key_value(&b, 0, &spec("ID", NUM0), 1).map_err(|e| e.to_string()),
+            Err("row 1 is out of range for a batch of 1 columns and 1 rows".to_owned())
+        );
+    }
+
+    #[test]
+    fn max_key_of_a_page() {
+        let b = batch(vec![
+            (
+                field("TS", DataType::Int64, "TIMESTAMP_NTZ", 9),
+                Arc::new(Int64Array::from(vec![Some(5), Some(7), Some(7), None])) as ArrayRef,
+            ),
+            (
+                field("ID", DataType::Utf8, "TEXT", 0),
+                Arc::new(StringArray::from(vec!["z", "a", "b", "zz"])) as ArrayRef,
+            ),
+        ]);
+        let ts = spec("TS", NTZ9);
+        let id = spec("ID", SfType::Text);
+        assert_eq!(
+            max_key(&b, &[(0, &ts), (1, &id)]),
+            Ok(Some(vec![
+                KeyValue::TimestampNtz(7),
+                KeyValue::Text("b".into())
+            ]))
+        );
+        assert_eq!(max_key(&b.slice(0, 0), &[(0, &ts)]), Ok(None));
+        assert_eq!(
+            max_key(&b.slice(3, 1), &[(0, &ts)]),
+            Ok(Some(vec![KeyValue::Null]))
+        );
+    }
+
+    // --- KeyValue -------------------------------------------------------------------------------
+
+    #[test]
+    fn key_value_literals() {
+        let dec = |unscaled, scale| KeyValue::Decimal { unscaled, scale };
+        assert_eq!(KeyValue::Null.sf_literal(), "NULL");
+        assert_eq!(KeyValue::Int(123).sf_literal(), "123");
+        assert_eq!(
+            KeyValue::Int(-99_999_999_999_999_999_999_999_999_999_999_999_999).sf_literal(),
+            "-99999999999999999999999999999999999999"
+        );
+        assert_eq!(dec(-50, 2).sf_literal(), "-0.50");
+        assert_eq!(dec(12345, 2).sf_literal(), "123.45");
+        assert_eq!(
+            dec(1, 40).sf_literal(),
+            "0.0000000000000000000000000000000000000001"
+        );
+        assert_eq!(KeyValue::Float(0.1).sf_literal(), "'0.1'::FLOAT");
+        assert_eq!(KeyValue::Float(1e300).sf_literal(), "'1e300'::FLOAT");
+        assert_eq!(KeyValue::Float(f64::NAN).sf_literal(), "'NaN'::FLOAT");
+        assert_eq!(KeyValue::Float(f64::INFINITY).sf_literal(), "'inf'::FLOAT");
+        assert_eq!(
+            KeyValue::Float(f64::NEG_INFINITY).sf_literal(),
+            "'-inf'::FLOAT"
+        );
+        assert_eq!(
+            KeyValue::Text("it's a \\ test".into()).sf_literal(),
+            "'it''s a \\\\ test'"
+        );
+        assert_eq!(KeyValue::Bool(true).sf_literal(), "TRUE");
+        assert_eq!(KeyValue::Bool(false).sf_literal(), "FALSE");
+        assert_eq!(KeyValue::Date(20_454).sf_literal(), "'2026-01-01'::DATE");
+        assert_eq!(KeyValue::Date(-1).sf_literal(), "'1969-12-31'::DATE");
+        assert_eq!(
+            KeyValue::Time(45_296_123_456_789).sf_literal(),
+            "'12:34:56.123456789'::TIME(9)"
+        );
+        assert_eq!(
+            KeyValue::TimestampNtz(1_767_225_602_123_456_789).sf_literal(),
+            "'2026-01-01 00:00:02.123456789'::TIMESTAMP_NTZ(9)"
+        );
+        assert_eq!(
+            KeyValue::TimestampTz {
+                nanos: 1_767_225_602_000_000_000,
+                offset_minutes: 60
+            }
+            .sf_literal(),
+            "'2026-01-01 00:00:02.000000000'::TIMESTAMP_TZ(9)"
+        );
+        assert_eq!(
+            KeyValue::TimestampLtz(-1).sf_literal(),
+            "'1969-12-31 23:59:59.999999999'::TIMESTAMP_TZ(9)"
+        );
+        assert_eq!(
+            KeyValue::Binary(vec![0x0a, 0xff]).sf_literal(),
+            "TO_BINARY('0aff','HEX')"
+        );
+    }
+
+    #[test]
+    fn key_value_ordering() {
+        let dec = |unscaled, scale| KeyValue::Decimal { unscaled, scale };
+        assert_eq!(dec(50, 2), dec(5, 1));
+        assert_eq!(dec(500, 2), KeyValue::Int(5));
+        assert!(dec(-50, 2) < dec(-4, 1));
+        assert!(dec(-1, 37) < KeyValue::Int(0));
+        assert!(dec(1, 37) > KeyValue::Int(0));
+        assert!(dec(i128::MIN, 38) < dec(i128::MIN + 1, 38));
+        assert!(dec(i128::MAX, 0) > dec(i128::MAX, 1));
+        assert!(dec(1, 40) < dec(1, 39));
+        assert!(dec(-1, 40) > dec(-1, 39));
+        assert!(KeyValue::Float(f64::NAN) > KeyValue::Float(f64::INFINITY));
+        assert_eq!(KeyValue::Float(f64::NAN), KeyValue::Float(f64::NAN));
+        assert_eq!(KeyValue::Float(-0.0), KeyValue::Float(0.0));
+        assert!(KeyValue::Float(f64::NEG_INFINITY) < KeyValue::Float(-1e300));
+        assert!(KeyValue::Text("Z".into()) < KeyValue::Text("a".into()));
+        assert!(KeyValue::Text("z".into()) < KeyValue::Text("é".into()));
+        assert!(KeyValue::Text("ab".into()) > KeyValue::Text("a".into()));
+        assert!(KeyValue::Null < KeyValue::Int(i128::MIN));
+        assert!(KeyValue::Null < KeyValue::Text(String::new()));
+        assert!(KeyValue::TimestampNtz(-1) < KeyValue::TimestampNtz(0));
+        assert!(
+            KeyValue::TimestampTz {
+                nanos: 0,
+                offset_minutes: 600
+            } < KeyValue::TimestampTz {
+                nanos: 1,
+                offset_minutes: -600
+            }
+        );
+        assert!(KeyValue::Binary(vec![1]) < KeyValue::Binary(vec![1, 0]));
+        assert!(KeyValue::Bool(false) < KeyValue::Bool(true));
+        let mut tuples = [
+            vec![KeyValue::Int(2), KeyValue::Text("a".into())],
+            vec![KeyValue::Int(2), KeyValue::Text("b".into())],
+            vec![dec(150, 2), KeyValue::Text("z".into())],
+        ];
+        tuples.sort();
+        assert_eq!(
+            tuples[2],
+            vec![KeyValue::Int(2), KeyValue::Text("b".into())]
+        );
+    }
+
+    #[test]
+    fn key_value_encoding() {
+        let all = [
+            (KeyValue::Null, "null"),
+            (KeyValue::Int(-123), "int:-123"),
+            (
+                KeyValue::Decimal {
+                    unscaled: -50,
+                    scale: 2,
+                },
+                "dec:2:-50",
+            ),
+            (KeyValue::Float(0.1), "float:0.1"),
+            (KeyValue::Float(f64::NEG_INFINITY), "float:-inf"),
+            (KeyValue::Float(f64::NAN), "float:NaN"),
+            (KeyValue::Float(-0.0), "float:-0"),
+            (KeyValue::Text("a:b\nc".into()), "text:a:b\nc"),
+            (KeyValue::Text(String::new()), "text:"),
+            (KeyValue::Bool(true), "bool:true"),
+            (KeyValue::Date(-719_162), "date:-719162"),
+            (KeyValue::Time(1), "time:1"),
+            (
+                KeyValue::TimestampNtz(1_767_225_602_123_456_789),
+                "ts_ntz:1767225602123456789",
+            ),
+            (KeyValue::TimestampLtz(-1), "ts_ltz:-1"),
+            (
+                KeyValue::TimestampTz {
+                    nanos: -5,
+                    offset_minutes: -330,
+                },
+                "ts_tz:-5:-330",
+            ),
+            (KeyValue::Binary(vec![0, 0xab]), "bin:00ab"),
+        ];
+        for (value, text) in all {
+            assert_eq!(value.encode(), text);
+            let back = KeyValue::decode(text).expect("decodes");
+            assert_eq!(back.encode(), text);
+            assert!(back == value || matches!(value, KeyValue::Float(f) if f.is_nan()));
+        }
+        for bad in [
+            "", "nul", "int:", "int:+1", "int:1.5", "dec:2", "dec:39:1", "bool:yes", "bin:0",
+            "bin:AB", "time:-1", "ts_tz:1", "what:1",
+        ] {
+            assert!(
+                matches!(
+                    KeyValue::decode(bad),
+                    Err(DecodeError::BadEncodedKey { .. })
+                ),
+                "{bad:?} must be refused"
+            );
+        }
+        assert_eq!(
+            KeyValue::decode("int:x").map_err(|e| e.to_string()),
+            Err("stored key value \"int:x\" is invalid: not an integer".to_owned())
+        );
+    }
+
+    // --- Property tests -------------------------------------------------------------------------
+
+    /// Parses decimal text (as written to COPY) back to (unscaled, scale).
+    fn parse_decimal(text: &str) -> Option<(i128, u8)> {
+        let (neg, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if int.len() > 1 && int.starts_with('0') {
+            return None;
+        }
+        let digits = format!("{int}{frac}");
+        let magnitude: u128 = digits.parse().ok()?;
+        let value = if neg {
+            0i128.checked_sub_unsigned(magnitude)?
+        } else {
+            i128::try_from(magnitude).ok()?
+        };
+        Some((value, u8::try_from(frac.len()).ok()?))
+    }
+
+    /// Reference comparison of a / 10^sa and b / 10^sb: scale both to a common scale as
+    /// arbitrary-length digit strings and compare those as signed integers.
+    fn reference_cmp(a: i128, sa: u8, b: i128, sb: u8) -> Ordering {
+        let s = sa.max(sb);
+        let widen = |v: i128, sv: u8| -> (bool, String) {
+            let digits = format!("{}{}", v.unsigned_abs(), "0".repeat(usize::from(s - sv)));
+            let digits = digits.trim_start_matches('0').to_owned();
+            (v < 0 && !digits.is_empty(), digits)
+        };
+        let (na, da) = widen(a, sa);
+        let (nb, db) = widen(b, sb);
+        let magnitude = da.len().cmp(&db.len()).then_with(|| da.cmp(&db));
+        match (na, nb) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+        }
+    }
+
+    fn any_key() -> impl Strategy<Value = KeyValue> {
+        prop_oneof![
+            Just(KeyValue::Null),
+            any::<i128>().prop_map(KeyValue::Int),
+            (any::<i128>(), 0u8..=38)
+                .prop_map(|(unscaled, scale)| KeyValue::Decimal { unscaled, scale }),
+            any::<f64>().prop_map(KeyValue::Float),
+            any::<String>().prop_map(KeyValue::Text),
+            any::<bool>().prop_map(KeyValue::Bool),
+            any::<i32>().prop_map(KeyValue::Date),
+            (0i64..86_400_000_000_000).prop_map(KeyValue::Time),
+            any::<i128>().prop_map(KeyValue::TimestampNtz),
+            any::<i128>().prop_map(KeyValue::TimestampLtz),
+            (any::<i128>(), -1440i16..=1440).prop_map(|(nanos, offset_minutes)| {
+                KeyValue::TimestampTz {
+                    nanos,
+                    offset_minutes,
+                }
+            }),
+            proptest::collection::vec(any::<u8>(), 0..16).prop_map(KeyValue::Binary),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn decimals_written_to_copy_parse_back(unscaled in any::<i128>(), scale in 0u8..=37) {
+            let array: ArrayRef = Arc::new(
+                Decimal128Array::from(vec![unscaled])
+                    .with_precision_and_scale(38, i8::try_from(scale).expect("small"))
+                    .expect("decimal"),
+            );
+            let dt = array.data_type().clone();
+            let out = lines(field("N", dt, "FIXED", scale), array, NUM0);
+            prop_assert_eq!(parse_decimal(&out[0]), Some((unscaled, scale)));
+            prop_assert_eq!(
+                parse_decimal(&KeyValue::Decimal { unscaled, scale }.sf_literal()),
+                Some((unscaled, scale))
+            );
+        }
+
+        #[test]
+        fn decimal_ordering_matches_exact_values(
+            a in any::<i128>(), sa in 0u8..=38, b in any::<i128>(), sb in 0u8..=38,
+        ) {
+            let (x, y) = (KeyValue::Decimal { unscaled: a, scale: sa }, KeyValue::Decimal { unscaled: b, scale: sb });
+            prop_assert_eq!(x.cmp(&y), reference_cmp(a, sa, b, sb));
+            prop_assert_eq!(cmp_decimal_text(a, sa, b, sb), reference_cmp(a, sa, b, sb));
+        }
+
+        #[test]
+        fn nearby_decimals_order_exactly(a in -1000i128..1000, sa in 0u8..=4, b in -1000i128..1000, sb in 0u8..=4) {
+            let x = KeyValue::Decimal { unscaled: a, scale: sa };
+            let y = KeyValue::Decimal { unscaled: b, scale: sb };
+            let cross = (a * 10i128.pow(u32::from(sb))).cmp(&(b * 10i128.pow(u32::from(sa))));
+            prop_assert_eq!(x.cmp(&y), cross);
+        }
+
+        #[test]
+        fn key_values_encode_losslessly(value in any_key()) {
+            let text = value.encode();
+            let back = KeyValue::decode(&text);
+            prop_assert!(back.is_ok(), "{:?}", back);
+            let back = back.expect("checked");
+            prop_assert_eq!(back.encode(), text);
+            let nan = matches!(value, KeyValue::Float(f) if f.is_nan());
+            prop_assert!(nan || back == value);
+            if let (KeyValue::Float(a), KeyValue::Float(b)) = (&value, &back) {
+                prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            }
+        }
+
+        #[test]
+        fn ordering_is_total_and_consistent(a in any_key(), b in any_key(), c in any_key()) {
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            if a <= b && b <= c {
+                prop_assert!(a <= c);
+            }
+            prop_assert_eq!(a == b, a.cmp(&b) == Ordering::Equal);
+        }
+
+        #[test]
+        fn timestamps_match_chrono(secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let total = i128::from(secs) * NANOS_PER_SECOND + i128::from(nanos);
+            let expected = chrono::DateTime::from_timestamp(secs, nanos).expect("in range");
+            // Both Snowflake encodings give the same text.
+            let fraction = i32::try_from(nanos).expect("small");
+            let structs = epoch_fraction(vec![Some(secs)], vec![fraction], None);
+            let f = field("TS", struct_type(&[("epoch", DataType::Int64), ("fraction", DataType::Int32)]), "TIMESTAMP_NTZ", 9);
+            let out = lines(f, structs, NTZ9);
+            prop_assert_eq!(&out[0], &expected.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
+            if let Ok(units) = i64::try_from(total) {
+                let ints: ArrayRef = Arc::new(Int64Array::from(vec![units]));
+                let via_ints = lines(field("TS", DataType::Int64, "TIMESTAMP_NTZ", 9), ints, NTZ9);
+                prop_assert_eq!(&via_ints, &out);
+            }
+            prop_assert_eq!(
+                KeyValue::TimestampNtz(total).sf_literal(),
+                format!("'{}'::TIMESTAMP_NTZ(9)", expected.format("%Y-%m-%d %H:%M:%S%.9f"))
+            );
+            let days = i32::try_from(secs.div_euclid(86_400)).expect("small");
+            let date: ArrayRef = Arc::new(Date32Array::from(vec![days]));
+            prop_assert_eq!(
+                &lines(field("D", DataType::Date32, "DATE", 0), date, SfType::Date)[0],
+                &expected.format("%Y-%m-%d").to_string()
+            );
+        }
+
+        #[test]
+        fn copy_text_escaping_round_trips(s in any::<String>()) {
+            prop_assume!(!s.contains('\0'));
+            let array: ArrayRef = Arc::new(StringArray::from(vec![s.as_str()]));
+            let b = batch(vec![(field("T", DataType::Utf8, "TEXT", 0), array)]);
+            let out = copy(&b, &[spec("T", SfType::Text)]);
+            let line = out.strip_suffix('\n').expect("line end");
+            prop_assert!(!line.contains('\n') && !line.contains('\t') && !line.contains('\r'));
+            // PostgreSQL's COPY text unescaping.
+            let mut back = String::new();
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => back.push('\n'),
+                        Some('r') => back.push('\r'),
+                        Some('t') => back.push('\t'),
+                        Some('\\') => back.push('\\'),
+                        other => prop_assert!(false, "unexpected escape {:?}", other),
+                    }
+                } else {
+                    back.push(c);
+                }
+            }
+            prop_assert_eq!(back, s);
+        }
+    }
+}

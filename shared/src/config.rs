@@ -1,0 +1,714 @@
+//! The tenant config: typed, validated at the edge, rejecting unknown keys.
+//!
+//! Operators write it as TOML (`examples/*.toml`); `snowsync tenant add` stores the original text
+//! in the state table and every run parses it again through [`TenantConfig::parse`], so there is
+//! exactly one validation path. Errors are one line naming the key and how to fix it.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Result, SyncError};
+use crate::quote::Ident;
+
+/// A tenant's id: `[a-z0-9][a-z0-9-]{0,62}`. It names the secret, the state rows and the
+/// PostgreSQL schema (`tenant_<id with - as _>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Validates a tenant id.
+    ///
+    /// # Errors
+    /// A `config` error when the id does not match `[a-z0-9][a-z0-9-]{0,62}`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(SyncError::config(format!(
+                "tenant: invalid tenant id {s:?}: use 1 to 63 lower-case letters, digits and '-', starting with a letter or digit (e.g. \"acme-corp\")"
+            )))
+        }
+    }
+
+    /// The id as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The PostgreSQL schema holding this tenant's pulled tables.
+    pub fn pg_schema(&self) -> String {
+        format!("tenant_{}", self.0.replace('-', "_"))
+    }
+
+    /// The Secrets Manager name of this tenant's credentials.
+    pub fn secret_name(&self) -> String {
+        format!("snowsync/tenants/{}", self.0)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Snowflake account identifier, normalised from any of the forms customers hand over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The host's first label(s) before `.snowflakecomputing.com`, lower case:
+    /// `abc-xyz`, `xy12345.us-east-2.aws`, `abc-xyz.privatelink`.
+    host_prefix: String,
+}
+
+impl Account {
+    /// Normalises `abc-xyz`, `abc-xyz.snowflakecomputing.com`, `https://abc-xyz.snowflakecomputing.com/`,
+    /// `locator.region[.cloud]` and `....privatelink` forms.
+    ///
+    /// # Errors
+    /// A `config` error naming `snowflake.account` when the value is not one of those forms.
+    pub fn parse(input: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            SyncError::config(format!(
+                "snowflake.account: invalid account {input:?}: {why}; write it as \"orgname-accountname\", \"locator.region\" or \"https://<account>.snowflakecomputing.com\""
+            ))
+        };
+        let mut s = input.trim().to_ascii_lowercase();
+        if let Some(rest) = s.strip_prefix("https://") {
+            s = rest.to_owned();
+        } else if s.contains("://") {
+            return Err(bad("only https:// URLs are accepted"));
+        }
+        let s = s.trim_end_matches('/');
+        if s.contains('/') {
+            return Err(bad("a URL must not have a path"));
+        }
+        let s = s.strip_suffix(".snowflakecomputing.com").unwrap_or(s);
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if s.ends_with(".com") || s.ends_with(".net") || s.ends_with(".io") {
+            return Err(bad("the host is not a snowflakecomputing.com host"));
+        }
+        for label in s.split('.') {
+            if label.is_empty() {
+                return Err(bad("it has an empty part between dots"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad("it may contain only letters, digits, '-', '_' and '.'"));
+            }
+        }
+        Ok(Self {
+            host_prefix: s.to_owned(),
+        })
+    }
+
+    /// The account's host, e.g. `abc-xyz.snowflakecomputing.com`.
+    pub fn host(&self) -> String {
+        // Hosts use '-' where an account name has '_' (Snowflake's URL rule).
+        format!(
+            "{}.snowflakecomputing.com",
+            self.host_prefix.replace('_', "-")
+        )
+    }
+
+    /// The account name Snowflake expects in the login body and in a key-pair JWT issuer:
+    /// `ORG-ACCOUNT` for the org form, the bare locator for `locator.region` forms.
+    pub fn login_name(&self) -> String {
+        let first = self.host_prefix.split('.').next().unwrap_or_default();
+        first.to_ascii_uppercase()
+    }
+
+    /// The normalised form as written in the config (`abc-xyz`, `xy12345.us-east-2.aws`).
+    pub fn as_str(&self) -> &str {
+        &self.host_prefix
+    }
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host_prefix)
+    }
+}
+
+/// Where and as whom to connect to Snowflake.
+#[derive(Debug, Clone)]
+pub struct SnowflakeConfig {
+    /// The account, normalised.
+    pub account: Account,
+    /// The login name (case-insensitive, as in Snowflake).
+    pub user: String,
+    /// The role to use; the user's default role when absent.
+    pub role: Option<Ident>,
+    /// The warehouse that runs our queries.
+    pub warehouse: Ident,
+    /// The default database of unqualified tables and of push destinations.
+    pub database: Ident,
+    /// The default schema of unqualified tables and of push destinations.
+    pub schema: Ident,
+}
+
+/// A fully qualified Snowflake table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    /// Database.
+    pub database: Ident,
+    /// Schema.
+    pub schema: Ident,
+    /// Table.
+    pub table: Ident,
+}
+
+impl TableName {
+    /// `"DB"."SCHEMA"."TABLE"`, quoted for SQL.
+    pub fn sql(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.database.sql(),
+            self.schema.sql(),
+            self.table.sql()
+        )
+    }
+
+    /// The PostgreSQL table name of a pulled table: the source name in lower case.
+    pub fn pg_table(&self) -> String {
+        self.table.name().to_lowercase()
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.database, self.schema, self.table)
+    }
+}
+
+/// One `[[pull]]` entry.
+#[derive(Debug, Clone)]
+pub struct PullTable {
+    /// The source table, qualified with the config's database and schema when written bare.
+    pub table: TableName,
+    /// The cursor column of incremental pulls; `None` = full refresh on every run.
+    pub cursor: Option<Ident>,
+    /// The key the destination upserts on; required with a cursor.
+    pub primary_key: Vec<Ident>,
+    /// The columns to read; `None` = all columns.
+    pub columns: Option<Vec<Ident>>,
+    /// How far before the watermark an incremental run starts re-reading.
+    pub lookback: Duration,
+}
+
+/// What a push exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushSource {
+    /// `platform.actions`.
+    Actions,
+    /// `platform.stages`.
+    Stages,
+}
+
+impl PushSource {
+    /// `actions` or `stages`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushSource::Actions => "actions",
+            PushSource::Stages => "stages",
+        }
+    }
+}
+
+/// One `[[push]]` entry.
+#[derive(Debug, Clone)]
+pub struct PushTable {
+    /// The platform data exported.
+    pub source: PushSource,
+    /// The destination table in the config's database and schema.
+    pub table: TableName,
+}
+
+/// When the tenant's runs fire (EventBridge Scheduler expressions).
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    /// The pull schedule expression.
+    pub pull: Option<String>,
+    /// The push schedule expression.
+    pub push: Option<String>,
+    /// The IANA time zone the expressions are read in.
+    pub timezone: String,
+}
+
+/// A tenant's validated config.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Connection settings.
+    pub snowflake: SnowflakeConfig,
+    /// Schedules.
+    pub schedule: Schedule,
+    /// Tables pulled into the platform.
+    pub pull: Vec<PullTable>,
+    /// Exports pushed into the customer's Snowflake.
+    pub push: Vec<PushTable>,
+}
+
+mod raw {
+    //! The config file as written; `deny_unknown_fields` everywhere.
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        pub tenant: String,
+        pub snowflake: Snowflake,
+        pub schedule: Option<Schedule>,
+        #[serde(default)]
+        pub pull: Vec<Pull>,
+        #[serde(default)]
+        pub push: Vec<Push>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Snowflake {
+        pub account: String,
+        pub user: String,
+        pub role: Option<String>,
+        pub warehouse: String,
+        pub database: String,
+        pub schema: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Schedule {
+        pub pull: Option<String>,
+        pub push: Option<String>,
+        pub timezone: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Pull {
+        pub table: String,
+        pub cursor: Option<String>,
+        #[serde(default)]
+        pub primary_key: Vec<String>,
+        pub columns: Option<Vec<String>>,
+        pub lookback: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Push {
+        pub source: super::PushSource,
+        pub table: String,
+    }
+}
+
+fn ident(key: &str, value: &str) -> Result<Ident> {
+    Ident::parse(value).map_err(|e| SyncError::config(format!("{key}: {e}")))
+}
+
+/// Parses `2h`, `30m`, `90s`, `1d` (or `0`).
+fn parse_duration(key: &str, s: &str) -> Result<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        SyncError::config(format!(
+            "{key}: invalid duration {s:?}: write a whole number and a unit, e.g. \"90s\", \"30m\", \"2h\" or \"1d\""
+        ))
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(SyncError::config(format!(
+                "{key}: invalid duration {s:?}: the unit must be s, m, h or d, e.g. \"2h\""
+            )))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Checks an EventBridge Scheduler expression's shape: `rate(N unit)`, `cron(6 fields)` or `at(...)`.
+fn check_schedule_expression(key: &str, expr: &str) -> Result<()> {
+    let bad = |why: &str| {
+        SyncError::config(format!(
+            "{key}: invalid schedule {expr:?}: {why}; write e.g. \"rate(1 day)\" or \"cron(0 3 * * ? *)\""
+        ))
+    };
+    let inner = |prefix: &str| {
+        expr.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::trim)
+    };
+    if let Some(body) = inner("rate(") {
+        let mut parts = body.split_whitespace();
+        let n = parts.next().and_then(|n| n.parse::<u32>().ok());
+        let unit = parts.next();
+        let units = ["minute", "minutes", "hour", "hours", "day", "days"];
+        match (n, unit, parts.next()) {
+            (Some(n), Some(u), None) if n > 0 && units.contains(&u) => {
+                if (n == 1) == u.ends_with('s') {
+                    return Err(bad("use the singular unit with 1 and the plural otherwise"));
+                }
+                Ok(())
+            }
+            _ => Err(bad(
+                "a rate needs a positive number and minute(s), hour(s) or day(s)",
+            )),
+        }
+    } else if let Some(body) = inner("cron(") {
+        if body.split_whitespace().count() == 6 {
+            Ok(())
+        } else {
+            Err(bad("a cron expression has six fields: minutes hours day-of-month month day-of-week year"))
+        }
+    } else if inner("at(").is_some() {
+        Ok(())
+    } else {
+        Err(bad("it must start with rate(, cron( or at("))
+    }
+}
+
+fn check_timezone(tz: &str) -> Result<()> {
+    let ok = tz == "UTC"
+        || (tz.contains('/')
+            && tz.split('/').all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+            }));
+    if ok {
+        Ok(())
+    } else {
+        Err(SyncError::config(format!(
+            "schedule.timezone: invalid time zone {tz:?}: use an IANA name such as \"UTC\" or \"Europe/Berlin\""
+        )))
+    }
+}
+
+/// Turns a toml error into one line naming where it is.
+fn toml_error(text: &str, e: &toml::de::Error) -> SyncError {
+    let at = e
+        .span()
+        .map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        })
+        .unwrap_or_default();
+    let msg = e.message().trim().replace('\n', " ");
+    SyncError::config(format!("{msg}{at}"))
+}
+
+impl TenantConfig {
+    /// Parses and validates a tenant config written in TOML.
+    ///
+    /// # Errors
+    /// A `config` error, one line, naming the offending key.
+    pub fn parse(text: &str) -> Result<Self> {
+        let raw: raw::Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        let tenant = TenantId::parse(&raw.tenant)?;
+        let sf = raw.snowflake;
+        if sf.user.trim().is_empty() {
+            return Err(SyncError::config(
+                "snowflake.user: empty user: write the Snowflake login name the customer created",
+            ));
+        }
+        let snowflake = SnowflakeConfig {
+            account: Account::parse(&sf.account)?,
+            user: sf.user.trim().to_owned(),
+            role: sf
+                .role
+                .as_deref()
+                .map(|r| ident("snowflake.role", r))
+                .transpose()?,
+            warehouse: ident("snowflake.warehouse", &sf.warehouse)?,
+            database: ident("snowflake.database", &sf.database)?,
+            schema: ident("snowflake.schema", &sf.schema)?,
+        };
+
+        let schedule = match raw.schedule {
+            None => Schedule {
+                timezone: "UTC".into(),
+                ..Schedule::default()
+            },
+            Some(s) => {
+                if let Some(e) = &s.pull {
+                    check_schedule_expression("schedule.pull", e)?;
+                }
+                if let Some(e) = &s.push {
+                    check_schedule_expression("schedule.push", e)?;
+                }
+                let timezone = s.timezone.unwrap_or_else(|| "UTC".into());
+                check_timezone(&timezone)?;
+                Schedule {
+                    pull: s.pull,
+                    push: s.push,
+                    timezone,
+                }
+            }
+        };
+
+        let mut pull = Vec::with_capacity(raw.pull.len());
+        for (i, p) in raw.pull.into_iter().enumerate() {
+            let key = format!("pull[{i}]");
+            pull.push(Self::pull_table(&key, p, &snowflake)?);
+        }
+        for (i, a) in pull.iter().enumerate() {
+            if let Some(b) = pull[..i].iter().find(|b| b.table == a.table) {
+                return Err(SyncError::config(format!(
+                    "pull[{i}].table: {} is configured twice: keep one [[pull]] entry per table",
+                    b.table
+                )));
+            }
+            if pull[..i]
+                .iter()
+                .any(|b| b.table.pg_table() == a.table.pg_table())
+            {
+                return Err(SyncError::config(format!(
+                    "pull[{i}].table: {} lands in the same PostgreSQL table as another entry ({}): pull tables with distinct names",
+                    a.table,
+                    a.table.pg_table()
+                )));
+            }
+        }
+
+        let mut push = Vec::with_capacity(raw.push.len());
+        for (i, p) in raw.push.into_iter().enumerate() {
+            let key = format!("push[{i}]");
+            let parts = Ident::parse_qualified(&p.table)
+                .map_err(|e| SyncError::config(format!("{key}.table: {e}")))?;
+            let [table] = <[Ident; 1]>::try_from(parts).map_err(|_| {
+                SyncError::config(format!(
+                    "{key}.table: {:?} must be a bare table name: the destination lives in snowflake.database and snowflake.schema",
+                    p.table
+                ))
+            })?;
+            if push.iter().any(|q: &PushTable| q.source == p.source) {
+                return Err(SyncError::config(format!(
+                    "{key}.source: {} is pushed twice: keep one [[push]] entry per source",
+                    p.source.as_str()
+                )));
+            }
+            push.push(PushTable {
+                source: p.source,
+                table: TableName {
+                    database: snowflake.database.clone(),
+                    schema: snowflake.schema.clone(),
+                    table,
+                },
+            });
+        }
+
+        Ok(Self {
+            tenant,
+            snowflake,
+            schedule,
+            pull,
+            push,
+        })
+    }
+
+    fn pull_table(key: &str, p: raw::Pull, sf: &SnowflakeConfig) -> Result<PullTable> {
+        let parts = Ident::parse_qualified(&p.table)
+            .map_err(|e| SyncError::config(format!("{key}.table: {e}")))?;
+        let table = match <[Ident; 3]>::try_from(parts) {
+            Ok([database, schema, table]) => TableName {
+                database,
+                schema,
+                table,
+            },
+            Err(parts) => match <[Ident; 1]>::try_from(parts) {
+                Ok([table]) => TableName {
+                    database: sf.database.clone(),
+                    schema: sf.schema.clone(),
+                    table,
+                },
+                Err(_) => {
+                    return Err(SyncError::config(format!(
+                        "{key}.table: {:?} must be TABLE or DATABASE.SCHEMA.TABLE",
+                        p.table
+                    )))
+                }
+            },
+        };
+        let cursor = p
+            .cursor
+            .as_deref()
+            .map(|c| ident(&format!("{key}.cursor"), c))
+            .transpose()?;
+        let primary_key = p
+            .primary_key
+            .iter()
+            .map(|c| ident(&format!("{key}.primary_key"), c))
+            .collect::<Result<Vec<_>>>()?;
+        if cursor.is_some() && primary_key.is_empty() {
+            return Err(SyncError::config(format!(
+                "{key}.primary_key: a cursor needs a primary key to upsert on: add primary_key = [\"ID\"] (the table's unique key columns)"
+            )));
+        }
+        let columns = p
+            .columns
+            .as_ref()
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| ident(&format!("{key}.columns"), c))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        if let Some(cols) = &columns {
+            if cols.is_empty() {
+                return Err(SyncError::config(format!(
+                    "{key}.columns: empty list: name at least one column, or leave columns out to read all"
+                )));
+            }
+            for needed in primary_key.iter().chain(cursor.iter()) {
+                if !cols.contains(needed) {
+                    return Err(SyncError::config(format!(
+                        "{key}.columns: {needed} is the cursor or part of the primary key, so it must be listed in columns too"
+                    )));
+                }
+            }
+            for (i, c) in cols.iter().enumerate() {
+                if cols[..i].contains(c) {
+                    return Err(SyncError::config(format!(
+                        "{key}.columns: {c} is listed twice"
+                    )));
+                }
+            }
+        }
+        let lookback = p
+            .lookback
+            .as_deref()
+            .map(|l| parse_duration(&format!("{key}.lookback"), l))
+            .transpose()?
+            .unwrap_or(Duration::ZERO);
+        Ok(PullTable {
+            table,
+            cursor,
+            primary_key,
+            columns,
+            lookback,
+        })
+    }
+
+    /// The pull entries selected by `names` (all when empty), matched case-insensitively on the
+    /// table name or its qualified form.
+    ///
+    /// # Errors
+    /// A `config` error naming a requested table that is not configured.
+    pub fn select_pull(&self, names: &[String]) -> Result<Vec<&PullTable>> {
+        if names.is_empty() {
+            return Ok(self.pull.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.pull
+                    .iter()
+                    .find(|p| {
+                        p.table.table.name().eq_ignore_ascii_case(n)
+                            || p.table.to_string().eq_ignore_ascii_case(n)
+                    })
+                    .ok_or_else(|| {
+                        SyncError::config(format!(
+                            "table {n:?} is not configured for tenant {}: configured tables are {}",
+                            self.tenant,
+                            self.pull
+                                .iter()
+                                .map(|p| p.table.table.name().to_owned())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_normalise() {
+        for (input, host, login) in [
+            ("abc-xyz", "abc-xyz.snowflakecomputing.com", "ABC-XYZ"),
+            (
+                "ABC-XYZ.snowflakecomputing.com",
+                "abc-xyz.snowflakecomputing.com",
+                "ABC-XYZ",
+            ),
+            (
+                "https://abc-xyz.snowflakecomputing.com/",
+                "abc-xyz.snowflakecomputing.com",
+                "ABC-XYZ",
+            ),
+            (
+                "xy12345.us-east-2.aws",
+                "xy12345.us-east-2.aws.snowflakecomputing.com",
+                "XY12345",
+            ),
+            (
+                "abc-xyz.privatelink",
+                "abc-xyz.privatelink.snowflakecomputing.com",
+                "ABC-XYZ",
+            ),
+            (
+                "org-acct_name",
+                "org-acct-name.snowflakecomputing.com",
+                "ORG-ACCT_NAME",
+            ),
+        ] {
+            let a = Account::parse(input).expect(input);
+            assert_eq!(a.host(), host, "{input}");
+            assert_eq!(a.login_name(), login, "{input}");
+        }
+        for bad in [
+            "",
+            "abc xyz",
+            "http://abc.snowflakecomputing.com",
+            "https://example.com",
+            "a..b",
+            "https://abc.snowflakecomputing.com/path",
+        ] {
+            let e = Account::parse(bad).expect_err(bad);
+            assert!(e.message().starts_with("snowflake.account:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn durations_and_schedules() {
+        assert_eq!(
+            parse_duration("k", "2h").ok(),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(parse_duration("k", "0").ok(), Some(Duration::ZERO));
+        assert!(parse_duration("k", "2 hours").is_err());
+        assert!(parse_duration("k", "h").is_err());
+        assert!(check_schedule_expression("k", "cron(0 3 * * ? *)").is_ok());
+        assert!(check_schedule_expression("k", "rate(1 day)").is_ok());
+        assert!(check_schedule_expression("k", "rate(5 minutes)").is_ok());
+        assert!(check_schedule_expression("k", "rate(1 days)").is_err());
+        assert!(check_schedule_expression("k", "cron(0 3 * * *)").is_err());
+        assert!(check_schedule_expression("k", "daily").is_err());
+        assert!(check_timezone("Europe/Berlin").is_ok());
+        assert!(check_timezone("Berlin time").is_err());
+    }
+}

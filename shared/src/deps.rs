@@ -1,0 +1,72 @@
+//! The clients a process needs, built once (per Lambda cold start or CLI run) and passed by
+//! reference to every run.
+
+use crate::error::{Result, SyncError};
+use crate::platform::PlatformStore;
+use crate::secrets::SecretStore;
+use crate::snowflake::Endpoint;
+use crate::state::{StateStore, DEFAULT_TABLE};
+
+/// The environment variable naming the DynamoDB state table (default [`DEFAULT_TABLE`]).
+pub const STATE_TABLE_VAR: &str = "SNOWSYNC_STATE_TABLE";
+
+/// Tunables of a run. Defaults suit a 256 MB Lambda.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Rows per keyset page read from Snowflake.
+    pub page_rows: usize,
+    /// How long a lease lives without renewal (a dead holder's lease is taken over after it).
+    pub lease_ttl: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            page_rows: 20_000,
+            lease_ttl: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Everything a run talks to.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// DynamoDB: configs, leases, watermarks, run history.
+    pub state: StateStore,
+    /// Secrets Manager: tenant credentials.
+    pub secrets: SecretStore,
+    /// PostgreSQL: the platform database.
+    pub platform: PlatformStore,
+    /// Where Snowflake requests go.
+    pub endpoint: Endpoint,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+/// The AWS SDK config from the standard chain (`AWS_ENDPOINT_URL` reaches the emulator locally).
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+impl Deps {
+    /// Builds every client from the environment.
+    ///
+    /// # Errors
+    /// A `config` error naming a missing or malformed variable.
+    pub async fn from_env() -> Result<Self> {
+        let aws = aws_config().await;
+        if aws.region().is_none() {
+            return Err(SyncError::config(
+                "no AWS region: set AWS_REGION (locally: eval \"$(scripts/stack env)\")",
+            ));
+        }
+        let table = std::env::var(STATE_TABLE_VAR).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
+        Ok(Self {
+            state: StateStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+            secrets: SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
+            platform: PlatformStore::from_env()?,
+            endpoint: Endpoint::from_env()?,
+            settings: Settings::default(),
+        })
+    }
+}

@@ -1,0 +1,38 @@
+//! # snowsync: the engine behind the `pull` and `push` functions and the `snowsync` CLI
+//!
+//! The binaries only parse, wire and report; everything else lives here.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`config`] | the tenant config (TOML), validated at the edge |
+//! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
+//! | [`state`] | DynamoDB: configs, leases, watermarks, run history |
+//! | [`snowflake`] | the Snowflake session: host override, timeouts, UTC pin, query tag, error codes |
+//! | [`quote`] | the one place identifiers and literals become SQL |
+//! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |
+//! | [`arrow_decode`] | Snowflake's Arrow encodings to PostgreSQL COPY text and exact key values |
+//! | [`platform`] | the platform's PostgreSQL database: staging loads and atomic swaps |
+//! | [`runner`] | what every run shares: lease, run record, outcome |
+//! | [`pull`] | the pull engine |
+//! | [`deps`] | the clients a process builds once |
+//! | [`telemetry`] | logging setup |
+//! | [`error`] | classified errors (`transient`, `auth`, `config`, ...) |
+
+#![forbid(unsafe_code)]
+
+pub mod arrow_decode;
+pub mod config;
+pub mod deps;
+pub mod error;
+pub mod platform;
+pub mod pull;
+pub mod quote;
+pub mod runner;
+pub mod secrets;
+pub mod sf_types;
+pub mod snowflake;
+pub mod state;
+pub mod telemetry;
+
+pub use deps::Deps;
+pub use error::{ErrorKind, Result, SyncError};

@@ -1,0 +1,729 @@
+//! The one place where identifiers and literals become SQL text, for Snowflake and PostgreSQL.
+//!
+//! Everything user-controlled (identifiers from a tenant's config, names that came back from
+//! Snowflake's `information_schema`, values used in `WHERE` clauses) is turned into SQL here and
+//! nowhere else. The property tests at the bottom prove that every quoted form reads back as
+//! exactly the text that went in.
+//!
+//! - [`Ident`] is a resolved Snowflake identifier: [`Ident::parse`] applies Snowflake's rules
+//!   (unquoted names fold to upper case, double-quoted names are kept as written) and
+//!   [`Ident::sql`] always renders the double-quoted form, so reserved words, mixed case and
+//!   unicode are safe.
+//! - [`sf_string`] and [`pg_string`] render string literals for each database; [`sf_ident`] and
+//!   [`pg_ident`] quote an exact name.
+
+use std::fmt;
+
+/// Snowflake's maximum identifier length, in characters.
+pub const SF_MAX_IDENT_CHARS: usize = 255;
+
+/// PostgreSQL's maximum identifier length, in bytes (`NAMEDATALEN - 1`); longer names are
+/// silently truncated by the server, so we refuse them instead.
+pub const PG_MAX_IDENT_BYTES: usize = 63;
+
+/// Why an identifier could not be parsed or quoted. The message says what is wrong and how to
+/// write the name instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentError {
+    /// The name (or one part of a qualified name) is empty.
+    #[error("invalid identifier '{input}': a name cannot be empty")]
+    Empty {
+        /// The text as the user wrote it.
+        input: String,
+    },
+    /// An unquoted name does not start with a letter or `_`.
+    #[error(
+        "invalid identifier '{input}': unquoted names must start with a letter or _; \
+         put it in double quotes ({quoted}) to use it as written"
+    )]
+    BadStart {
+        /// The text as the user wrote it.
+        input: String,
+        /// The double-quoted spelling that would keep the text exactly.
+        quoted: String,
+    },
+    /// An unquoted name contains a character other than letters, digits, `_` and `$`.
+    #[error(
+        "invalid identifier '{input}': unquoted names may contain only letters, digits, _ and $; \
+         put it in double quotes ({quoted}) to keep spaces or case"
+    )]
+    BadChar {
+        /// The text as the user wrote it.
+        input: String,
+        /// The double-quoted spelling that would keep the text exactly.
+        quoted: String,
+    },
+    /// A double-quoted name has no closing quote.
+    #[error(
+        "invalid identifier '{input}': the closing double quote is missing; \
+         write the name as \"name\", with \"\" for a double quote inside it"
+    )]
+    Unterminated {
+        /// The text as the user wrote it.
+        input: String,
+    },
+    /// Text follows the closing quote of a double-quoted name.
+    #[error(
+        "invalid identifier '{input}': unexpected '{rest}' after the closing double quote; \
+         a double quote inside a quoted name is written as \"\""
+    )]
+    TrailingText {
+        /// The text as the user wrote it.
+        input: String,
+        /// What follows the closing quote.
+        rest: String,
+    },
+    /// The name is longer than Snowflake allows.
+    #[error(
+        "invalid identifier '{input}': it is {chars} characters long; Snowflake allows at most 255"
+    )]
+    TooLong {
+        /// The text as the user wrote it.
+        input: String,
+        /// The length of the resolved name, in characters.
+        chars: usize,
+    },
+    /// A qualified name has the wrong number of dot-separated parts.
+    #[error(
+        "invalid qualified name '{input}': expected TABLE, SCHEMA.TABLE or DATABASE.SCHEMA.TABLE \
+         but found {parts} parts; put a name that contains dots in double quotes"
+    )]
+    PartCount {
+        /// The text as the user wrote it.
+        input: String,
+        /// How many parts were found.
+        parts: usize,
+    },
+    /// A PostgreSQL identifier is longer than 63 bytes.
+    #[error(
+        "PostgreSQL identifier '{name}' is {bytes} bytes long; PostgreSQL allows at most 63 bytes, \
+         so use a shorter name"
+    )]
+    PgTooLong {
+        /// The name.
+        name: String,
+        /// Its length in bytes (UTF-8).
+        bytes: usize,
+    },
+    /// A PostgreSQL identifier contains a NUL character.
+    #[error(
+        "PostgreSQL identifier {name:?} contains a NUL character, which PostgreSQL does not allow"
+    )]
+    PgNul {
+        /// The name (shown with escapes).
+        name: String,
+    },
+}
+
+/// Why a value cannot be written as a string literal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiteralError {
+    /// PostgreSQL text cannot hold a NUL character.
+    #[error(
+        "the value {value:?} contains a NUL character at byte {position}, \
+         which PostgreSQL text cannot hold"
+    )]
+    PgNul {
+        /// The value (shown with escapes).
+        value: String,
+        /// Byte offset of the first NUL.
+        position: usize,
+    },
+}
+
+/// A resolved Snowflake identifier: the exact name Snowflake stores.
+///
+/// `orders` and `ORDERS` both resolve to `ORDERS`; `"Orders"` resolves to `Orders`. Render it
+/// into SQL only through [`Ident::sql`] (or [`sf_qualified`]), which always double-quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ident {
+    name: String,
+}
+
+impl Ident {
+    /// Parses one identifier as written in SQL or in a tenant's config, with Snowflake's rules:
+    /// an unquoted name (`[A-Za-z_][A-Za-z0-9_$]*`) resolves to upper case; a double-quoted
+    /// name (`"..."`, with `""` for one `"`) keeps its text exactly.
+    ///
+    /// # Errors
+    /// [`IdentError`] when the text is empty, an unquoted name has a character outside the
+    /// allowed set, a quote is unterminated, text follows the closing quote, or the name is
+    /// longer than 255 characters. The message says how to write the name instead.
+    pub fn parse(s: &str) -> Result<Ident, IdentError> {
+        let name = if s.starts_with('"') {
+            let (name, consumed) = parse_quoted(s, s)?;
+            if consumed != s.len() {
+                return Err(IdentError::TrailingText {
+                    input: s.to_owned(),
+                    rest: s[consumed..].to_owned(),
+                });
+            }
+            name
+        } else {
+            parse_unquoted(s)?
+        };
+        Ident::checked(name, s)
+    }
+
+    /// Parses `TABLE`, `SCHEMA.TABLE` or `DATABASE.SCHEMA.TABLE`, splitting on dots outside
+    /// double quotes. Each part follows [`Ident::parse`].
+    ///
+    /// # Errors
+    /// [`IdentError::PartCount`] for zero or more than three parts, or the error of the first
+    /// invalid part.
+    pub fn parse_qualified(s: &str) -> Result<Vec<Ident>, IdentError> {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        loop {
+            let (part, consumed) = if rest.starts_with('"') {
+                let (name, consumed) = parse_quoted(rest, rest)?;
+                let part_text = &rest[..consumed];
+                match rest[consumed..].chars().next() {
+                    None | Some('.') => {}
+                    Some(_) => {
+                        let end = rest[consumed..]
+                            .find('.')
+                            .map_or(rest.len(), |i| i + consumed);
+                        return Err(IdentError::TrailingText {
+                            input: rest[..end].to_owned(),
+                            rest: rest[consumed..end].to_owned(),
+                        });
+                    }
+                }
+                (Ident::checked(name, part_text)?, consumed)
+            } else {
+                let end = rest.find('.').unwrap_or(rest.len());
+                (
+                    Ident::checked(parse_unquoted(&rest[..end])?, &rest[..end])?,
+                    end,
+                )
+            };
+            parts.push(part);
+            rest = &rest[consumed..];
+            match rest.strip_prefix('.') {
+                Some(after) => rest = after,
+                None => break,
+            }
+        }
+        if parts.len() > 3 {
+            return Err(IdentError::PartCount {
+                input: s.to_owned(),
+                parts: parts.len(),
+            });
+        }
+        Ok(parts)
+    }
+
+    /// Wraps a name exactly as Snowflake stores it (for example a `COLUMN_NAME` read from
+    /// `information_schema`). No case folding, no validation.
+    pub fn from_exact(name: impl Into<String>) -> Ident {
+        Ident { name: name.into() }
+    }
+
+    /// The exact stored name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name as Snowflake SQL: always double-quoted, with `"` doubled.
+    pub fn sql(&self) -> String {
+        sf_ident(&self.name)
+    }
+
+    fn checked(name: String, input: &str) -> Result<Ident, IdentError> {
+        let chars = name.chars().count();
+        if chars > SF_MAX_IDENT_CHARS {
+            return Err(IdentError::TooLong {
+                input: input.to_owned(),
+                chars,
+            });
+        }
+        Ok(Ident { name })
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Parses an unquoted identifier; `s` is the whole identifier text.
+fn parse_unquoted(s: &str) -> Result<String, IdentError> {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return Err(IdentError::Empty {
+            input: s.to_owned(),
+        });
+    };
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Err(IdentError::BadStart {
+            input: s.to_owned(),
+            quoted: sf_ident(s),
+        });
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+        return Err(IdentError::BadChar {
+            input: s.to_owned(),
+            quoted: sf_ident(s),
+        });
+    }
+    Ok(s.to_ascii_uppercase())
+}
+
+/// Parses a double-quoted identifier at the start of `s` (which starts with `"`). Returns the
+/// name and the number of bytes consumed (through the closing quote). `input` is what error
+/// messages show.
+fn parse_quoted(s: &str, input: &str) -> Result<(String, usize), IdentError> {
+    let mut name = String::new();
+    let body = &s[1..];
+    let mut iter = body.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if c == '"' {
+            if matches!(iter.peek(), Some((_, '"'))) {
+                iter.next();
+                name.push('"');
+            } else {
+                if name.is_empty() {
+                    return Err(IdentError::Empty {
+                        input: s[..i + 2].to_owned(),
+                    });
+                }
+                return Ok((name, i + 2));
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    Err(IdentError::Unterminated {
+        input: input.to_owned(),
+    })
+}
+
+/// Quotes an exact Snowflake name: `"` + name with `"` doubled + `"`.
+pub fn sf_ident(exact_name: &str) -> String {
+    let mut out = String::with_capacity(exact_name.len() + 2);
+    out.push('"');
+    for c in exact_name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Joins quoted identifiers with `.`: `"DB"."SCHEMA"."TABLE"`.
+pub fn sf_qualified(parts: &[&Ident]) -> String {
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(&part.sql());
+    }
+    out
+}
+
+/// A Snowflake single-quoted string literal for `value`, read back by Snowflake as exactly
+/// `value`.
+///
+/// Snowflake interprets backslash escapes inside single-quoted strings, so `\` becomes `\\`,
+/// `'` becomes `''`, and NUL becomes `\x00` (the two-digit hex escape; `\0` is avoided because a
+/// following digit could be read as part of an octal escape `\ooo`). Every other character,
+/// newlines and unicode included, is kept verbatim.
+pub fn sf_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            '\0' => out.push_str("\\x00"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A PostgreSQL quoted identifier: `"` + name with `"` doubled + `"`.
+///
+/// # Errors
+/// [`IdentError::PgTooLong`] when the name is longer than 63 bytes (PostgreSQL would silently
+/// truncate it), [`IdentError::PgNul`] when it contains a NUL character.
+pub fn pg_ident(name: &str) -> Result<String, IdentError> {
+    if name.contains('\0') {
+        return Err(IdentError::PgNul {
+            name: name.to_owned(),
+        });
+    }
+    if name.len() > PG_MAX_IDENT_BYTES {
+        return Err(IdentError::PgTooLong {
+            name: name.to_owned(),
+            bytes: name.len(),
+        });
+    }
+    if name.is_empty() {
+        return Err(IdentError::Empty {
+            input: name.to_owned(),
+        });
+    }
+    Ok(sf_ident(name))
+}
+
+/// A PostgreSQL string literal `'...'` with `'` doubled, for a server with
+/// `standard_conforming_strings = on` (the default since PostgreSQL 9.1), where backslashes are
+/// ordinary characters.
+///
+/// # Errors
+/// [`LiteralError::PgNul`] when the value contains a NUL character, which PostgreSQL text
+/// cannot hold.
+pub fn pg_string(value: &str) -> Result<String, LiteralError> {
+    if let Some(position) = value.find('\0') {
+        return Err(LiteralError::PgNul {
+            value: value.to_owned(),
+            position,
+        });
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads a Snowflake single-quoted literal back, following the documented escape rules:
+    /// `''` is a quote; `\` escapes `\ ' " b f n r t 0`, `\ooo` (three octal digits), `\xhh`,
+    /// `\uhhhh`; any other escaped character stands for itself.
+    fn sf_unquote(lit: &str) -> Option<String> {
+        let body = lit.strip_prefix('\'')?.strip_suffix('\'')?;
+        let chars: Vec<char> = body.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '\'' => {
+                    if chars.get(i + 1) != Some(&'\'') {
+                        return None; // an unpaired quote would end the literal early
+                    }
+                    out.push('\'');
+                    i += 2;
+                }
+                '\\' => {
+                    let next = *chars.get(i + 1)?;
+                    let digits = |from: usize, n: usize, radix: u32| -> Option<char> {
+                        let s: String = chars.get(from..from + n)?.iter().collect();
+                        if s.chars().all(|c| c.is_digit(radix)) {
+                            char::from_u32(u32::from_str_radix(&s, radix).ok()?)
+                        } else {
+                            None
+                        }
+                    };
+                    match next {
+                        'x' => {
+                            out.push(digits(i + 2, 2, 16)?);
+                            i += 4;
+                        }
+                        'u' => {
+                            out.push(digits(i + 2, 4, 16)?);
+                            i += 6;
+                        }
+                        '0'..='7' if digits(i + 1, 3, 8).is_some() => {
+                            out.push(digits(i + 1, 3, 8)?);
+                            i += 4;
+                        }
+                        '0' => {
+                            out.push('\0');
+                            i += 2;
+                        }
+                        'b' => {
+                            out.push('\u{8}');
+                            i += 2;
+                        }
+                        'f' => {
+                            out.push('\u{c}');
+                            i += 2;
+                        }
+                        'n' => {
+                            out.push('\n');
+                            i += 2;
+                        }
+                        'r' => {
+                            out.push('\r');
+                            i += 2;
+                        }
+                        't' => {
+                            out.push('\t');
+                            i += 2;
+                        }
+                        c => {
+                            out.push(c);
+                            i += 2;
+                        }
+                    }
+                }
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Reads a PostgreSQL standard-conforming literal back: `''` is a quote, nothing else is special.
+    fn pg_unquote(lit: &str) -> Option<String> {
+        let body = lit.strip_prefix('\'')?.strip_suffix('\'')?;
+        let mut out = String::new();
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' && chars.next() != Some('\'') {
+                return None;
+            }
+            out.push(c);
+        }
+        Some(out)
+    }
+
+    /// True when every `"` inside the outer quotes is part of a `""` pair.
+    fn quotes_paired(quoted: &str) -> bool {
+        let Some(body) = quoted.strip_prefix('"').and_then(|b| b.strip_suffix('"')) else {
+            return false;
+        };
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            if c == '"' && chars.next() != Some('"') {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn parse(s: &str) -> String {
+        match Ident::parse(s) {
+            Ok(i) => i.name().to_owned(),
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    #[test]
+    fn unquoted_names_fold_to_upper_case() {
+        assert_eq!(parse("orders"), "ORDERS");
+        assert_eq!(parse("Updated_At"), "UPDATED_AT");
+        assert_eq!(parse("_x$1"), "_X$1");
+        assert_eq!(parse("select"), "SELECT");
+        assert_eq!(parse("order"), "ORDER");
+    }
+
+    #[test]
+    fn quoted_names_keep_their_text() {
+        assert_eq!(parse("\"Orders\""), "Orders");
+        assert_eq!(parse("\"my table\""), "my table");
+        assert_eq!(parse("\"Größe\""), "Größe");
+        assert_eq!(parse("\"🦀 crab\""), "🦀 crab");
+        assert_eq!(parse("\"say \"\"hi\"\"\""), "say \"hi\"");
+        assert_eq!(parse("\"a.b\""), "a.b");
+        assert_eq!(parse("\"select\""), "select");
+    }
+
+    #[test]
+    fn sql_always_quotes() {
+        assert_eq!(
+            Ident::parse("select").map(|i| i.sql()),
+            Ok("\"SELECT\"".into())
+        );
+        assert_eq!(Ident::from_exact("order").sql(), "\"order\"");
+        assert_eq!(Ident::from_exact("MiXed").sql(), "\"MiXed\"");
+        assert_eq!(Ident::from_exact("Größe").sql(), "\"Größe\"");
+        assert_eq!(Ident::from_exact("a\"b").sql(), "\"a\"\"b\"");
+        assert_eq!(Ident::from_exact("Größe").to_string(), "Größe");
+        assert_eq!(
+            sf_qualified(&[
+                &Ident::from_exact("DB"),
+                &Ident::from_exact("s.x"),
+                &Ident::from_exact("T")
+            ]),
+            "\"DB\".\"s.x\".\"T\""
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_and_how_to_fix_it() {
+        let msg = |s: &str| match Ident::parse(s) {
+            Ok(i) => panic!("{s} parsed as {i}"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            msg("my table"),
+            "invalid identifier 'my table': unquoted names may contain only letters, digits, _ and $; \
+             put it in double quotes (\"my table\") to keep spaces or case"
+        );
+        assert_eq!(msg(""), "invalid identifier '': a name cannot be empty");
+        assert_eq!(
+            msg("\"\""),
+            "invalid identifier '\"\"': a name cannot be empty"
+        );
+        assert!(
+            msg("1abc").contains("must start with a letter or _"),
+            "{}",
+            msg("1abc")
+        );
+        assert!(msg("1abc").contains("(\"1abc\")"));
+        assert!(msg("\"abc").contains("closing double quote is missing"));
+        assert!(msg("\"a\"b").contains("unexpected 'b' after the closing double quote"));
+        assert!(msg("a-b").contains("only letters, digits, _ and $"));
+        assert!(msg("Größe").contains("(\"Größe\")"));
+        assert!(msg(" orders").contains("must start with a letter or _"));
+        assert!(msg("orders ").contains("only letters, digits"));
+        assert!(msg(&"x".repeat(256)).contains("at most 255"));
+        assert!(Ident::parse(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn qualified_names_split_outside_quotes() {
+        let names = |s: &str| -> Vec<String> {
+            match Ident::parse_qualified(s) {
+                Ok(v) => v.iter().map(|i| i.name().to_owned()).collect(),
+                Err(e) => panic!("{s}: {e}"),
+            }
+        };
+        assert_eq!(names("t"), ["T"]);
+        assert_eq!(names("s.t"), ["S", "T"]);
+        assert_eq!(
+            names("sales.public.opportunities"),
+            ["SALES", "PUBLIC", "OPPORTUNITIES"]
+        );
+        assert_eq!(names("\"a.b\".\"c\"\"d\".e"), ["a.b", "c\"d", "E"]);
+        assert_eq!(
+            names("\"My DB\".PUBLIC.\"x.y.z\""),
+            ["My DB", "PUBLIC", "x.y.z"]
+        );
+
+        let err = |s: &str| match Ident::parse_qualified(s) {
+            Ok(v) => panic!("{s} parsed as {v:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err("a.b.c.d").contains("found 4 parts"),
+            "{}",
+            err("a.b.c.d")
+        );
+        assert!(err("a..b").contains("cannot be empty"));
+        assert!(err("a.").contains("cannot be empty"));
+        assert!(err("").contains("cannot be empty"));
+        assert!(
+            err("\"a\"x.b").contains("unexpected 'x'"),
+            "{}",
+            err("\"a\"x.b")
+        );
+        assert!(err("a.\"b").contains("closing double quote"));
+        assert!(err("a.my table").contains("'my table'"));
+    }
+
+    #[test]
+    fn pg_quoting() {
+        assert_eq!(pg_ident("orders"), Ok("\"orders\"".into()));
+        assert_eq!(pg_ident("a\"b"), Ok("\"a\"\"b\"".into()));
+        assert_eq!(pg_ident("größe"), Ok("\"größe\"".into()));
+        assert!(pg_ident(&"x".repeat(63)).is_ok());
+        let long = pg_ident(&"x".repeat(64));
+        assert!(
+            matches!(long, Err(IdentError::PgTooLong { bytes: 64, .. })),
+            "{long:?}"
+        );
+        assert!(long
+            .map_err(|e| e.to_string())
+            .expect_err("too long")
+            .contains("at most 63 bytes"));
+        // 32 two-byte characters: 64 bytes.
+        assert!(pg_ident(&"ß".repeat(32)).is_err());
+        assert!(matches!(pg_ident("a\0b"), Err(IdentError::PgNul { .. })));
+
+        assert_eq!(pg_string("it's"), Ok("'it''s'".into()));
+        assert_eq!(pg_string("a\\b"), Ok("'a\\b'".into()));
+        assert_eq!(pg_string("line\nnext"), Ok("'line\nnext'".into()));
+        let nul = pg_string("a\0b").map_err(|e| e.to_string());
+        assert_eq!(nul, Err("the value \"a\\0b\" contains a NUL character at byte 1, which PostgreSQL text cannot hold".into()));
+    }
+
+    #[test]
+    fn sf_string_escapes() {
+        assert_eq!(sf_string("plain"), "'plain'");
+        assert_eq!(sf_string("it's"), "'it''s'");
+        assert_eq!(sf_string("C:\\dir"), "'C:\\\\dir'");
+        assert_eq!(sf_string("\\'"), "'\\\\'''");
+        assert_eq!(sf_string("a\nb\tc"), "'a\nb\tc'");
+        assert_eq!(sf_string("a\u{0}012"), "'a\\x00012'");
+        assert_eq!(sf_string("Größe 🦀"), "'Größe 🦀'");
+        assert_eq!(
+            sf_unquote(&sf_string("a\u{0}012")).as_deref(),
+            Some("a\u{0}012")
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn exact_names_round_trip(s in "\\PC{1,40}|[\"'. a-zA-Z$\\\\]{1,20}|\\PC*\\x00\\PC*") {
+            prop_assume!(!s.is_empty());
+            let sql = Ident::from_exact(s.clone()).sql();
+            let parsed = Ident::parse(&sql);
+            prop_assert_eq!(parsed.map(|i| i.name().to_owned()), Ok(s.clone()));
+            let qualified = Ident::parse_qualified(&format!("{sql}.{sql}"));
+            prop_assert_eq!(
+                qualified.map(|v| v.iter().map(|i| i.name().to_owned()).collect::<Vec<_>>()),
+                Ok(vec![s.clone(), s])
+            );
+        }
+
+        #[test]
+        fn quoted_identifiers_never_have_unpaired_quotes(s in any::<String>()) {
+            prop_assert!(quotes_paired(&sf_ident(&s)));
+            if let Ok(q) = pg_ident(&s) {
+                prop_assert!(quotes_paired(&q));
+            }
+        }
+
+        #[test]
+        fn sf_string_round_trips(s in any::<String>()) {
+            prop_assert_eq!(sf_unquote(&sf_string(&s)), Some(s));
+        }
+
+        #[test]
+        fn sf_string_round_trips_tricky(s in "[\\\\'\"\\x000-9a-fx\n]{0,30}") {
+            prop_assert_eq!(sf_unquote(&sf_string(&s)), Some(s));
+        }
+
+        #[test]
+        fn pg_string_round_trips(s in any::<String>()) {
+            match pg_string(&s) {
+                Ok(lit) => prop_assert_eq!(pg_unquote(&lit), Some(s)),
+                Err(_) => prop_assert!(s.contains('\0')),
+            }
+        }
+
+        #[test]
+        fn unquoted_names_parse_to_upper_case(s in "[A-Za-z_][A-Za-z0-9_$]{0,50}") {
+            prop_assert_eq!(Ident::parse(&s).map(|i| i.name().to_owned()), Ok(s.to_ascii_uppercase()));
+        }
+
+        #[test]
+        fn parse_never_panics(s in any::<String>()) {
+            let _ = Ident::parse(&s);
+            let _ = Ident::parse_qualified(&s);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The life cycle every table pull and every push export shares: take the lease, record the
+//! run, do the work, record the outcome, give the lease back. A run that cannot take the lease
+//! reports `skipped_locked` and touches nothing.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TenantId;
+use crate::deps::Deps;
+use crate::error::{ErrorKind, Result};
+use crate::state::{Direction, Outcome, RunRecord};
+
+/// Whether a run continues from the watermark or re-reads everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// From the watermark (full refresh for tables without a cursor).
+    #[default]
+    Incremental,
+    /// Everything again.
+    Backfill,
+}
+
+/// What the work of one object reports back.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Rows read from the source.
+    pub rows_read: u64,
+    /// Rows written to the destination.
+    pub rows_written: u64,
+    /// Pages or batches moved.
+    pub pages: u64,
+    /// The watermark before (encoded).
+    pub watermark_before: Option<String>,
+    /// The watermark after (encoded).
+    pub watermark_after: Option<String>,
+    /// Stopped early for the deadline: `continued`.
+    pub continued: bool,
+}
+
+/// The contract's per-object result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    /// Table (`DB.SCHEMA.TABLE`) or export source.
+    pub object: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Watermark before (encoded), if any.
+    pub watermark_before: Option<String>,
+    /// Watermark after (encoded), if any.
+    pub watermark_after: Option<String>,
+    /// Pages moved.
+    pub pages: u64,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Failure kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    /// Failure message (no secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Runs `work` for one object under its lease and records the run. Failures of `work` become a
+/// `failed` report, never an `Err`: one table's failure does not stop the others.
+pub async fn run_object<F, Fut>(
+    deps: &Deps,
+    tenant: &TenantId,
+    direction: Direction,
+    object: &str,
+    run_id: &str,
+    work: F,
+) -> ObjectReport
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Progress>>,
+{
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let mut record = RunRecord {
+        tenant: tenant.to_string(),
+        direction,
+        object: object.to_owned(),
+        run_id: run_id.to_owned(),
+        started_at,
+        finished_at: None,
+        outcome: Outcome::Running,
+        rows_read: 0,
+        rows_written: 0,
+        pages: 0,
+        watermark_before: None,
+        watermark_after: None,
+        error_kind: None,
+        error: None,
+    };
+    let report = |record: &RunRecord| ObjectReport {
+        object: object.to_owned(),
+        outcome: record.outcome,
+        rows_read: record.rows_read,
+        rows_written: record.rows_written,
+        watermark_before: record.watermark_before.clone(),
+        watermark_after: record.watermark_after.clone(),
+        pages: record.pages,
+        seconds: started.elapsed().as_secs_f64(),
+        error_kind: record.error_kind,
+        error: record.error.clone(),
+    };
+    let fail = |record: &mut RunRecord, kind: ErrorKind, message: String| {
+        record.outcome = Outcome::Failed;
+        record.error_kind = Some(kind);
+        record.error = Some(message);
+        record.finished_at = Some(Utc::now());
+    };
+
+    match deps
+        .state
+        .acquire_lease(tenant, direction, object, run_id, deps.settings.lease_ttl)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(%tenant, object, "another run holds the lease; skipping");
+            record.outcome = Outcome::SkippedLocked;
+            record.finished_at = Some(Utc::now());
+            return report(&record);
+        }
+        Err(e) => {
+            tracing::warn!(%tenant, object, error = %e, "could not take the lease");
+            fail(&mut record, e.kind(), e.to_string());
+            return report(&record);
+        }
+    }
+    if let Err(e) = deps.state.record_run(tenant, &record).await {
+        tracing::warn!(%tenant, object, error = %e, "could not record the run start");
+    }
+
+    match work().await {
+        Ok(p) => {
+            record.outcome = if p.continued {
+                Outcome::Continued
+            } else {
+                Outcome::Complete
+            };
+            record.rows_read = p.rows_read;
+            record.rows_written = p.rows_written;
+            record.pages = p.pages;
+            record.watermark_before = p.watermark_before;
+            record.watermark_after = p.watermark_after;
+            record.finished_at = Some(Utc::now());
+            tracing::info!(
+                %tenant, object, outcome = record.outcome.as_str(), rows_read = record.rows_read,
+                rows_written = record.rows_written, pages = record.pages,
+                seconds = started.elapsed().as_secs_f64(), "run finished"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(%tenant, object, kind = %e.kind(), error = %e, "run failed");
+            fail(&mut record, e.kind(), e.to_string());
+        }
+    }
+    if let Err(e) = deps.state.record_run(tenant, &record).await {
+        tracing::warn!(%tenant, object, error = %e, "could not record the run outcome");
+    }
+    if let Err(e) = deps
+        .state
+        .release_lease(tenant, direction, object, run_id)
+        .await
+    {
+        tracing::warn!(%tenant, object, error = %e, "could not release the lease; it expires by itself");
+    }
+    report(&record)
+}

@@ -1,0 +1,133 @@
+//! Test helpers: the stack's clients, unique names, a Snowflake admin session for seeding,
+//! the real `snowsync` binary, and PostgreSQL reads.
+
+use std::process::Output;
+
+use snowsync::config::{SnowflakeConfig, TenantConfig};
+use snowsync::secrets::Credentials;
+use snowsync::snowflake::{Endpoint, Session};
+use snowsync::Deps;
+use tokio_postgres::NoTls;
+
+/// The clients of one test, on the stack started by `scripts/stack up`.
+pub struct TestStack {
+    pub deps: Deps,
+    pub pg: tokio_postgres::Client,
+}
+
+/// Connects to the running stack. Panics with the fix when the stack's environment is missing.
+pub async fn spawn_stack() -> TestStack {
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "SNOWSYNC_DATABASE_URL",
+        "SNOWSYNC_SNOWFLAKE_URL",
+    ] {
+        assert!(
+            std::env::var(var).is_ok(),
+            "{var} is not set: run `scripts/stack up && eval \"$(scripts/stack env)\"` first (scripts/test does)"
+        );
+    }
+    let deps = Deps::from_env()
+        .await
+        .expect("deps from the stack's environment");
+    let url = std::env::var("SNOWSYNC_DATABASE_URL").expect("database url");
+    let (pg, conn) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(conn);
+    pg.batch_execute("SET TIME ZONE 'UTC'")
+        .await
+        .expect("set time zone");
+    TestStack { deps, pg }
+}
+
+/// A name no other test uses: `prefix` + 8 hex digits.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &id[..8])
+}
+
+/// A tenant config for database `db`, with `user` and extra TOML appended (`[[pull]]` entries).
+pub fn tenant_toml(tenant: &str, db: &str, user: &str, extra: &str) -> String {
+    format!(
+        r#"tenant = "{tenant}"
+
+[snowflake]
+account = "test-org-test-account"
+user = "{user}"
+warehouse = "TEST_WH"
+database = "{db}"
+schema = "PUBLIC"
+
+{extra}
+"#
+    )
+}
+
+impl TestStack {
+    /// A Snowflake session as an admin user of the emulator, in database `db` (created by the
+    /// emulator on login), for seeding source tables.
+    pub async fn snowflake(&self, db: &str) -> Session {
+        let cfg = TenantConfig::parse(&tenant_toml("seed", db, "TEST_ADMIN", ""))
+            .expect("seed config")
+            .snowflake;
+        admin_session(&cfg).await
+    }
+
+    /// Onboards a tenant through the library (as `snowsync tenant add` does).
+    pub async fn onboard(&self, toml: &str, password: &str) -> TenantConfig {
+        let cfg = TenantConfig::parse(toml).expect("test config parses");
+        let creds = Credentials::parse(&serde_json::json!({ "password": password }).to_string())
+            .expect("creds");
+        self.deps
+            .secrets
+            .put(&cfg.tenant, &creds)
+            .await
+            .expect("store secret");
+        self.deps
+            .state
+            .put_config(&cfg.tenant, toml)
+            .await
+            .expect("store config");
+        cfg
+    }
+
+    /// Rows of a PostgreSQL query, every value as text (NULL = None).
+    pub async fn pg_text(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let rows = self.pg.simple_query(sql).await.expect(sql);
+        rows.into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn admin_session(cfg: &SnowflakeConfig) -> Session {
+    let endpoint = Endpoint::from_env().expect("endpoint");
+    let creds = Credentials::parse(r#"{"password": "admin"}"#).expect("creds");
+    Session::connect(cfg, &creds, &endpoint, "snowsync tests seeding")
+        .await
+        .expect("admin login to the emulator")
+}
+
+/// Runs the real `snowsync` binary with the test's environment plus `env`.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run snowsync")
+}
+
+/// stdout and stderr of a finished command, for assertions and failure messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

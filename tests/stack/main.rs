@@ -1,0 +1,13 @@
+//! Integration tests on the local stack: moto (DynamoDB, Secrets Manager), the Snowflake
+//! emulator (fakesnow behind scripts/emulator/snowflake.py) and a throwaway PostgreSQL.
+//! `scripts/test` starts the stack and runs them; by hand:
+//! `scripts/stack up && eval "$(scripts/stack env)" && cargo test -p snowsync-cli --test stack`.
+//!
+//! Every test uses its own tenant, Snowflake database and PostgreSQL schema (see
+//! `helpers::unique`), so tests run in parallel and never read each other's leftovers.
+
+mod auth;
+mod config;
+mod helpers;
+mod pull;
+mod tenants;

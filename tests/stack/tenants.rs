@@ -1,0 +1,112 @@
+//! Onboarding through the real CLI: idempotent add, list, show without secrets, remove.
+
+use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique};
+use snowsync::config::TenantId;
+
+#[tokio::test]
+async fn tenant_add_twice_gives_one_tenant_and_remove_deletes_it() {
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    let dir = std::env::temp_dir().join(unique("snowsync-test-"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let config = dir.join("tenant.toml");
+    let creds = dir.join("creds.json");
+    let password = unique("pw-secret-");
+    std::fs::write(
+        &config,
+        tenant_toml(&tenant, "SALES", "SVC", "[[pull]]\ntable = \"T\"\n"),
+    )
+    .expect("write");
+    std::fs::write(&creds, format!(r#"{{"password": "{password}"}}"#)).expect("write");
+    let args = [
+        "tenant",
+        "add",
+        config.to_str().expect("path"),
+        "--credentials",
+        creds.to_str().expect("path"),
+    ];
+
+    for _ in 0..2 {
+        let out = cli(&args, &[]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "tenant add failed: {stdout}{stderr}");
+        assert!(!stdout.contains(&password) && !stderr.contains(&password));
+    }
+    let listed = cli(&["tenant", "list"], &[]);
+    let (stdout, _) = text(&listed);
+    assert_eq!(
+        stdout.lines().filter(|l| *l == tenant).count(),
+        1,
+        "{stdout}"
+    );
+
+    let shown = cli(&["tenant", "show", &tenant], &[]);
+    let (stdout, stderr) = text(&shown);
+    assert!(shown.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("secret snowsync/tenants/") && stdout.contains("present"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&password));
+
+    let id = TenantId::parse(&tenant).expect("id");
+    let stored = stack.deps.secrets.get(&id).await.expect("secret stored");
+    assert_eq!(stored.secret_values(), vec![password.as_str()]);
+
+    let removed = cli(&["tenant", "remove", &tenant], &[]);
+    assert!(removed.status.success(), "{:?}", text(&removed));
+    assert!(stack
+        .deps
+        .state
+        .get_config(&id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(!stack.deps.secrets.exists(&id).await.expect("describe"));
+    let (stdout, _) = text(&cli(&["tenant", "list"], &[]));
+    assert!(!stdout.lines().any(|l| l == tenant));
+}
+
+#[tokio::test]
+async fn tenant_add_rejects_a_bad_config_in_one_line_and_stores_nothing() {
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    let dir = std::env::temp_dir().join(unique("snowsync-test-"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let config = dir.join("tenant.toml");
+    let creds = dir.join("creds.json");
+    std::fs::write(
+        &config,
+        tenant_toml(
+            &tenant,
+            "SALES",
+            "SVC",
+            "[[pull]]\ntable = \"T\"\ncursor = \"U\"\n",
+        ),
+    )
+    .expect("write");
+    std::fs::write(&creds, r#"{"password": "x"}"#).expect("write");
+    let out = cli(
+        &[
+            "tenant",
+            "add",
+            config.to_str().expect("p"),
+            "--credentials",
+            creds.to_str().expect("p"),
+        ],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("pull[0].primary_key"), "{stderr}");
+    let id = snowsync::config::TenantId::parse(&tenant).expect("id");
+    assert!(stack
+        .deps
+        .state
+        .get_config(&id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(!stack.deps.secrets.exists(&id).await.expect("describe"));
+}
