@@ -99,14 +99,20 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
 fn print_reports(reports: &[ObjectReport]) -> bool {
     let mut ok = true;
     for r in reports {
+        let rate = if r.seconds > 0.0 {
+            r.rows_written as f64 / r.seconds
+        } else {
+            0.0
+        };
         let mut line = format!(
-            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.1}s",
+            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.2}s  {:>9.0} rows/s",
             r.object,
             r.outcome.as_str(),
             r.rows_read,
             r.rows_written,
             r.pages,
-            r.seconds
+            r.seconds,
+            rate
         );
         if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
             line.push_str(&format!("\n  {kind}: {err}"));

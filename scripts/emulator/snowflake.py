@@ -21,6 +21,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse
+import contextlib
 import contextvars
 import gzip
 import importlib
@@ -418,7 +419,8 @@ class SnowflakeShape:
                 await self.app(scope, receive, send)
         except Exception as e:  # noqa: BLE001 - never answer a client with a bare 500
             logger.error("emulator layer failed on %s %s", method, path, exc_info=e)
-            await send_json(send, error_body("000603", f"SQL execution internal error: emulator: {type(e).__name__}: {e}", "XX000"))
+            with contextlib.suppress(Exception):  # unless the response had already started
+                await send_json(send, error_body("000603", f"SQL execution internal error: emulator: {type(e).__name__}: {e}", "XX000"))
 
     # ---- /_emulator/* -----------------------------------------------------------------------
 

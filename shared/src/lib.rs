@@ -8,6 +8,7 @@
 //! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
 //! | [`state`] | DynamoDB: configs, leases, watermarks, run history |
 //! | [`snowflake`] | the Snowflake session: host override, timeouts, UTC pin, query tag, error codes |
+//! | [`keypair`] | key-pair login: decrypt PKCS#8 keys, sign Snowflake's JWT |
 //! | [`quote`] | the one place identifiers and literals become SQL |
 //! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |
 //! | [`arrow_decode`] | Snowflake's Arrow encodings to PostgreSQL COPY text and exact key values |
@@ -24,6 +25,7 @@ pub mod arrow_decode;
 pub mod config;
 pub mod deps;
 pub mod error;
+pub mod keypair;
 pub mod platform;
 pub mod pull;
 pub mod quote;

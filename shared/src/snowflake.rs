@@ -3,9 +3,10 @@
 //! Why the extra layers around the crate:
 //! - The crate builds every URL as `https://{account}.snowflakecomputing.com/...` and uses the
 //!   same account string in the key-pair JWT issuer. We hand it the account *name* (right for the
-//!   JWT and the login body) and a middleware ([`HostRewrite`]) sends each request to the
+//!   JWT and the login body) and a middleware ([`SnowflakeHttp`]) sends each request to the
 //!   account's real host, or to `SNOWSYNC_SNOWFLAKE_URL` locally. Result-chunk downloads (S3
-//!   presigned URLs) are never rewritten.
+//!   presigned URLs) are never rewritten. The same layer replaces the crate's key-pair JWT (valid
+//!   a day, which Snowflake refuses) with ours (see [`crate::keypair`]).
 //! - Requests get timeouts of our own; the crate sets none.
 //! - The crate does not renew expired sessions (390112/390114): we log in afresh and retry once.
 //! - Errors become [`SyncError`]s classified by Snowflake's error codes, with the fix in the message.
@@ -27,6 +28,7 @@ use tokio::sync::RwLock;
 
 use crate::config::SnowflakeConfig;
 use crate::error::{ErrorKind, Result, SyncError};
+use crate::keypair::{load_private_key, replace_login_token, unencrypted_pem, Jwt};
 use crate::quote::sf_string;
 use crate::secrets::Credentials;
 
@@ -38,15 +40,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 /// The environment variable that sends every Snowflake request to another base URL (emulator).
 pub const URL_OVERRIDE_VAR: &str = "SNOWSYNC_SNOWFLAKE_URL";
 
-/// Sends requests meant for `*.snowflakecomputing.com` to the real account host or an override.
-struct HostRewrite {
+/// The HTTP layer under the crate: sends requests meant for `*.snowflakecomputing.com` to the
+/// real account host or the override, and signs key-pair logins with our own JWT.
+struct SnowflakeHttp {
     scheme: String,
     host: String,
     port: Option<u16>,
+    jwt: Option<Arc<Jwt>>,
 }
 
 #[async_trait::async_trait]
-impl Middleware for HostRewrite {
+impl Middleware for SnowflakeHttp {
     async fn handle(
         &self,
         mut req: reqwest::Request,
@@ -57,12 +61,28 @@ impl Middleware for HostRewrite {
         let ours = url
             .host_str()
             .is_some_and(|h| h.to_ascii_lowercase().ends_with(".snowflakecomputing.com"));
-        if ours {
-            // Both schemes are "special" in the URL standard, so switching between them is allowed.
-            let _ = url.set_scheme(&self.scheme);
-            url.set_host(Some(&self.host))
-                .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?;
-            let _ = url.set_port(self.port);
+        if !ours {
+            return next.run(req, extensions).await;
+        }
+        // Both schemes are "special" in the URL standard, so switching between them is allowed.
+        let _ = url.set_scheme(&self.scheme);
+        url.set_host(Some(&self.host))
+            .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?;
+        let _ = url.set_port(self.port);
+        if let Some(jwt) = &self.jwt {
+            if url.path().ends_with("/session/v1/login-request") {
+                let now = chrono::Utc::now().timestamp();
+                let token = jwt
+                    .token(now)
+                    .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?;
+                let body = req
+                    .body()
+                    .and_then(|b| b.as_bytes())
+                    .and_then(|b| replace_login_token(b, &token));
+                if let Some(body) = body {
+                    *req.body_mut() = Some(reqwest::Body::from(body));
+                }
+            }
         }
         next.run(req, extensions).await
     }
@@ -107,17 +127,19 @@ impl Endpoint {
         }
     }
 
-    fn rewrite_for(&self, cfg: &SnowflakeConfig) -> HostRewrite {
+    fn http_layer(&self, cfg: &SnowflakeConfig, jwt: Option<Arc<Jwt>>) -> SnowflakeHttp {
         match &self.base {
-            Some(u) => HostRewrite {
+            Some(u) => SnowflakeHttp {
                 scheme: u.scheme().to_owned(),
                 host: u.host_str().unwrap_or("127.0.0.1").to_owned(),
                 port: u.port(),
+                jwt,
             },
-            None => HostRewrite {
+            None => SnowflakeHttp {
                 scheme: "https".into(),
                 host: cfg.account.host(),
                 port: None,
+                jwt,
             },
         }
     }
@@ -145,22 +167,26 @@ fn build_api(
     creds: &Credentials,
     endpoint: &Endpoint,
 ) -> Result<SnowflakeApi> {
-    let auth_type = match creds {
-        Credentials::Password(p) => AuthType::Password(PasswordArgs {
-            password: p.expose_secret().to_owned(),
-        }),
+    let (auth_type, jwt) = match creds {
+        Credentials::Password(p) => (
+            AuthType::Password(PasswordArgs {
+                password: p.expose_secret().to_owned(),
+            }),
+            None,
+        ),
         Credentials::KeyPair {
             private_key,
             passphrase,
         } => {
-            if passphrase.is_some() || private_key.expose_secret().contains("ENCRYPTED") {
-                return Err(SyncError::config(
-                    "credentials: encrypted private keys are not supported yet: store the key unencrypted (openssl pkcs8 -topk8 -nocrypt) until key decryption lands",
-                ));
-            }
-            AuthType::Certificate(CertificateArgs {
-                private_key_pem: private_key.expose_secret().to_owned(),
-            })
+            let key = load_private_key(private_key, passphrase.as_ref())?;
+            let pem = unencrypted_pem(&key)?;
+            let jwt = Jwt::new(key, &cfg.account.login_name(), &cfg.user)?;
+            (
+                AuthType::Certificate(CertificateArgs {
+                    private_key_pem: pem.expose_secret().to_owned(),
+                }),
+                Some(Arc::new(jwt)),
+            )
         }
     };
     let http = reqwest::Client::builder()
@@ -172,7 +198,7 @@ fn build_api(
         .map_err(|e| SyncError::transient("could not build the HTTP client").with_source(e))?;
     let retry = ExponentialBackoff::builder().build_with_max_retries(3);
     let client = ClientBuilder::new(http)
-        .with(endpoint.rewrite_for(cfg))
+        .with(endpoint.http_layer(cfg, jwt))
         .with(RetryTransientMiddleware::new_with_policy(retry))
         .build();
     let args = AuthArgs {
