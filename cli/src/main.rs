@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use snowsync::config::{TenantConfig, TenantId};
-use snowsync::pull::{run_pull, PullEvent};
+use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::{Mode, ObjectReport};
 use snowsync::secrets::Credentials;
 use snowsync::state::Outcome;
@@ -237,9 +237,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 } else {
                     Mode::Incremental
                 },
+                hop: 0,
             };
             let run_id = uuid::Uuid::new_v4().to_string();
-            let report = run_pull(&deps, &event, &run_id).await?;
+            let report = run_pull(&deps, &event, &run_id, &Budget::default()).await?;
             return Ok(print_reports(&report.tables));
         }
         Command::Status { tenant } => status(&deps, tenant).await?,

@@ -13,8 +13,11 @@ pub const STATE_TABLE_VAR: &str = "SNOWSYNC_STATE_TABLE";
 /// Tunables of a run. Defaults suit a 256 MB Lambda.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Rows per keyset page read from Snowflake.
+    /// The most rows per keyset page read from Snowflake.
     pub page_rows: usize,
+    /// The COPY-text bytes a page aims at: later pages are sized from the bytes per row seen,
+    /// so wide rows make short pages and memory stays bounded whatever the table.
+    pub page_bytes: usize,
     /// How long a lease lives without renewal (a dead holder's lease is taken over after it).
     pub lease_ttl: std::time::Duration,
 }
@@ -23,8 +26,44 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             page_rows: 20_000,
+            page_bytes: 16 << 20,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
         }
+    }
+}
+
+impl Settings {
+    /// Defaults, overridden by `SNOWSYNC_PAGE_ROWS`, `SNOWSYNC_PAGE_BYTES` and
+    /// `SNOWSYNC_LEASE_TTL_SECS` when set (tests use small pages and short leases).
+    ///
+    /// # Errors
+    /// A `config` error naming a variable that is not a positive whole number.
+    pub fn from_env() -> Result<Self> {
+        fn var(name: &str) -> Result<Option<u64>> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        SyncError::config(format!("{name}={v:?} is not a positive whole number"))
+                    }),
+                Err(_) => Ok(None),
+            }
+        }
+        let mut s = Self::default();
+        if let Some(n) = var("SNOWSYNC_PAGE_ROWS")? {
+            s.page_rows = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = var("SNOWSYNC_PAGE_BYTES")? {
+            s.page_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = var("SNOWSYNC_LEASE_TTL_SECS")? {
+            s.lease_ttl = std::time::Duration::from_secs(n);
+        }
+        Ok(s)
     }
 }
 
@@ -37,6 +76,8 @@ pub struct Deps {
     pub secrets: SecretStore,
     /// PostgreSQL: the platform database.
     pub platform: PlatformStore,
+    /// Lambda: continuing a run in a fresh invocation, `--remote` runs.
+    pub lambda: aws_sdk_lambda::Client,
     /// Where Snowflake requests go.
     pub endpoint: Endpoint,
     /// Tunables.
@@ -64,9 +105,10 @@ impl Deps {
         Ok(Self {
             state: StateStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
             secrets: SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
+            lambda: aws_sdk_lambda::Client::new(&aws),
             platform: PlatformStore::from_env()?,
             endpoint: Endpoint::from_env()?,
-            settings: Settings::default(),
+            settings: Settings::from_env()?,
         })
     }
 }

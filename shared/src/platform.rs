@@ -1,14 +1,15 @@
 //! The platform's PostgreSQL database: where pulled tables land.
 //!
-//! A full refresh loads into a staging table with `COPY ... FROM STDIN` (text format, written
-//! straight from the Arrow columns), builds the primary key there, and swaps it in with one
-//! short transaction (drop old, rename new), so readers see the old table or the new one and
-//! never an empty or half-loaded table.
+//! Pages arrive as COPY text (written straight from the Arrow columns). A full refresh or a
+//! backfill loads them into a staging table that survives across invocations (so a run can
+//! resume) and swaps it in with one short transaction (drop old, rename new): readers see the
+//! old table or the new one, never an empty or half-loaded one. Incremental pages are upserted
+//! into the live table.
 
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures::SinkExt;
-use tokio_postgres::NoTls;
+use tokio_postgres::{CopyInSink, NoTls};
 
 use crate::error::{ErrorKind, Result, SyncError};
 use crate::quote::pg_ident;
@@ -134,23 +135,22 @@ impl PlatformStore {
         })
     }
 
-    /// Starts a full refresh of `schema.table`: creates the schema when missing and an empty
-    /// staging table with `columns` and [`SYNCED_AT_COLUMN`].
+    /// Creates (or recreates, empty) the staging table of `schema.table`, with `columns`,
+    /// [`SYNCED_AT_COLUMN`] and the primary key, creating the schema when missing.
     ///
     /// # Errors
     /// A classified PostgreSQL error.
-    pub async fn begin_full_refresh(
+    pub async fn prepare_staging(
         &self,
         schema: &str,
         table: &str,
         columns: &[PgColumn],
         primary_key: &[String],
-    ) -> Result<FullRefresh> {
+    ) -> Result<()> {
         let client = self.client().await?;
         let schema_q = ident(schema)?;
-        let stage = staging_name(table);
-        let stage_q = format!("{schema_q}.{}", ident(&stage)?);
-        let mut cols = Vec::with_capacity(columns.len() + 1);
+        let stage_q = format!("{schema_q}.{}", ident(&staging_name(table))?);
+        let mut cols = Vec::with_capacity(columns.len() + 2);
         for c in columns {
             cols.push(format!("{} {}", ident(&c.name)?, c.pg_type));
         }
@@ -158,6 +158,13 @@ impl PlatformStore {
             "{} timestamptz NOT NULL DEFAULT now()",
             ident(SYNCED_AT_COLUMN)?
         ));
+        if !primary_key.is_empty() {
+            cols.push(format!(
+                "CONSTRAINT {} PRIMARY KEY ({})",
+                ident(&format!("{}_pkey", staging_name(table)))?,
+                idents(primary_key)?
+            ));
+        }
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema_q}; DROP TABLE IF EXISTS {stage_q}; CREATE TABLE {stage_q} ({})",
             cols.join(", ")
@@ -165,117 +172,198 @@ impl PlatformStore {
         client
             .batch_execute(&ddl)
             .await
-            .map_err(|e| pg_error(&format!("create staging table for {schema}.{table}"), e))?;
-        let copy = format!(
-            "COPY {stage_q} ({}) FROM STDIN",
-            columns
-                .iter()
-                .map(|c| ident(&c.name))
-                .collect::<Result<Vec<_>>>()?
-                .join(", ")
-        );
-        Ok(FullRefresh {
-            client,
-            schema: schema.to_owned(),
-            table: table.to_owned(),
-            stage,
-            copy,
-            primary_key: primary_key.to_vec(),
-            rows: 0,
-        })
+            .map_err(|e| pg_error(&format!("create staging table for {schema}.{table}"), e))
     }
-}
 
-/// A full refresh under way: pages are copied into the staging table, then swapped in.
-pub struct FullRefresh {
-    client: Object,
-    schema: String,
-    table: String,
-    stage: String,
-    copy: String,
-    primary_key: Vec<String>,
-    rows: u64,
-}
-
-impl FullRefresh {
-    /// Copies one page given as COPY text (tab-separated lines) into the staging table.
+    /// Whether `schema.table` (or its staging table) exists with exactly these columns (names
+    /// and types), so pages can be written into it.
     ///
     /// # Errors
-    /// A classified PostgreSQL error, e.g. a value PostgreSQL rejects.
-    pub async fn copy_page(&mut self, data: Bytes) -> Result<u64> {
-        let what = format!("load {}.{}", self.schema, self.table);
-        let sink = self
-            .client
-            .copy_in::<_, Bytes>(&self.copy)
+    /// A classified PostgreSQL error.
+    pub async fn has_table(
+        &self,
+        schema: &str,
+        table: &str,
+        target: Target,
+        columns: &[PgColumn],
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let name = target.table_name(table);
+        let rows = client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+                 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&schema, &name],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("inspect {schema}.{name}"), e))?;
+        let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut want: Vec<(String, String)> = columns
+            .iter()
+            .map(|c| (c.name.clone(), normalise_type(&c.pg_type)))
+            .collect();
+        want.push((
+            SYNCED_AT_COLUMN.to_owned(),
+            "timestamp with time zone".to_owned(),
+        ));
+        Ok(have == want)
+    }
+
+    /// Writes one page given as COPY text. With a primary key the page is upserted (copied into
+    /// a temporary table, then `INSERT ... ON CONFLICT DO UPDATE`, in one transaction), so a page
+    /// written twice (a retry, a resumed run, a lookback overlap) changes nothing; without one it
+    /// is copied straight in. Returns the rows written.
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error; `config` when the source key is not unique within a page.
+    pub async fn write_page(
+        &self,
+        schema: &str,
+        table: &str,
+        target: Target,
+        columns: &[PgColumn],
+        primary_key: &[String],
+        data: Bytes,
+    ) -> Result<u64> {
+        let mut client = self.client().await?;
+        let name = target.table_name(table);
+        let what = format!("load {schema}.{name}");
+        let target_q = format!("{}.{}", ident(schema)?, ident(&name)?);
+        let col_list = columns
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect::<Result<Vec<_>>>()?
+            .join(", ");
+        if primary_key.is_empty() {
+            let sink = client
+                .copy_in::<_, Bytes>(&format!("COPY {target_q} ({col_list}) FROM STDIN"))
+                .await
+                .map_err(|e| pg_error(&what, e))?;
+            return send_copy(sink, data, &what).await;
+        }
+        let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE _snowsync_page (LIKE {target_q} INCLUDING DEFAULTS) ON COMMIT DROP"
+        ))
+        .await
+        .map_err(|e| pg_error(&what, e))?;
+        let sink = tx
+            .copy_in::<_, Bytes>(&format!("COPY _snowsync_page ({col_list}) FROM STDIN"))
             .await
             .map_err(|e| pg_error(&what, e))?;
-        futures::pin_mut!(sink);
-        sink.send(data).await.map_err(|e| pg_error(&what, e))?;
-        let n = sink.finish().await.map_err(|e| pg_error(&what, e))?;
-        self.rows += n;
+        send_copy(sink, data, &what).await?;
+        let updates = columns
+            .iter()
+            .filter(|c| !primary_key.contains(&c.name))
+            .map(|c| ident(&c.name).map(|q| format!("{q} = EXCLUDED.{q}")))
+            .chain(std::iter::once(
+                ident(SYNCED_AT_COLUMN).map(|q| format!("{q} = now()")),
+            ))
+            .collect::<Result<Vec<_>>>()?
+            .join(", ");
+        let n = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {target_q} ({col_list}) SELECT {col_list} FROM _snowsync_page \
+                     ON CONFLICT ({}) DO UPDATE SET {updates}",
+                    idents(primary_key)?
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| {
+                let err = pg_error(&what, e);
+                if err.message().contains("cannot affect row a second time") {
+                    SyncError::config(format!(
+                        "{what}: the configured primary key ({}) is not unique in the source: fix primary_key in [[pull]]",
+                        primary_key.join(", ")
+                    ))
+                } else {
+                    err
+                }
+            })?;
+        tx.commit().await.map_err(|e| pg_error(&what, e))?;
         Ok(n)
     }
 
-    /// Builds the primary key on the staging table and swaps it in for the live table in one
-    /// transaction. Returns the rows loaded.
+    /// Swaps the staging table in for `schema.table` in one transaction (drop the old table,
+    /// rename the new one and its key), so readers see the old rows or the new, never neither.
     ///
     /// # Errors
-    /// A classified PostgreSQL error; e.g. `config` when the source key is not unique. The
-    /// live table is untouched on error.
-    pub async fn commit(self) -> Result<u64> {
-        let schema_q = ident(&self.schema)?;
-        let stage_q = ident(&self.stage)?;
-        let table_q = ident(&self.table)?;
-        let what = format!("swap in {}.{}", self.schema, self.table);
-        if !self.primary_key.is_empty() {
-            let cols = self
-                .primary_key
-                .iter()
-                .map(|c| ident(c))
-                .collect::<Result<Vec<_>>>()?
-                .join(", ");
-            let pkey = ident(&format!("{}_pkey", self.stage))?;
-            self.client
-                .batch_execute(&format!(
-                    "ALTER TABLE {schema_q}.{stage_q} ADD CONSTRAINT {pkey} PRIMARY KEY ({cols})"
-                ))
-                .await
-                .map_err(|e| {
-                    let mut err = pg_error(&what, e);
-                    if err.kind() == ErrorKind::Config {
-                        err = err.context(format!(
-                            "the configured primary key ({}) is not unique or has NULLs in the source",
-                            self.primary_key.join(", ")
-                        ));
-                    }
-                    err
-                })?;
-        }
-        let rename_index = if self.primary_key.is_empty() {
-            String::new()
-        } else {
+    /// A classified PostgreSQL error; the live table is untouched on error.
+    pub async fn swap_in(&self, schema: &str, table: &str, has_primary_key: bool) -> Result<()> {
+        let client = self.client().await?;
+        let schema_q = ident(schema)?;
+        let stage = staging_name(table);
+        let stage_q = ident(&stage)?;
+        let table_q = ident(table)?;
+        let rename_index = if has_primary_key {
             format!(
                 "ALTER INDEX {schema_q}.{} RENAME TO {};",
-                ident(&format!("{}_pkey", self.stage))?,
-                ident(&format!("{}_pkey", self.table))?
+                ident(&format!("{stage}_pkey"))?,
+                ident(&format!("{table}_pkey"))?
             )
+        } else {
+            String::new()
         };
-        self.client
+        client
             .batch_execute(&format!(
                 "BEGIN; DROP TABLE IF EXISTS {schema_q}.{table_q}; ALTER TABLE {schema_q}.{stage_q} RENAME TO {table_q}; {rename_index} COMMIT;"
             ))
             .await
-            .map_err(|e| pg_error(&what, e))?;
+            .map_err(|e| pg_error(&format!("swap in {schema}.{table}"), e))?;
         // Fresh statistics for readers' plans; not worth failing the run over.
-        if let Err(e) = self
-            .client
+        if let Err(e) = client
             .batch_execute(&format!("ANALYZE {schema_q}.{table_q}"))
             .await
         {
-            tracing::warn!(error = %e, table = %self.table, "ANALYZE after the swap failed");
+            tracing::warn!(error = %e, table, "ANALYZE after the swap failed");
         }
-        Ok(self.rows)
+        Ok(())
     }
+}
+
+/// Which table a page goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The table readers use (incremental upserts).
+    Live,
+    /// The staging table of a full refresh or backfill, swapped in at the end.
+    Staging,
+}
+
+impl Target {
+    fn table_name(self, table: &str) -> String {
+        match self {
+            Target::Live => table.to_owned(),
+            Target::Staging => staging_name(table),
+        }
+    }
+}
+
+fn idents(names: &[String]) -> Result<String> {
+    Ok(names
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Result<Vec<_>>>()?
+        .join(", "))
+}
+
+/// How `format_type` spells the types we create.
+fn normalise_type(t: &str) -> String {
+    match t {
+        "time" => "time without time zone".into(),
+        "timestamp" => "timestamp without time zone".into(),
+        "timestamptz" => "timestamp with time zone".into(),
+        other => other.to_owned(),
+    }
+}
+
+async fn send_copy(sink: CopyInSink<Bytes>, data: Bytes, what: &str) -> Result<u64> {
+    futures::pin_mut!(sink);
+    sink.send(data).await.map_err(|e| pg_error(what, e))?;
+    sink.finish().await.map_err(|e| pg_error(what, e))
 }
 
 #[cfg(test)]

@@ -1,13 +1,23 @@
-//! Pull: Snowflake tables into the platform's PostgreSQL database.
+//! Pull: Snowflake tables into the platform's PostgreSQL database, exactly.
 //!
-//! Each run reads the table's columns from `INFORMATION_SCHEMA`, maps their types (see
-//! [`crate::sf_types`]), and reads the rows in bounded keyset pages ordered by the primary key:
-//! `WHERE key > <largest key of the previous page> ORDER BY key LIMIT n`. A page's bound is the
-//! largest key among the rows it holds, never "the last row received" (the Snowflake client does
-//! not keep result order across chunks). Pages are decoded from Arrow straight into PostgreSQL
-//! COPY text and loaded into a staging table, which is swapped in atomically at the end.
+//! Per table, under its lease, one of three plans (see [`PlanKind`]):
+//! - **full refresh** (no cursor): every row into a staging table, swapped in atomically;
+//! - **backfill** (a cursor table's first run, or `--backfill`): first the rows whose cursor is
+//!   NULL, then every row with `cursor <= MAX(cursor)` taken when the backfill started, into a
+//!   staging table swapped in at the end; the watermark becomes that upper bound;
+//! - **incremental**: rows with `watermark - lookback < cursor <= MAX(cursor)` (the upper bound
+//!   taken first, in the UTC-pinned session), upserted into the live table.
+//!
+//! Rows are read in keyset pages, `WHERE (cursor, key) > <largest tuple of the previous page>
+//! ORDER BY cursor, key LIMIT n`, with n bounded by rows and by the bytes per row seen. A page's
+//! bound is computed from the rows it holds, never from the order they arrived in (the client
+//! does not keep result order across chunks), and kept at the source's full precision
+//! (nanoseconds, exact decimals: [`KeyValue`]). Each page is committed in PostgreSQL first and
+//! only then recorded as the checkpoint in DynamoDB, conditional on our lease: a crash between
+//! the two re-reads one page, which the upsert absorbs. A run that finds a checkpoint carries on
+//! from it, so crashes, timeouts and deadline hops lose and double nothing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +25,7 @@ use crate::arrow_decode::{key_value, write_copy_text, ColumnSpec, KeyValue};
 use crate::config::{PullTable, TenantConfig, TenantId};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
-use crate::platform::PgColumn;
+use crate::platform::{PgColumn, Target};
 use crate::quote::{sf_string, Ident};
 use crate::runner::{run_object, Mode, ObjectReport, Progress};
 use crate::sf_types::SfType;
@@ -34,6 +44,14 @@ pub struct PullEvent {
     /// `incremental` (default) or `backfill`.
     #[serde(default)]
     pub mode: Mode,
+    /// How many times this run has already continued in a fresh invocation (0 for a new run);
+    /// guards against a loop of continuations.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hop: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The `pull` function's result.
@@ -45,6 +63,18 @@ pub struct PullReport {
     pub run_id: String,
     /// One entry per table.
     pub tables: Vec<ObjectReport>,
+    /// The request id of the invocation that carries on, when a table reported `continued`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continued_by: Option<String>,
+}
+
+impl PullReport {
+    /// Whether any table stopped early for the deadline.
+    pub fn continued(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.outcome == crate::state::Outcome::Continued)
+    }
 }
 
 /// A source column as the run reads it.
@@ -73,7 +103,12 @@ pub async fn load_tenant(deps: &Deps, tenant: &str) -> Result<TenantConfig> {
 ///
 /// # Errors
 /// Only for failures before any table runs: unknown tenant, unknown table, unreadable secret.
-pub async fn run_pull(deps: &Deps, event: &PullEvent, run_id: &str) -> Result<PullReport> {
+pub async fn run_pull(
+    deps: &Deps,
+    event: &PullEvent,
+    run_id: &str,
+    budget: &Budget,
+) -> Result<PullReport> {
     let cfg = load_tenant(deps, &event.tenant).await?;
     let names = event.tables.clone().unwrap_or_default();
     let tables = cfg.select_pull(&names)?;
@@ -97,7 +132,7 @@ pub async fn run_pull(deps: &Deps, event: &PullEvent, run_id: &str) -> Result<Pu
                 let session = session
                     .as_ref()
                     .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
-                pull_table(deps, &cfg, t, session, event.mode).await
+                pull_table(deps, &cfg, t, session, event.mode, run_id, budget).await
             },
         )
         .await;
@@ -107,6 +142,7 @@ pub async fn run_pull(deps: &Deps, event: &PullEvent, run_id: &str) -> Result<Pu
         tenant: cfg.tenant.to_string(),
         run_id: run_id.to_owned(),
         tables: reports,
+        continued_by: None,
     })
 }
 
@@ -212,125 +248,495 @@ fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
     terms.join(" OR ")
 }
 
-/// A full refresh of one table: keyset pages by primary key (or one read without a key) into a
-/// staging table, swapped in at the end.
+/// What a run of one table does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PlanKind {
+    /// No cursor: read everything into the staging table, swap it in.
+    FullRefresh,
+    /// Cursor table, first run or `--backfill`: everything up to the upper bound into the
+    /// staging table, swap it in, watermark = upper bound.
+    Backfill,
+    /// Cursor table: rows after the watermark (minus lookback) up to the upper bound, upserted
+    /// into the live table.
+    Incremental,
+}
+
+/// Which rows a backfill is reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Phase {
+    /// Rows whose cursor is NULL (backfills only; keyset by primary key).
+    NullCursor,
+    /// Rows with a cursor up to the upper bound (keyset by cursor, then primary key); or every
+    /// row of a full refresh (keyset by primary key).
+    Main,
+}
+
+/// Where an unfinished run stopped, stored in DynamoDB after every committed page. A run that
+/// finds one (after a crash, a timeout or a deadline hop) carries on from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    kind: PlanKind,
+    phase: Phase,
+    /// Encoded upper bound of the cursor (`MAX(cursor)` when the run started); `None` when the
+    /// table had no non-NULL cursor then.
+    upper: Option<String>,
+    /// Encoded exclusive lower bound of an incremental run (watermark minus lookback).
+    lower: Option<String>,
+    /// Encoded key tuple of the last committed row in the current phase.
+    after: Option<Vec<String>>,
+    /// The source columns the run reads (a changed table restarts the run).
+    columns: Vec<String>,
+    /// Rows and pages so far, over every invocation of the run.
+    rows: u64,
+    /// Pages so far.
+    pages: u64,
+}
+
+fn decode_key(s: &str, what: &str) -> Result<KeyValue> {
+    KeyValue::decode(s).map_err(|e| {
+        SyncError::config(format!(
+            "stored {what} is unreadable ({e}): run snowsync pull --backfill to reset it"
+        ))
+    })
+}
+
+fn decode_opt(s: &Option<String>, what: &str) -> Result<Option<KeyValue>> {
+    s.as_deref().map(|v| decode_key(v, what)).transpose()
+}
+
+/// `value - lookback` for a timestamp or date cursor.
+fn minus_lookback(value: &KeyValue, lookback: Duration, cursor: &Ident) -> Result<KeyValue> {
+    let nanos = i128::try_from(lookback.as_nanos()).unwrap_or(i128::MAX);
+    Ok(match value {
+        KeyValue::TimestampNtz(n) => KeyValue::TimestampNtz(n - nanos),
+        KeyValue::TimestampLtz(n) => KeyValue::TimestampLtz(n - nanos),
+        KeyValue::TimestampTz {
+            nanos: n,
+            offset_minutes,
+        } => KeyValue::TimestampTz {
+            nanos: n - nanos,
+            offset_minutes: *offset_minutes,
+        },
+        KeyValue::Date(d) => {
+            let days = lookback.as_secs().div_ceil(86_400);
+            KeyValue::Date(d.saturating_sub(i32::try_from(days).unwrap_or(i32::MAX)))
+        }
+        _ => {
+            return Err(SyncError::config(format!(
+                "lookback needs a timestamp or date cursor, but {cursor} is not one: remove lookback from [[pull]]"
+            )))
+        }
+    })
+}
+
+/// How much of a run's time is left, from the Lambda deadline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// When the invocation is killed; `None` = no deadline (the CLI).
+    pub deadline: Option<Instant>,
+}
+
+impl Budget {
+    /// The least time kept in hand when deciding whether to read another page.
+    pub const MIN_MARGIN: Duration = Duration::from_secs(10);
+
+    /// Whether to stop before the next page: the time left is below twice the slowest page
+    /// seen so far (reading, writing and checkpointing it), and never below [`Self::MIN_MARGIN`].
+    pub fn should_stop(&self, slowest_page: Duration) -> bool {
+        self.deadline.is_some_and(|d| {
+            d.saturating_duration_since(Instant::now()) < (slowest_page * 2).max(Self::MIN_MARGIN)
+        })
+    }
+}
+
+/// The run of one table: plan (or resume), keyset pages, commit, watermark.
+struct TableRun<'a> {
+    deps: &'a Deps,
+    tenant: &'a TenantId,
+    object: String,
+    run_id: &'a str,
+    t: &'a PullTable,
+    session: &'a Session,
+    cols: Vec<SourceColumn>,
+    specs: Vec<ColumnSpec>,
+    pg_cols: Vec<PgColumn>,
+    pk_pg: Vec<String>,
+    schema: String,
+    pg_table: String,
+}
+
+impl TableRun<'_> {
+    fn spec_index(&self, ident: &Ident) -> Option<usize> {
+        self.cols.iter().position(|c| &c.ident == ident)
+    }
+
+    /// `MAX(cursor)` now, read in the UTC-pinned session at full precision.
+    async fn upper_bound(&self, cursor: &Ident) -> Result<Option<KeyValue>> {
+        let i = self
+            .spec_index(cursor)
+            .ok_or_else(|| SyncError::missing(format!("cursor {cursor} is not read")))?;
+        let spec = &self.specs[i];
+        let sql = format!(
+            "SELECT MAX({}) AS {} FROM {}",
+            cursor.sql(),
+            cursor.sql(),
+            self.t.table.sql()
+        );
+        let batches = self.session.query(&sql).await?;
+        let one = ColumnSpec {
+            name: spec.name.clone(),
+            sf_type: spec.sf_type,
+        };
+        for b in &batches {
+            if b.num_rows() > 0 {
+                let v = key_value(b, 0, &one, 0)
+                    .map_err(|e| SyncError::config(format!("decode MAX({cursor}): {e}")))?;
+                return Ok((!matches!(v, KeyValue::Null)).then_some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn new_plan(&self, mode: Mode, watermark: Option<&KeyValue>) -> Result<Checkpoint> {
+        let columns = self
+            .cols
+            .iter()
+            .map(|c| c.ident.name().to_owned())
+            .collect();
+        let Some(cursor) = &self.t.cursor else {
+            return Ok(Checkpoint {
+                kind: PlanKind::FullRefresh,
+                phase: Phase::Main,
+                upper: None,
+                lower: None,
+                after: None,
+                columns,
+                rows: 0,
+                pages: 0,
+            });
+        };
+        let upper = self.upper_bound(cursor).await?;
+        let live_ok = self
+            .deps
+            .platform
+            .has_table(&self.schema, &self.pg_table, Target::Live, &self.pg_cols)
+            .await?;
+        let incremental = mode == Mode::Incremental && watermark.is_some() && live_ok;
+        if mode == Mode::Incremental && watermark.is_some() && !live_ok {
+            tracing::info!(table = %self.t.table, "destination table missing or its columns changed: backfilling");
+        }
+        let (kind, phase, lower) = match (incremental, watermark) {
+            (true, Some(w)) => {
+                let lower = if self.t.lookback.is_zero() {
+                    w.clone()
+                } else {
+                    minus_lookback(w, self.t.lookback, cursor)?
+                };
+                (PlanKind::Incremental, Phase::Main, Some(lower.encode()))
+            }
+            _ => (PlanKind::Backfill, Phase::NullCursor, None),
+        };
+        Ok(Checkpoint {
+            kind,
+            phase,
+            upper: upper.map(|u| u.encode()),
+            lower,
+            after: None,
+            columns,
+            rows: 0,
+            pages: 0,
+        })
+    }
+
+    /// The page query of the checkpoint's phase, and the key columns it is ordered by.
+    fn page_sql(&self, cp: &Checkpoint, limit: usize) -> Result<(String, Vec<Ident>)> {
+        let select = self
+            .cols
+            .iter()
+            .map(|c| c.sf_type.select_expr(&c.ident))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut keys: Vec<Ident> = Vec::new();
+        let mut filters: Vec<String> = Vec::new();
+        match (&self.t.cursor, cp.phase) {
+            (Some(cursor), Phase::NullCursor) => {
+                filters.push(format!("{} IS NULL", cursor.sql()));
+            }
+            (Some(cursor), Phase::Main) => {
+                keys.push(cursor.clone());
+                filters.push(format!("{} IS NOT NULL", cursor.sql()));
+                if let Some(upper) = decode_opt(&cp.upper, "upper bound")? {
+                    filters.push(format!("{} <= {}", cursor.sql(), upper.sf_literal()));
+                }
+                if let Some(lower) = decode_opt(&cp.lower, "lower bound")? {
+                    filters.push(format!("{} > {}", cursor.sql(), lower.sf_literal()));
+                }
+            }
+            (None, _) => {}
+        }
+        keys.extend(self.t.primary_key.iter().cloned());
+        if let Some(after) = &cp.after {
+            let bound = after
+                .iter()
+                .map(|v| decode_key(v, "checkpoint"))
+                .collect::<Result<Vec<_>>>()?;
+            if bound.len() != keys.len() {
+                return Err(SyncError::config(
+                    "stored checkpoint does not fit the table's key: run snowsync pull --backfill",
+                ));
+            }
+            filters.push(format!("({})", keyset_after(&keys, &bound)));
+        }
+        let mut sql = format!("SELECT {select} FROM {}", self.t.table.sql());
+        if !filters.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&filters.join(" AND "));
+        }
+        if !keys.is_empty() {
+            let order = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
+            sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+        }
+        Ok((sql, keys))
+    }
+
+    async fn save(&self, cp: &Checkpoint) -> Result<()> {
+        let text = serde_json::to_string(cp)
+            .map_err(|e| SyncError::transient(format!("encode checkpoint: {e}")))?;
+        self.deps
+            .state
+            .save_checkpoint(
+                self.tenant,
+                Direction::Pull,
+                &self.object,
+                self.run_id,
+                &text,
+                self.deps.settings.lease_ttl,
+            )
+            .await
+    }
+
+    async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
+        let stored = self
+            .deps
+            .state
+            .progress(self.tenant, Direction::Pull, &self.object)
+            .await?;
+        let watermark = decode_opt(&stored.watermark, "watermark")?;
+        let columns: Vec<String> = self
+            .cols
+            .iter()
+            .map(|c| c.ident.name().to_owned())
+            .collect();
+        let resumable = stored
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
+            .filter(|cp| cp.columns == columns)
+            .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
+        let mut cp = match resumable {
+            Some(cp) if cp.kind == PlanKind::Incremental => Some(cp),
+            Some(cp) => {
+                let staged = self
+                    .deps
+                    .platform
+                    .has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols)
+                    .await?;
+                staged.then_some(cp)
+            }
+            None => None,
+        };
+        let resumed = cp.is_some();
+        if resumed {
+            tracing::info!(table = %self.t.table, "resuming the unfinished run from its checkpoint");
+        }
+        let mut cp = match cp.take() {
+            Some(cp) => cp,
+            None => {
+                let cp = self.new_plan(mode, watermark.as_ref()).await?;
+                if cp.kind != PlanKind::Incremental {
+                    self.deps
+                        .platform
+                        .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols, &self.pk_pg)
+                        .await?;
+                }
+                self.save(&cp).await?;
+                cp
+            }
+        };
+        let target = if cp.kind == PlanKind::Incremental {
+            Target::Live
+        } else {
+            Target::Staging
+        };
+        let mut progress = Progress {
+            watermark_before: stored.watermark.clone(),
+            ..Progress::default()
+        };
+        // Nothing to read on the main phase when the table had no non-NULL cursor.
+        let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
+        let settings = &self.deps.settings;
+        let mut limit = settings.page_rows.max(1);
+        let mut slowest = Duration::ZERO;
+        loop {
+            if cp.phase == Phase::Main && skip_main {
+                break;
+            }
+            let page_started = Instant::now();
+            let (sql, keys) = self.page_sql(&cp, limit)?;
+            let key_idx: Vec<usize> = keys.iter().filter_map(|k| self.spec_index(k)).collect();
+            let batches = self.session.query(&sql).await?;
+            let mut buf = Vec::new();
+            let mut rows = 0usize;
+            let mut page_max: Option<Vec<KeyValue>> = None;
+            for b in &batches {
+                rows += write_copy_text(b, &self.specs, &mut buf)
+                    .map_err(|e| SyncError::config(format!("decode {}: {e}", self.t.table)))?;
+                for row in 0..b.num_rows() {
+                    let key = key_idx
+                        .iter()
+                        .map(|&i| key_value(b, i, &self.specs[i], row))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|e| {
+                            SyncError::config(format!("decode key of {}: {e}", self.t.table))
+                        })?;
+                    if key.iter().any(|k| matches!(k, KeyValue::Null)) {
+                        return Err(SyncError::config(format!(
+                            "table {} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
+                            self.t.table,
+                            self.t.primary_key.iter().map(Ident::name).collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                    if page_max.as_ref().is_none_or(|m| key > *m) {
+                        page_max = Some(key);
+                    }
+                }
+            }
+            let bytes = buf.len();
+            if rows > 0 {
+                progress.rows_written += self
+                    .deps
+                    .platform
+                    .write_page(
+                        &self.schema,
+                        &self.pg_table,
+                        target,
+                        &self.pg_cols,
+                        &self.pk_pg,
+                        buf.into(),
+                    )
+                    .await?;
+            }
+            progress.rows_read += rows as u64;
+            progress.pages += 1;
+            cp.rows += rows as u64;
+            cp.pages += 1;
+            let phase_done = keys.is_empty() || rows < limit;
+            if phase_done {
+                if cp.phase == Phase::NullCursor {
+                    cp.phase = Phase::Main;
+                    cp.after = None;
+                } else {
+                    break;
+                }
+            } else {
+                cp.after = page_max.map(|k| k.iter().map(KeyValue::encode).collect());
+            }
+            self.save(&cp).await?;
+            slowest = slowest.max(page_started.elapsed());
+            tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
+            // The next page's size: as many rows as fit the byte budget, judged by this page.
+            if rows > 0 {
+                let per_row = (bytes / rows).max(1);
+                let most = settings.page_rows.max(1);
+                limit = (settings.page_bytes / per_row).clamp(most.min(100), most);
+            }
+            if budget.should_stop(slowest) {
+                progress.continued = true;
+                progress.watermark_after = stored.watermark;
+                return Ok(progress);
+            }
+        }
+        if target == Target::Staging {
+            self.deps
+                .platform
+                .swap_in(&self.schema, &self.pg_table, !self.pk_pg.is_empty())
+                .await?;
+        }
+        let new_watermark = match cp.kind {
+            PlanKind::FullRefresh => None,
+            // A backfill holds exactly the source up to its upper bound.
+            PlanKind::Backfill => cp.upper.clone().or(stored.watermark),
+            // Never move backwards (rows above the old watermark may have been deleted).
+            PlanKind::Incremental => {
+                let upper = decode_opt(&cp.upper, "upper bound")?;
+                match (watermark, upper) {
+                    (Some(w), Some(u)) if u > w => Some(u.encode()),
+                    (Some(w), _) => Some(w.encode()),
+                    (None, u) => u.map(|u| u.encode()),
+                }
+            }
+        };
+        self.deps
+            .state
+            .complete_progress(
+                self.tenant,
+                Direction::Pull,
+                &self.object,
+                self.run_id,
+                new_watermark.as_deref(),
+            )
+            .await?;
+        progress.watermark_after = new_watermark;
+        Ok(progress)
+    }
+}
+
+/// One table's pull: plan or resume, pages, commit. See the module doc.
 async fn pull_table(
     deps: &Deps,
     cfg: &TenantConfig,
     t: &PullTable,
     session: &Session,
-    _mode: Mode,
+    mode: Mode,
+    run_id: &str,
+    budget: &Budget,
 ) -> Result<Progress> {
-    let started = Instant::now();
     let cols = source_columns(session, t).await?;
-    let specs: Vec<ColumnSpec> = cols
+    let specs = cols
         .iter()
         .map(|c| ColumnSpec {
             name: c.ident.name().to_owned(),
             sf_type: c.sf_type,
         })
         .collect();
-    let pg_cols: Vec<PgColumn> = cols
+    let pg_cols = cols
         .iter()
         .map(|c| PgColumn {
             name: c.ident.name().to_lowercase(),
             pg_type: c.sf_type.pg_type(),
         })
         .collect();
-    let key_idx: Vec<usize> = t
-        .primary_key
-        .iter()
-        .filter_map(|k| cols.iter().position(|c| &c.ident == k))
-        .collect();
-    let pk_pg: Vec<String> = t
-        .primary_key
-        .iter()
-        .map(|k| k.name().to_lowercase())
-        .collect();
-    let select = cols
-        .iter()
-        .map(|c| c.sf_type.select_expr(&c.ident))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let order = t
-        .primary_key
-        .iter()
-        .map(Ident::sql)
-        .collect::<Vec<_>>()
-        .join(", ");
-
-    let mut load = deps
-        .platform
-        .begin_full_refresh(
-            &cfg.tenant.pg_schema(),
-            &t.table.pg_table(),
-            &pg_cols,
-            &pk_pg,
-        )
-        .await?;
-    let mut progress = Progress::default();
-    let page_rows = deps.settings.page_rows.max(1);
-    let mut bound: Option<Vec<KeyValue>> = None;
-    loop {
-        let sql = if key_idx.is_empty() {
-            format!("SELECT {select} FROM {}", t.table.sql())
-        } else {
-            let filter = bound
-                .as_ref()
-                .map(|b| format!(" WHERE {}", keyset_after(&t.primary_key, b)))
-                .unwrap_or_default();
-            format!(
-                "SELECT {select} FROM {}{filter} ORDER BY {order} LIMIT {page_rows}",
-                t.table.sql()
-            )
-        };
-        let batches = session.query(&sql).await?;
-        let mut buf = Vec::new();
-        let mut rows = 0usize;
-        let mut page_max: Option<Vec<KeyValue>> = None;
-        for b in &batches {
-            rows += write_copy_text(b, &specs, &mut buf)
-                .map_err(|e| SyncError::config(format!("decode {}: {e}", t.table)))?;
-            if key_idx.is_empty() {
-                continue;
-            }
-            for row in 0..b.num_rows() {
-                let key = key_idx
-                    .iter()
-                    .map(|&i| key_value(b, i, &specs[i], row))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| SyncError::config(format!("decode key of {}: {e}", t.table)))?;
-                if key.iter().any(|k| matches!(k, KeyValue::Null)) {
-                    return Err(SyncError::config(format!(
-                        "table {} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
-                        t.table,
-                        t.primary_key.iter().map(Ident::name).collect::<Vec<_>>().join(", ")
-                    )));
-                }
-                if page_max.as_ref().is_none_or(|m| key > *m) {
-                    page_max = Some(key);
-                }
-            }
-        }
-        if rows > 0 {
-            progress.rows_written += load.copy_page(buf.into()).await?;
-        }
-        progress.rows_read += rows as u64;
-        progress.pages += 1;
-        tracing::debug!(table = %t.table, page = progress.pages, rows, "page loaded");
-        if key_idx.is_empty() || rows < page_rows {
-            break;
-        }
-        bound = page_max;
-    }
-    load.commit().await?;
-    tracing::info!(
-        table = %t.table,
-        rows = progress.rows_read,
-        seconds = started.elapsed().as_secs_f64(),
-        "full refresh swapped in"
-    );
-    Ok(progress)
+    let run = TableRun {
+        deps,
+        tenant: &cfg.tenant,
+        object: t.table.to_string(),
+        run_id,
+        t,
+        session,
+        cols,
+        specs,
+        pg_cols,
+        pk_pg: t
+            .primary_key
+            .iter()
+            .map(|k| k.name().to_lowercase())
+            .collect(),
+        schema: cfg.tenant.pg_schema(),
+        pg_table: t.table.pg_table(),
+    };
+    run.run(mode, budget).await
 }
 
 #[cfg(test)]

@@ -177,3 +177,46 @@ where
     }
     report(&record)
 }
+
+/// The most fresh invocations one run may continue in before it waits for its next schedule
+/// (a guard against a loop; a 1M-row backfill needs a handful).
+pub const MAX_HOPS: u32 = 100;
+
+/// Continues a run in a fresh asynchronous invocation of `function` (our own ARN, from the
+/// Lambda context) with `payload`. Returns the new invocation's request id.
+///
+/// # Errors
+/// `transient` when Lambda refuses or cannot be reached; `privilege` when the role may not
+/// invoke itself.
+pub async fn continue_in_fresh_invocation(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &serde_json::Value,
+) -> Result<String> {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    use aws_sdk_lambda::operation::RequestId;
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::InvocationType;
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .map_err(|e| {
+            let e = e.into_service_error();
+            let code = e.code().unwrap_or("unknown").to_owned();
+            let kind = if code == "AccessDeniedException" {
+                ErrorKind::Privilege
+            } else {
+                ErrorKind::Transient
+            };
+            crate::SyncError::new(
+                kind,
+                format!("continue in a fresh invocation of {function}: Lambda answered {code}"),
+            )
+            .with_source(e)
+        })?;
+    Ok(out.request_id().unwrap_or("unknown").to_owned())
+}

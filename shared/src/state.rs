@@ -123,6 +123,21 @@ pub struct ObjectStatus {
     pub watermark: Option<String>,
 }
 
+/// What a table or export has committed, and where an unfinished run stopped.
+#[derive(Debug, Clone, Default)]
+pub struct StoredProgress {
+    /// The encoded watermark of the last complete run.
+    pub watermark: Option<String>,
+    /// The serialized checkpoint of an unfinished run.
+    pub checkpoint: Option<String>,
+}
+
+fn lease_lost(object: &str) -> SyncError {
+    SyncError::transient(format!(
+        "{object}: the lease was taken over by another run (this run outlived it); nothing was lost, the other run carries on"
+    ))
+}
+
 /// The DynamoDB state store.
 #[derive(Clone, Debug)]
 pub struct StateStore {
@@ -420,6 +435,107 @@ impl StateStore {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(dynamo_error("release lease", e.into_service_error())),
+        }
+    }
+
+    /// The committed watermark and the in-progress checkpoint of one table or export.
+    ///
+    /// # Errors
+    /// A classified DynamoDB error.
+    pub async fn progress(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+        object: &str,
+    ) -> Result<StoredProgress> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(status_sk(direction, object)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("read watermark", e.into_service_error()))?;
+        let item = out.item();
+        Ok(StoredProgress {
+            watermark: item.and_then(|i| get_s(i, "watermark")),
+            checkpoint: item.and_then(|i| get_s(i, "checkpoint")),
+        })
+    }
+
+    /// Stores a checkpoint (and extends the lease) only if `owner` still holds the lease, so a
+    /// run whose lease was taken over can never move the state.
+    ///
+    /// # Errors
+    /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
+    pub async fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+        object: &str,
+        owner: &str,
+        checkpoint: &str,
+        ttl: Duration,
+    ) -> Result<()> {
+        let expires =
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(status_sk(direction, object)))
+            .update_expression("SET checkpoint = :c, lease_expires_at = :exp")
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":c", s(checkpoint))
+            .expression_attribute_values(":exp", s(expires.to_rfc3339()))
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(lease_lost(object))
+            }
+            Err(e) => Err(dynamo_error("save checkpoint", e.into_service_error())),
+        }
+    }
+
+    /// Ends a run's progress: stores the new watermark (if any) and drops the checkpoint, only
+    /// if `owner` still holds the lease. Called after the destination committed everything.
+    ///
+    /// # Errors
+    /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
+    pub async fn complete_progress(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+        object: &str,
+        owner: &str,
+        watermark: Option<&str>,
+    ) -> Result<()> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(status_sk(direction, object)))
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", s(owner));
+        update = match watermark {
+            Some(w) => update
+                .update_expression("SET watermark = :w REMOVE checkpoint")
+                .expression_attribute_values(":w", s(w)),
+            None => update.update_expression("REMOVE checkpoint"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(lease_lost(object))
+            }
+            Err(e) => Err(dynamo_error("store watermark", e.into_service_error())),
         }
     }
 

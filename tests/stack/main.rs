@@ -9,5 +9,6 @@
 mod auth;
 mod config;
 mod helpers;
+mod incremental;
 mod pull;
 mod tenants;

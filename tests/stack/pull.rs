@@ -2,7 +2,7 @@
 //! repeat runs, the Lambda handler with a real event, missing objects, and the query tag.
 
 use lambda_runtime::{Context, LambdaEvent};
-use snowsync::pull::{run_pull, PullEvent};
+use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 
 use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique};
@@ -232,8 +232,9 @@ async fn keyset_pages_over_a_composite_key_lose_and_double_nothing() {
         tenant: tenant.clone(),
         tables: None,
         mode: Mode::Incremental,
+        hop: 0,
     };
-    let report = run_pull(&deps, &event, &unique("run-"))
+    let report = run_pull(&deps, &event, &unique("run-"), &Budget::default())
         .await
         .expect("pull");
     let t = &report.tables[0];

@@ -1,9 +1,13 @@
-//! The `pull` Lambda function's handler: parse the contract's event, run the engine, return the
-//! contract's result. `main.rs` only wires it to the runtime, so tests call [`handle`] directly.
+//! The `pull` Lambda function's handler: parse the contract's event, run the engine within the
+//! invocation's deadline, continue in a fresh invocation when a table stopped early, and return
+//! the contract's result. `main.rs` only wires it to the runtime, so tests call [`handle`].
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::Value;
-use snowsync::pull::{run_pull, PullEvent};
+use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::runner::{continue_in_fresh_invocation, MAX_HOPS};
 use snowsync::{Deps, SyncError};
 
 /// Maps an engine error to Lambda's error shape: the type is the error kind, so retry policies
@@ -12,6 +16,21 @@ pub fn diagnostic(e: &SyncError) -> Diagnostic {
     Diagnostic {
         error_type: e.kind().as_str().to_owned(),
         error_message: e.to_string(),
+    }
+}
+
+/// The invocation's deadline as an `Instant` (the context gives epoch milliseconds).
+pub fn budget(ctx: &Context) -> Budget {
+    if ctx.deadline == 0 {
+        return Budget::default();
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let left = u128::from(ctx.deadline).saturating_sub(now_ms);
+    Budget {
+        deadline: Some(Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))),
     }
 }
 
@@ -28,25 +47,38 @@ pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Dia
         )))
     })?;
     let run_id = if ctx.request_id.is_empty() {
-        uuid_like()
+        format!("local-{}", uuid_free_id())
     } else {
         ctx.request_id.clone()
     };
-    let report = run_pull(deps, &event, &run_id)
+    let mut report = run_pull(deps, &event, &run_id, &budget(&ctx))
         .await
         .map_err(|e| diagnostic(&e))?;
+    if report.continued() {
+        if event.hop >= MAX_HOPS {
+            tracing::error!(tenant = %event.tenant, hop = event.hop, "run continued {MAX_HOPS} times; waiting for the next schedule to carry on");
+        } else {
+            let next = PullEvent {
+                hop: event.hop + 1,
+                ..event.clone()
+            };
+            let payload = serde_json::to_value(&next)
+                .map_err(|e| diagnostic(&SyncError::transient(format!("encode event: {e}"))))?;
+            let id =
+                continue_in_fresh_invocation(&deps.lambda, &ctx.invoked_function_arn, &payload)
+                    .await
+                    .map_err(|e| diagnostic(&e))?;
+            tracing::info!(tenant = %event.tenant, hop = next.hop, request_id = %id, "continuing in a fresh invocation");
+            report.continued_by = Some(id);
+        }
+    }
     serde_json::to_value(&report)
         .map_err(|e| diagnostic(&SyncError::transient(format!("encode result: {e}"))))
 }
 
-/// A run id for invocations without a request id (local calls).
-fn uuid_like() -> String {
-    format!("local-{}", chrono_free_timestamp())
-}
-
-fn chrono_free_timestamp() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+fn uuid_free_id() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default()
 }

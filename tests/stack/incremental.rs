@@ -1,0 +1,340 @@
+//! Exact incremental pulls: shared cursor values across page boundaries, updates and late rows
+//! inside the lookback window, rows a microsecond either side of the watermark, SIGKILL in the
+//! middle of a backfill at several points, and the lease.
+
+use std::time::{Duration, Instant};
+
+use snowsync::config::TenantId;
+use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::runner::Mode;
+use snowsync::state::Direction;
+
+use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique, TestStack};
+
+const TABLE: &str =
+    "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
+
+/// A tenant pulling `DEALS (ID, UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2), NOTE VARCHAR)`.
+async fn deals(stack: &TestStack, extra: &str) -> (String, String, snowsync::snowflake::Session) {
+    let tenant = unique("t-");
+    let db = unique("DB_").to_uppercase();
+    let sf = stack.snowflake(&db).await;
+    sf.execute("CREATE TABLE PUBLIC.DEALS (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ(9), AMOUNT NUMBER(12,2), NOTE VARCHAR)")
+        .await
+        .expect("create");
+    stack
+        .onboard(
+            &tenant_toml(&tenant, &db, "SVC", &format!("{TABLE}{extra}")),
+            "pw",
+        )
+        .await;
+    (tenant, db, sf)
+}
+
+async fn pull(
+    stack: &TestStack,
+    tenant: &str,
+    mode: Mode,
+    page_rows: usize,
+) -> snowsync::runner::ObjectReport {
+    let mut deps = stack.deps.clone();
+    deps.settings.page_rows = page_rows;
+    let event = PullEvent {
+        tenant: tenant.to_owned(),
+        tables: None,
+        mode,
+        hop: 0,
+    };
+    let report = run_pull(&deps, &event, &unique("run-"), &Budget::default())
+        .await
+        .expect("pull");
+    report.tables.into_iter().next().expect("one table")
+}
+
+/// The destination's rows as `id|updated_at|amount|note` lines, ordered by id.
+async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
+    let schema = TenantId::parse(tenant).expect("id").pg_schema();
+    stack
+        .pg_text(&format!(
+            "SELECT id::text || '|' || coalesce(updated_at::text, 'NULL') || '|' || amount::text || '|' || coalesce(note, 'NULL') \
+             FROM \"{schema}\".deals ORDER BY id"
+        ))
+        .await
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect()
+}
+
+/// The source's rows in the same form, read through the admin session.
+async fn source(sf: &snowsync::snowflake::Session) -> Vec<String> {
+    let batches = sf
+        .query("SELECT TO_VARCHAR(ID) || '|' || COALESCE(TO_VARCHAR(UPDATED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), 'NULL') || '|' || TO_VARCHAR(AMOUNT) || '|' || COALESCE(NOTE, 'NULL') AS R, ID FROM PUBLIC.DEALS ORDER BY ID")
+        .await
+        .expect("read source");
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let id = snowsync::snowflake::int_at(b, 1, i).expect("id");
+            let line = snowsync::snowflake::text_at(b, 0, i).expect("row");
+            // PostgreSQL prints timestamps without trailing zero fractions.
+            rows.push((id, normalise_ts(&line)));
+        }
+    }
+    rows.sort();
+    rows.into_iter().map(|(_, l)| l).collect()
+}
+
+fn normalise_ts(line: &str) -> String {
+    let parts: Vec<&str> = line.split('|').collect();
+    let ts = parts[1];
+    let ts = if ts.contains('.') {
+        ts.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        ts
+    };
+    format!("{}|{}|{}|{}", parts[0], ts, parts[2], parts[3..].join("|"))
+}
+
+async fn watermark(stack: &TestStack, tenant: &str, db: &str) -> Option<String> {
+    stack
+        .deps
+        .state
+        .progress(
+            &TenantId::parse(tenant).expect("id"),
+            Direction::Pull,
+            &format!("{db}.PUBLIC.DEALS"),
+        )
+        .await
+        .expect("progress")
+        .watermark
+}
+
+#[tokio::test]
+async fn hundreds_of_rows_sharing_a_cursor_value_cross_page_boundaries_exactly() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "").await;
+    // 300 rows share one cursor value, 50 have distinct values, 10 have a NULL cursor.
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, '2026-01-01 00:00:00'::TIMESTAMP_NTZ, SEQ4() + 0.5, 'same' FROM TABLE(GENERATOR(ROWCOUNT => 300))").await.expect("insert");
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1001, DATEADD('second', SEQ4(), '2026-01-02 00:00:00'::TIMESTAMP_NTZ), 1, 'distinct' FROM TABLE(GENERATOR(ROWCOUNT => 50))").await.expect("insert");
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 2001, NULL, 2, 'null cursor' FROM TABLE(GENERATOR(ROWCOUNT => 10))").await.expect("insert");
+
+    let first = pull(&stack, &tenant, Mode::Incremental, 40).await;
+    assert_eq!(first.outcome.as_str(), "complete", "{first:?}");
+    assert_eq!(first.rows_read, 360);
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+    let w1 = watermark(&stack, &tenant, &db)
+        .await
+        .expect("watermark after backfill");
+
+    // 200 new rows sharing one new cursor value, and 30 updates moving rows to that value.
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 3001, '2026-02-01 12:00:00.000001'::TIMESTAMP_NTZ, 3, 'new' FROM TABLE(GENERATOR(ROWCOUNT => 200))").await.expect("insert");
+    sf.execute("UPDATE PUBLIC.DEALS SET AMOUNT = AMOUNT + 100, NOTE = 'updated', UPDATED_AT = '2026-02-01 12:00:00.000001'::TIMESTAMP_NTZ WHERE ID <= 30").await.expect("update");
+    let second = pull(&stack, &tenant, Mode::Incremental, 40).await;
+    assert_eq!(second.outcome.as_str(), "complete", "{second:?}");
+    assert_eq!(
+        second.rows_read, 230,
+        "only the new and changed rows are read: {second:?}"
+    );
+    assert!(second.pages >= 6, "{second:?}");
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+    let w2 = watermark(&stack, &tenant, &db).await.expect("watermark");
+    assert_ne!(w1, w2);
+    assert_eq!(w2, "ts_ntz:1769947200000001000");
+
+    // Nothing new: nothing read, watermark unchanged.
+    let third = pull(&stack, &tenant, Mode::Incremental, 40).await;
+    assert_eq!((third.rows_read, third.outcome.as_str()), (0, "complete"));
+    assert_eq!(
+        watermark(&stack, &tenant, &db).await.as_deref(),
+        Some(w2.as_str())
+    );
+}
+
+#[tokio::test]
+async fn rows_a_microsecond_either_side_of_the_watermark_and_late_rows_in_the_lookback() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "lookback = \"1h\"\n").await;
+    sf.execute("INSERT INTO PUBLIC.DEALS VALUES (1, '2026-03-01 10:00:00.000000', 1, 'at w'), (2, '2026-03-01 09:59:59.999999', 1, 'w - 1us')")
+        .await
+        .expect("insert");
+    pull(&stack, &tenant, Mode::Incremental, 1000).await;
+    assert_eq!(
+        watermark(&stack, &tenant, &db).await.as_deref(),
+        Some("ts_ntz:1772359200000000000")
+    );
+
+    // After the run: a row 1 µs past the watermark, a row committed late at 30 min before it
+    // (inside the lookback), a row exactly at the watermark, and one 2 h before (outside).
+    sf.execute("INSERT INTO PUBLIC.DEALS VALUES (3, '2026-03-01 10:00:00.000001', 1, 'w + 1us'), (4, '2026-03-01 09:30:00', 1, 'late, inside lookback'), (5, '2026-03-01 10:00:00', 1, 'late, at w'), (6, '2026-03-01 08:00:00', 1, 'late, outside lookback')")
+        .await
+        .expect("insert");
+    sf.execute("UPDATE PUBLIC.DEALS SET NOTE = 'updated in place' WHERE ID = 2")
+        .await
+        .expect("update");
+    let r = pull(&stack, &tenant, Mode::Incremental, 1000).await;
+    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
+    let ids: Vec<String> = dest(&stack, &tenant)
+        .await
+        .iter()
+        .map(|l| l.split('|').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["1", "2", "3", "4", "5"],
+        "row 6 is older than the lookback window; every other row is there"
+    );
+    let rows = dest(&stack, &tenant).await;
+    assert!(
+        rows.contains(&"2|2026-03-01 09:59:59.999999|1.00|updated in place".to_owned()),
+        "{rows:?}"
+    );
+    assert_eq!(
+        watermark(&stack, &tenant, &db).await.as_deref(),
+        Some("ts_ntz:1772359200000001000")
+    );
+
+    // A backfill brings in what no incremental window can: row 6.
+    let r = pull(&stack, &tenant, Mode::Backfill, 1000).await;
+    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+}
+
+/// Waits until the run's checkpoint has at least `pages` pages (or the run ended).
+async fn wait_for_pages(
+    stack: &TestStack,
+    tenant: &str,
+    db: &str,
+    pages: u64,
+    child: &mut std::process::Child,
+) {
+    let id = TenantId::parse(tenant).expect("id");
+    let object = format!("{db}.PUBLIC.DEALS");
+    let started = Instant::now();
+    loop {
+        let p = stack
+            .deps
+            .state
+            .progress(&id, Direction::Pull, &object)
+            .await
+            .expect("progress");
+        let done = p
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| c["pages"].as_u64())
+            .is_some_and(|n| n >= pages);
+        if done || child.try_wait().expect("wait").is_some() {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exactly() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "").await;
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('millisecond', (SEQ4() / 7)::INT, '2026-01-01 00:00:00'::TIMESTAMP_NTZ), SEQ4() / 4, 'row ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => 3000))")
+        .await
+        .expect("insert");
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 5001, NULL, 1, 'null cursor' FROM TABLE(GENERATOR(ROWCOUNT => 120))")
+        .await
+        .expect("insert");
+    let env = [
+        ("SNOWSYNC_PAGE_ROWS", "50"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+    ];
+    let kill_points = [1u64, 2, 4, 9, 15, 22, 31, 40, 48, 55];
+    let mut killed = 0;
+    for pages in kill_points {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+            .args(["pull", &tenant, "--backfill"])
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        wait_for_pages(&stack, &tenant, &db, pages, &mut child).await;
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reap");
+        // The dead run's lease expires (2 s); the next run takes it over.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+    }
+    assert!(killed >= 8, "only {killed} kills landed mid-run");
+    // The interrupted backfill is resumed by the next run, whatever its mode.
+    let out = cli(&["pull", &tenant], &env);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // It carried on from the last checkpoint rather than starting over.
+    let read: u64 = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "read")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in {stdout}"));
+    assert!(
+        read < 3120 / 2,
+        "the last run re-read {read} rows: {stdout}"
+    );
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+    assert!(watermark(&stack, &tenant, &db).await.is_some());
+}
+
+#[tokio::test]
+async fn a_held_lease_makes_a_concurrent_run_skip_and_an_expired_one_is_taken_over() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "").await;
+    sf.execute("INSERT INTO PUBLIC.DEALS VALUES (1, '2026-01-01', 1, 'a')")
+        .await
+        .expect("insert");
+    let id = TenantId::parse(&tenant).expect("id");
+    let object = format!("{db}.PUBLIC.DEALS");
+    let held = stack
+        .deps
+        .state
+        .acquire_lease(
+            &id,
+            Direction::Pull,
+            &object,
+            "someone-else",
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("lease");
+    assert!(held);
+    let r = pull(&stack, &tenant, Mode::Incremental, 100).await;
+    assert_eq!(r.outcome.as_str(), "skipped_locked");
+    assert!(
+        dest_missing(&stack, &tenant).await,
+        "a skipped run wrote nothing"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = pull(&stack, &tenant, Mode::Incremental, 100).await;
+    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
+
+    // Two pulls of one table at once: one runs, the other skips; the result is exact.
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 10, DATEADD('second', SEQ4(), '2026-01-02'::TIMESTAMP_NTZ), 1, 'x' FROM TABLE(GENERATOR(ROWCOUNT => 2000))")
+        .await
+        .expect("insert");
+    let (a, b) = tokio::join!(
+        pull(&stack, &tenant, Mode::Backfill, 50),
+        pull(&stack, &tenant, Mode::Backfill, 50)
+    );
+    let mut outcomes = [a.outcome.as_str(), b.outcome.as_str()];
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["complete", "skipped_locked"]);
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+}
+
+async fn dest_missing(stack: &TestStack, tenant: &str) -> bool {
+    let schema = TenantId::parse(tenant).expect("id").pg_schema();
+    stack
+        .pg_text(&format!("SELECT to_regclass('\"{schema}\".deals') IS NULL"))
+        .await[0][0]
+        .as_deref()
+        == Some("t")
+}
