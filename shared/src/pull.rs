@@ -647,10 +647,9 @@ impl TableRun<'_> {
             slowest = slowest.max(page_started.elapsed());
             tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
             // The next page's size: as many rows as fit the byte budget, judged by this page.
-            if rows > 0 {
-                let per_row = (bytes / rows).max(1);
+            if let Some(per_row) = bytes.checked_div(rows) {
                 let most = settings.page_rows.max(1);
-                limit = (settings.page_bytes / per_row).clamp(most.min(100), most);
+                limit = (settings.page_bytes / per_row.max(1)).clamp(most.min(100), most);
             }
             if budget.should_stop(slowest) {
                 progress.continued = true;
