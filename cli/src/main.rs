@@ -84,6 +84,15 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
     let cfg = TenantConfig::parse(&text).map_err(|e| e.context(config.display()))?;
     let creds_text = read_file(credentials, "credentials file")?;
     let creds = Credentials::parse(&creds_text).map_err(|e| e.context(credentials.display()))?;
+    // A key that does not decrypt or parse is caught now, not at the first scheduled run.
+    if let Credentials::KeyPair {
+        private_key,
+        passphrase,
+    } = &creds
+    {
+        snowsync::keypair::load_private_key(private_key, passphrase.as_ref())
+            .map_err(|e| e.context(credentials.display()))?;
+    }
     deps.secrets.put(&cfg.tenant, &creds).await?;
     deps.state.put_config(&cfg.tenant, &text).await?;
     println!(

@@ -10,5 +10,6 @@ mod auth;
 mod config;
 mod helpers;
 mod incremental;
+mod keypair;
 mod pull;
 mod tenants;
