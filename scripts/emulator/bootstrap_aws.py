@@ -2,34 +2,42 @@
 
 Usage: python scripts/emulator/bootstrap_aws.py http://127.0.0.1:PORT
 
-Creates the DynamoDB table `snowsync` (pk S HASH, sk S RANGE, PAY_PER_REQUEST) if missing.
+- the DynamoDB state table `snowsync` (pk S HASH, sk S RANGE, PAY_PER_REQUEST);
+- the functions `snowsync-pull` and `snowsync-push` (placeholders with an IAM role), so that
+  continuing a run in a fresh invocation and `--remote` have a function to invoke. moto answers
+  asynchronous invokes with 202 and runs nothing.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import sys
+import zipfile
 
 import boto3
 
 TABLE = "snowsync"
+FUNCTIONS = ("snowsync-pull", "snowsync-push")
+ROLE = "snowsync-local-function"
 
 
-def main() -> int:
-    if len(sys.argv) != 2:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    endpoint = sys.argv[1]
-    dynamodb = boto3.client(
-        "dynamodb",
+def client(service: str, endpoint: str):
+    return boto3.client(
+        service,
         endpoint_url=endpoint,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
     )
+
+
+def state_table(endpoint: str) -> None:
+    dynamodb = client("dynamodb", endpoint)
     if TABLE in dynamodb.list_tables().get("TableNames", []):
         print(f"dynamodb table {TABLE}: exists")
-        return 0
+        return
     dynamodb.create_table(
         TableName=TABLE,
         AttributeDefinitions=[
@@ -44,6 +52,43 @@ def main() -> int:
     )
     dynamodb.get_waiter("table_exists").wait(TableName=TABLE, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     print(f"dynamodb table {TABLE}: created")
+
+
+def functions(endpoint: str) -> None:
+    iam = client("iam", endpoint)
+    lam = client("lambda", endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        role = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    existing = {f["FunctionName"] for f in lam.list_functions().get("Functions", [])}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n# placeholder: moto runs nothing\n")
+    for name in FUNCTIONS:
+        if name in existing:
+            print(f"lambda function {name}: exists")
+            continue
+        lam.create_function(
+            FunctionName=name,
+            Runtime="provided.al2023",
+            Role=role,
+            Handler="bootstrap",
+            Code={"ZipFile": buf.getvalue()},
+        )
+        print(f"lambda function {name}: created")
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    state_table(sys.argv[1])
+    functions(sys.argv[1])
     return 0
 
 
