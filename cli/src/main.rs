@@ -134,6 +134,19 @@ fn print_reports(reports: &[ObjectReport]) -> bool {
     ok
 }
 
+/// A stored watermark as a person reads it: the value without its type tag or SQL cast.
+fn format_watermark(encoded: Option<&str>) -> String {
+    let Some(e) = encoded else { return "-".into() };
+    match snowsync::arrow_decode::KeyValue::decode(e) {
+        Ok(v) => {
+            let lit = v.sf_literal();
+            let lit = lit.split("::").next().unwrap_or(&lit);
+            lit.trim_matches('\'').to_owned()
+        }
+        Err(_) => e.to_owned(),
+    }
+}
+
 fn format_lag(since: Option<chrono::DateTime<Utc>>) -> String {
     let Some(t) = since else { return "-".into() };
     let secs = (Utc::now() - t).num_seconds().max(0);
@@ -183,7 +196,7 @@ async fn status(deps: &Deps, tenant: Option<String>) -> Result<(), SyncError> {
                 last,
                 outcome,
                 count,
-                s.watermark.as_deref().unwrap_or("-"),
+                format_watermark(s.watermark.as_deref()),
                 format_lag(s.last_complete_started_at)
             );
         }

@@ -1,6 +1,6 @@
 //! Pull: Snowflake tables into the platform's PostgreSQL database, exactly.
 //!
-//! Per table, under its lease, one of three plans (see [`PlanKind`]):
+//! Per table, under its lease, one of three plans (`PlanKind`):
 //! - **full refresh** (no cursor): every row into a staging table, swapped in atomically;
 //! - **backfill** (a cursor table's first run, or `--backfill`): first the rows whose cursor is
 //!   NULL, then every row with `cursor <= MAX(cursor)` taken when the backfill started, into a
