@@ -8,6 +8,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use snowsync::config::{TenantConfig, TenantId};
 use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Mode, ObjectReport};
 use snowsync::secrets::Credentials;
 use snowsync::state::Outcome;
@@ -40,6 +41,17 @@ enum Command {
         #[arg(long = "table")]
         tables: Vec<String>,
         /// Re-read everything instead of continuing from the watermark.
+        #[arg(long)]
+        backfill: bool,
+    },
+    /// Run a push now, in this process.
+    Push {
+        /// The tenant.
+        tenant: String,
+        /// Only this source (repeatable): actions or stages; default all configured.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// Re-export everything (rows already there are updated, never doubled).
         #[arg(long)]
         backfill: bool,
     },
@@ -143,7 +155,13 @@ fn format_watermark(encoded: Option<&str>) -> String {
             let lit = lit.split("::").next().unwrap_or(&lit);
             lit.trim_matches('\'').to_owned()
         }
-        Err(_) => e.to_owned(),
+        // Push positions are {"ingested_at": ..., "id": ...}.
+        Err(_) => match serde_json::from_str::<serde_json::Value>(e) {
+            Ok(v) if v.get("id").is_some() => {
+                format!("{} #{}", v["ingested_at"].as_str().unwrap_or("?"), v["id"])
+            }
+            _ => e.to_owned(),
+        },
     }
 }
 
@@ -264,6 +282,31 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             let run_id = uuid::Uuid::new_v4().to_string();
             let report = run_pull(&deps, &event, &run_id, &Budget::default()).await?;
             return Ok(print_reports(&report.tables));
+        }
+        Command::Push {
+            tenant,
+            sources,
+            backfill,
+        } => {
+            let event = PushEvent {
+                tenant,
+                sources: Some(sources),
+                mode: if backfill {
+                    Mode::Backfill
+                } else {
+                    Mode::Incremental
+                },
+                hop: 0,
+            };
+            let run_id = uuid::Uuid::new_v4().to_string();
+            let report = run_push(&deps, &event, &run_id, &Budget::default()).await?;
+            if report.exports.is_empty() {
+                println!(
+                    "tenant {} has no [[push]] exports: nothing to do",
+                    report.tenant
+                );
+            }
+            return Ok(print_reports(&report.exports));
         }
         Command::Status { tenant } => status(&deps, tenant).await?,
     }

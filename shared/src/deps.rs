@@ -18,6 +18,8 @@ pub struct Settings {
     /// The COPY-text bytes a page aims at: later pages are sized from the bytes per row seen,
     /// so wide rows make short pages and memory stays bounded whatever the table.
     pub page_bytes: usize,
+    /// Rows per push batch (one temporary-table load and one MERGE).
+    pub push_batch_rows: usize,
     /// How long a lease lives without renewal (a dead holder's lease is taken over after it).
     pub lease_ttl: std::time::Duration,
 }
@@ -27,6 +29,7 @@ impl Default for Settings {
         Self {
             page_rows: 20_000,
             page_bytes: 16 << 20,
+            push_batch_rows: 10_000,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
         }
     }
@@ -59,6 +62,9 @@ impl Settings {
         }
         if let Some(n) = var("SNOWSYNC_PAGE_BYTES")? {
             s.page_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = var("SNOWSYNC_PUSH_BATCH_ROWS")? {
+            s.push_batch_rows = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = var("SNOWSYNC_LEASE_TTL_SECS")? {
             s.lease_ttl = std::time::Duration::from_secs(n);

@@ -12,7 +12,9 @@
 //! | [`quote`] | the one place identifiers and literals become SQL |
 //! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |
 //! | [`arrow_decode`] | Snowflake's Arrow encodings to PostgreSQL COPY text and exact key values |
+//! | [`lambda`] | the functions' edge: deadline, diagnostics, continuation |
 //! | [`platform`] | the platform's PostgreSQL database: staging loads and atomic swaps |
+//! | [`push`] | the push engine: destination check, batches, MERGE, watermark |
 //! | [`runner`] | what every run shares: lease, run record, outcome |
 //! | [`pull`] | the pull engine |
 //! | [`deps`] | the clients a process builds once |
@@ -26,8 +28,10 @@ pub mod config;
 pub mod deps;
 pub mod error;
 pub mod keypair;
+pub mod lambda;
 pub mod platform;
 pub mod pull;
+pub mod push;
 pub mod quote;
 pub mod runner;
 pub mod secrets;

@@ -20,6 +20,12 @@ pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
 /// The environment variable holding the platform database URL.
 pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
 
+/// The platform's migrations, in order. Each is idempotent.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_platform.sql",
+    include_str!("../migrations/0001_platform.sql"),
+)];
+
 /// A destination column: PostgreSQL name and type.
 #[derive(Debug, Clone)]
 pub struct PgColumn {
@@ -133,6 +139,22 @@ impl PlatformStore {
         self.pool.get().await.map_err(|e| {
             SyncError::transient(format!("could not connect to the platform database: {e}"))
         })
+    }
+
+    /// Applies the platform's migrations (`shared/migrations`, idempotent): the `platform`
+    /// schema with `actions` and `stages`, which pushes read.
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error.
+    pub async fn migrate(&self) -> Result<()> {
+        let client = self.client().await?;
+        for (name, sql) in MIGRATIONS {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| pg_error(&format!("apply migration {name}"), e))?;
+        }
+        Ok(())
     }
 
     /// Creates (or recreates, empty) the staging table of `schema.table`, with `columns`,

@@ -27,6 +27,7 @@ use crate::deps::Deps;
 use crate::error::{Result, SyncError};
 use crate::platform::{PgColumn, Target};
 use crate::quote::{sf_string, Ident};
+pub use crate::runner::Budget;
 use crate::runner::{run_object, Mode, ObjectReport, Progress};
 use crate::sf_types::SfType;
 use crate::snowflake::{int_at, text_at, Session};
@@ -329,26 +330,6 @@ fn minus_lookback(value: &KeyValue, lookback: Duration, cursor: &Ident) -> Resul
             )))
         }
     })
-}
-
-/// How much of a run's time is left, from the Lambda deadline.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Budget {
-    /// When the invocation is killed; `None` = no deadline (the CLI).
-    pub deadline: Option<Instant>,
-}
-
-impl Budget {
-    /// The least time kept in hand when deciding whether to read another page.
-    pub const MIN_MARGIN: Duration = Duration::from_secs(10);
-
-    /// Whether to stop before the next page: the time left is below twice the slowest page
-    /// seen so far (reading, writing and checkpointing it), and never below [`Self::MIN_MARGIN`].
-    pub fn should_stop(&self, slowest_page: Duration) -> bool {
-        self.deadline.is_some_and(|d| {
-            d.saturating_duration_since(Instant::now()) < (slowest_page * 2).max(Self::MIN_MARGIN)
-        })
-    }
 }
 
 /// The run of one table: plan (or resume), keyset pages, commit, watermark.

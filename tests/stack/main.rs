@@ -12,4 +12,5 @@ mod helpers;
 mod incremental;
 mod keypair;
 mod pull;
+mod push;
 mod tenants;

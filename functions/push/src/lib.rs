@@ -1,38 +1,33 @@
-//! The `push` Lambda function's handler. Until the push engine lands it validates the
-//! contract's event and refuses to run, so a schedule pointing at it fails loudly.
+//! The `push` Lambda function's handler: parse the contract's event, run the push engine within
+//! the invocation's deadline, continue in a fresh invocation when an export stopped early, and
+//! return the contract's result. `main.rs` only wires it to the runtime.
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Deserialize;
 use serde_json::Value;
+use snowsync::lambda::{budget, continue_if_needed, diagnostic, parse_event, run_id, to_value};
+use snowsync::push::{run_push, PushEvent};
+use snowsync::Deps;
 
-/// The contract's push event.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushEvent {
-    /// The tenant.
-    pub tenant: String,
-    /// `actions` and/or `stages`; absent = all configured.
-    #[serde(default)]
-    pub sources: Option<Vec<String>>,
-    /// `incremental` or `backfill`.
-    #[serde(default)]
-    pub mode: Option<String>,
-}
-
-/// Validates the event, then reports that push is not available in this build.
+/// Handles one `push` event.
 ///
 /// # Errors
-/// Always: `config` for a malformed event, otherwise `config` saying push is not built yet.
-pub async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    let parsed: PushEvent = serde_json::from_value(event.payload).map_err(|e| Diagnostic {
-        error_type: "config".into(),
-        error_message: format!("push event: {e}"),
-    })?;
-    Err(Diagnostic {
-        error_type: "config".into(),
-        error_message: format!(
-            "push for tenant {} is not available in this build of snowsync",
-            parsed.tenant
-        ),
-    })
+/// A `Diagnostic` typed by error kind for a malformed event or an unknown tenant or source;
+/// per-export failures are reported in the result instead.
+pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Diagnostic> {
+    let (payload, ctx) = event.into_parts();
+    let event: PushEvent = parse_event(
+        payload,
+        r#"{"tenant": "acme", "sources": ["actions"], "mode": "incremental"|"backfill"}"#,
+    )?;
+    let run_id = run_id(&ctx);
+    let mut report = run_push(deps, &event, &run_id, &budget(&ctx))
+        .await
+        .map_err(|e| diagnostic(&e))?;
+    let next = PushEvent {
+        hop: event.hop + 1,
+        ..event.clone()
+    };
+    report.continued_by =
+        continue_if_needed(deps, &ctx, report.continued(), event.hop, &next).await?;
+    to_value(&report)
 }

@@ -1,0 +1,84 @@
+//! What the `pull` and `push` functions share at the Lambda edge: the event's deadline, errors
+//! as `Diagnostic`s typed by kind, and continuing a run in a fresh invocation.
+
+use lambda_runtime::{Context, Diagnostic};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::deps::Deps;
+use crate::error::SyncError;
+use crate::runner::{continue_in_fresh_invocation, Budget, MAX_HOPS};
+
+/// Maps an engine error to Lambda's error shape: the type is the error kind, so retry policies
+/// and alarms can tell `transient` from everything an operator must fix.
+pub fn diagnostic(e: &SyncError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.kind().as_str().to_owned(),
+        error_message: e.to_string(),
+    }
+}
+
+/// Parses an event, naming the expected shape on error.
+///
+/// # Errors
+/// A `config` diagnostic.
+pub fn parse_event<E: DeserializeOwned>(payload: Value, shape: &str) -> Result<E, Diagnostic> {
+    serde_json::from_value(payload)
+        .map_err(|e| diagnostic(&SyncError::config(format!("event: {e}: send {shape}"))))
+}
+
+/// The run id: the Lambda request id (a local id when there is none).
+pub fn run_id(ctx: &Context) -> String {
+    if ctx.request_id.is_empty() {
+        format!("local-{}", uuid::Uuid::new_v4())
+    } else {
+        ctx.request_id.clone()
+    }
+}
+
+/// The invocation's time budget.
+pub fn budget(ctx: &Context) -> Budget {
+    Budget::from_deadline_ms(ctx.deadline)
+}
+
+/// When the run stopped early (`continued`), invokes this function again asynchronously with
+/// `next` (the same event, `hop` + 1), unless `hop` reached [`MAX_HOPS`]. Returns the new
+/// invocation's request id.
+///
+/// # Errors
+/// A diagnostic when Lambda refuses the invocation.
+pub async fn continue_if_needed<E: Serialize>(
+    deps: &Deps,
+    ctx: &Context,
+    continued: bool,
+    hop: u32,
+    next: &E,
+) -> Result<Option<String>, Diagnostic> {
+    if !continued {
+        return Ok(None);
+    }
+    if hop >= MAX_HOPS {
+        tracing::error!(
+            hop,
+            "run continued {MAX_HOPS} times; the next schedule carries on"
+        );
+        return Ok(None);
+    }
+    let payload = serde_json::to_value(next)
+        .map_err(|e| diagnostic(&SyncError::transient(format!("encode event: {e}"))))?;
+    let id = continue_in_fresh_invocation(&deps.lambda, &ctx.invoked_function_arn, &payload)
+        .await
+        .map_err(|e| diagnostic(&e))?;
+    tracing::info!(hop = hop + 1, request_id = %id, "continuing in a fresh invocation");
+    Ok(Some(id))
+}
+
+/// Encodes a result.
+///
+/// # Errors
+/// A `transient` diagnostic (never expected).
+pub fn to_value<R: Serialize>(report: &R) -> Result<Value, Diagnostic> {
+    serde_json::to_value(report)
+        .map_err(|e| diagnostic(&SyncError::transient(format!("encode result: {e}"))))
+}

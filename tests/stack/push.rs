@@ -1,0 +1,276 @@
+//! Pushes on the stack: backfill of thousands of actions and stages, later additions (including
+//! actions that occurred long ago), a crash between the MERGE and the watermark, `--backfill`
+//! again, exact values, other tenants' rows, privileges, incompatible destinations.
+
+use snowsync::config::TenantId;
+use snowsync::push::{run_push, PushEvent};
+use snowsync::runner::{Budget, Mode, ObjectReport};
+use snowsync::snowflake::{int_at, text_at, Session};
+use snowsync::state::Direction;
+
+use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique, TestStack};
+
+const PUSH: &str = "[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n\n[[push]]\nsource = \"stages\"\ntable = \"PLATFORM_STAGES\"\n";
+
+async fn seed_actions(stack: &TestStack, tenant: &str, from: i64, n: i64) {
+    stack
+        .pg
+        .execute(
+            "INSERT INTO platform.actions (tenant, id, occurred_at, action_type, visitor_id, account_domain, channel, properties) \
+             SELECT $1, g, '2026-01-01 12:00:00.123456+02:00'::timestamptz + g * interval '1 second', \
+                    'page_view', 'v' || g, 'acme.com', 'web', jsonb_build_object('n', g, 'tag', 'ünïcode \"q\" it''s', 'nested', jsonb_build_object('a', jsonb_build_array(1, 2.5, null))) \
+             FROM generate_series($2::bigint, $3::bigint) g",
+            &[&tenant, &from, &(from + n - 1)],
+        )
+        .await
+        .expect("seed actions");
+}
+
+async fn seed_stages(stack: &TestStack, tenant: &str, n: i64) {
+    stack
+        .pg
+        .execute(
+            "INSERT INTO platform.stages (tenant, id, opportunity_id, stage, entered_at, amount, owner, properties) \
+             SELECT $1, g, 'opp-' || (g % 97), 'Proposal', '2025-06-30 23:59:59.999999-05:30', (g * 1234567.89 / 1000)::numeric(18,2) - 5000, 'owner ' || g, '{\"k\": [\"v\"]}' \
+             FROM generate_series(1, $2::bigint) g",
+            &[&tenant, &n],
+        )
+        .await
+        .expect("seed stages");
+}
+
+async fn push(stack: &TestStack, tenant: &str, mode: Mode, batch: usize) -> Vec<ObjectReport> {
+    let mut deps = stack.deps.clone();
+    deps.settings.push_batch_rows = batch;
+    let event = PushEvent {
+        tenant: tenant.to_owned(),
+        sources: None,
+        mode,
+        hop: 0,
+    };
+    run_push(&deps, &event, &unique("run-"), &Budget::default())
+        .await
+        .expect("push")
+        .exports
+}
+
+/// (count, distinct ids, min id, max id) of a destination table.
+async fn counts(sf: &Session, table: &str) -> (i64, i64, i64, i64) {
+    let b = sf
+        .query(&format!(
+            "SELECT COUNT(*), COUNT(DISTINCT ID), MIN(ID), MAX(ID) FROM PUBLIC.{table}"
+        ))
+        .await
+        .expect("counts");
+    let b = &b[0];
+    (
+        int_at(b, 0, 0).unwrap_or(0),
+        int_at(b, 1, 0).unwrap_or(0),
+        int_at(b, 2, 0).unwrap_or(0),
+        int_at(b, 3, 0).unwrap_or(0),
+    )
+}
+
+/// A TIMESTAMP_TZ rendered in UTC, without the offset the emulator may append.
+fn utc(v: Option<String>) -> String {
+    let v = v.expect("timestamp");
+    v.strip_suffix("+00")
+        .or_else(|| v.strip_suffix("+00:00"))
+        .unwrap_or(&v)
+        .to_owned()
+}
+
+async fn setup(stack: &TestStack, extra_user: &str) -> (String, String, Session) {
+    let tenant = unique("t-");
+    let db = unique("DB_").to_uppercase();
+    let sf = stack.snowflake(&db).await;
+    stack
+        .onboard(&tenant_toml(&tenant, &db, extra_user, PUSH), "pw")
+        .await;
+    (tenant, db, sf)
+}
+
+#[tokio::test]
+async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
+    let stack = spawn_stack().await;
+    let (tenant, _db, sf) = setup(&stack, "SVC").await;
+    let other = unique("other-");
+    seed_actions(&stack, &tenant, 1, 3000).await;
+    seed_actions(&stack, &other, 1, 700).await;
+    seed_stages(&stack, &tenant, 2000).await;
+
+    let r = push(&stack, &tenant, Mode::Incremental, 1000).await;
+    assert_eq!(r.len(), 2);
+    for e in &r {
+        assert_eq!(e.outcome.as_str(), "complete", "{e:?}");
+    }
+    assert_eq!((r[0].rows_written, r[0].pages), (3000, 3));
+    assert_eq!(r[1].rows_written, 2000);
+    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (3000, 3000, 1, 3000));
+    assert_eq!(counts(&sf, "PLATFORM_STAGES").await, (2000, 2000, 1, 2000));
+
+    // Values: the timestamp's instant (+02:00 → UTC), numeric(18,2), JSON with unicode, quotes, nesting.
+    let b = sf
+        .query("SELECT TO_VARCHAR(OCCURRED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), TO_JSON(PROPERTIES), ACTION_TYPE, EXPORTED_AT IS NOT NULL FROM PUBLIC.PLATFORM_ACTIONS WHERE ID = 7")
+        .await
+        .expect("row 7");
+    assert_eq!(utc(text_at(&b[0], 0, 0)), "2026-01-01 10:00:07.123456");
+    let props: serde_json::Value =
+        serde_json::from_str(&text_at(&b[0], 1, 0).expect("json")).expect("json");
+    assert_eq!(
+        props,
+        serde_json::json!({"n": 7, "tag": "ünïcode \"q\" it's", "nested": {"a": [1, 2.5, null]}})
+    );
+    let b = sf
+        .query("SELECT TO_VARCHAR(AMOUNT), TO_VARCHAR(ENTERED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), OPPORTUNITY_ID FROM PUBLIC.PLATFORM_STAGES WHERE ID = 1999")
+        .await
+        .expect("stage");
+    let want_amount = stack
+        .pg_text(&format!(
+            "SELECT amount::text FROM platform.stages WHERE tenant = '{tenant}' AND id = 1999"
+        ))
+        .await[0][0]
+        .clone();
+    assert_eq!(text_at(&b[0], 0, 0), want_amount);
+    assert_eq!(utc(text_at(&b[0], 1, 0)), "2025-07-01 05:29:59.999999");
+
+    // New rows, including actions that occurred long ago but were ingested now.
+    stack
+        .pg
+        .execute(
+            "INSERT INTO platform.actions (tenant, id, occurred_at, action_type) VALUES ($1, 5001, '2019-05-05 05:05:05+00', 'old news'), ($1, 5002, now(), 'fresh')",
+            &[&tenant],
+        )
+        .await
+        .expect("insert");
+    let r = push(&stack, &tenant, Mode::Incremental, 1000).await;
+    assert_eq!((r[0].rows_written, r[1].rows_written), (2, 0), "{r:?}");
+    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (3002, 3002, 1, 5002));
+
+    // A crash between the MERGE and the watermark update: Snowflake has the rows, the
+    // watermark is behind. The re-run sends them again and the MERGE keeps one of each.
+    let id = TenantId::parse(&tenant).expect("id");
+    let lease = "crash-simulation";
+    assert!(stack
+        .deps
+        .state
+        .acquire_lease(
+            &id,
+            Direction::Push,
+            "actions",
+            lease,
+            std::time::Duration::from_secs(60)
+        )
+        .await
+        .expect("lease"));
+    stack
+        .deps
+        .state
+        .complete_progress(
+            &id,
+            Direction::Push,
+            "actions",
+            lease,
+            Some(r#"{"ingested_at":"2000-01-01 00:00:00.000000","id":0}"#),
+        )
+        .await
+        .expect("rewind watermark");
+    stack
+        .deps
+        .state
+        .release_lease(&id, Direction::Push, "actions", lease)
+        .await
+        .expect("release");
+    let r = push(&stack, &tenant, Mode::Incremental, 1000).await;
+    assert_eq!(r[0].rows_written, 3002, "{r:?}");
+    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (3002, 3002, 1, 5002));
+
+    // --backfill re-exports everything without doubling; another tenant's rows never go.
+    let out = cli(&["push", &tenant, "--backfill", "--source", "stages"], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(counts(&sf, "PLATFORM_STAGES").await, (2000, 2000, 1, 2000));
+    let b = sf.query("SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE VISITOR_ID IS NOT NULL AND ID > 3000").await.expect("q");
+    assert_eq!(
+        b.first().and_then(|b| int_at(b, 0, 0)),
+        Some(0),
+        "the other tenant's ids 1..700 overlap ours but its rows never arrive"
+    );
+}
+
+#[tokio::test]
+async fn a_role_without_write_grants_gets_a_privilege_error_naming_the_grant() {
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    let db = unique("DB_").to_uppercase();
+    let toml = tenant_toml(&tenant, &db, "SVC", PUSH).replace(
+        "user = \"SVC\"",
+        "user = \"SVC\"\nrole = \"SNOWSYNC_NO_WRITE\"",
+    );
+    stack.onboard(&toml, "pw").await;
+    seed_actions(&stack, &tenant, 1, 10).await;
+    let out = cli(&["push", &tenant, "--source", "actions"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("privilege: role SNOWSYNC_NO_WRITE may not write the push destination"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("GRANT USAGE, CREATE TABLE ON SCHEMA"),
+        "{stdout}"
+    );
+    let runs = stack
+        .deps
+        .state
+        .runs(&TenantId::parse(&tenant).expect("id"))
+        .await
+        .expect("runs");
+    assert!(runs
+        .iter()
+        .any(|r| r.error_kind.map(|k| k.as_str()) == Some("privilege")));
+}
+
+#[tokio::test]
+async fn a_tenant_without_push_never_touches_snowflake_and_incompatible_destinations_are_named() {
+    let stack = spawn_stack().await;
+    // No [[push]]: the push succeeds without even logging in (this user cannot log in).
+    let tenant = unique("t-");
+    stack
+        .onboard(
+            &tenant_toml(
+                &tenant,
+                "ANY",
+                "SNOWSYNC_WRONG_PASSWORD",
+                "[[pull]]\ntable = \"T\"\n",
+            ),
+            "pw",
+        )
+        .await;
+    let out = cli(&["push", &tenant], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("no [[push]] exports"), "{stdout}");
+
+    // An existing destination with the wrong columns is reported, not altered.
+    let (tenant, _db, sf) = setup(&stack, "SVC").await;
+    sf.execute(
+        "CREATE TABLE PUBLIC.PLATFORM_ACTIONS (ID NUMBER(38,0), OCCURRED_AT VARCHAR, NOTE VARCHAR)",
+    )
+    .await
+    .expect("create");
+    seed_actions(&stack, &tenant, 1, 5).await;
+    let out = cli(&["push", &tenant, "--source", "actions"], &[]);
+    let (stdout, _) = text(&out);
+    assert!(!out.status.success());
+    assert!(stdout.contains("config: push destination"), "{stdout}");
+    assert!(
+        stdout.contains("OCCURRED_AT is TEXT (needs TIMESTAMP_TZ)")
+            && stdout.contains("ACTION_TYPE is missing"),
+        "{stdout}"
+    );
+    let b = sf
+        .query("SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS")
+        .await
+        .expect("q");
+    assert_eq!(b.first().and_then(|b| int_at(b, 0, 0)).unwrap_or(0), 0);
+}
