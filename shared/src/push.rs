@@ -464,7 +464,7 @@ impl Export<'_> {
              ORDER BY ingested_at, id LIMIT $5",
             self.p.source.as_str()
         );
-        let stage = Ident::from_exact(&format!(
+        let stage = Ident::from_exact(format!(
             "SNOWSYNC_PUSH_{}",
             self.p.source.as_str().to_uppercase()
         ));
