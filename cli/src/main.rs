@@ -33,6 +33,12 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Prove a tenant's setup: login, role, warehouse, database, schema, tables, columns,
+    /// cursor and key, push privileges; one line each, with the fix when it fails.
+    Check {
+        /// The tenant.
+        tenant: String,
+    },
     /// Run a pull now, in this process.
     Pull {
         /// The tenant.
@@ -64,7 +70,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantCommand {
-    /// Validate a config and credentials, store the secret and the config. Idempotent.
+    /// Validate a config and credentials, store the secret and the config, create or update
+    /// the tenant's schedules. Idempotent.
     Add {
         /// The tenant config (TOML).
         config: PathBuf,
@@ -79,7 +86,7 @@ enum TenantCommand {
         /// The tenant.
         tenant: String,
     },
-    /// Delete a tenant's config, secret and state (pulled data stays in PostgreSQL).
+    /// Delete a tenant's schedules, config, secret and state (pulled data stays in PostgreSQL).
     Remove {
         /// The tenant.
         tenant: String,
@@ -107,6 +114,16 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
     }
     deps.secrets.put(&cfg.tenant, &creds).await?;
     deps.state.put_config(&cfg.tenant, &text).await?;
+    let schedules = snowsync::schedules::sync_tenant(
+        &deps.scheduler,
+        &deps.lambda,
+        &snowsync::schedules::ScheduleSettings::from_env(),
+        &cfg,
+    )
+    .await?;
+    for s in schedules {
+        println!("schedule {s}");
+    }
     println!(
         "tenant {} stored: {} pull table(s), {} push export(s), secret {}",
         cfg.tenant,
@@ -256,10 +273,16 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             }
             TenantCommand::Remove { tenant } => {
                 let id = TenantId::parse(&tenant)?;
+                snowsync::schedules::delete_tenant(
+                    &deps.scheduler,
+                    &snowsync::schedules::ScheduleSettings::from_env(),
+                    &id,
+                )
+                .await?;
                 deps.state.delete_tenant(&id).await?;
                 deps.secrets.delete(&id).await?;
                 println!(
-                    "tenant {id} removed (config, secret, state); pulled data stays in schema {}",
+                    "tenant {id} removed (schedules, config, secret, state); pulled data stays in schema {}",
                     id.pg_schema()
                 );
             }
@@ -309,6 +332,20 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             return Ok(print_reports(&report.exports));
         }
         Command::Status { tenant } => status(&deps, tenant).await?,
+        Command::Check { tenant } => {
+            let lines = snowsync::check::check_tenant(&deps, &tenant).await?;
+            for l in &lines {
+                println!("{l}");
+            }
+            let failed = lines
+                .iter()
+                .filter(|l| l.status == snowsync::check::Status::Fail)
+                .count();
+            if failed > 0 {
+                eprintln!("error: {failed} check(s) failed for tenant {tenant}");
+                return Ok(false);
+            }
+        }
     }
     Ok(true)
 }

@@ -3,6 +3,7 @@
 Usage: python scripts/emulator/bootstrap_aws.py http://127.0.0.1:PORT
 
 - the DynamoDB state table `snowsync` (pk S HASH, sk S RANGE, PAY_PER_REQUEST);
+- the EventBridge Scheduler group `snowsync` and the role `snowsync-scheduler`;
 - the functions `snowsync-pull` and `snowsync-push` (placeholders with an IAM role), so that
   continuing a run in a fresh invocation and `--remote` have a function to invoke. moto answers
   asynchronous invokes with 202 and runs nothing.
@@ -21,6 +22,8 @@ import boto3
 TABLE = "snowsync"
 FUNCTIONS = ("snowsync-pull", "snowsync-push")
 ROLE = "snowsync-local-function"
+SCHEDULER_ROLE = "snowsync-scheduler"
+SCHEDULE_GROUP = "snowsync"
 
 
 def client(service: str, endpoint: str):
@@ -83,12 +86,32 @@ def functions(endpoint: str) -> None:
         print(f"lambda function {name}: created")
 
 
+def scheduler(endpoint: str) -> None:
+    iam = client("iam", endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        iam.get_role(RoleName=SCHEDULER_ROLE)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_role(RoleName=SCHEDULER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    sched = client("scheduler", endpoint)
+    groups = {g["Name"] for g in sched.list_schedule_groups().get("ScheduleGroups", [])}
+    if SCHEDULE_GROUP not in groups:
+        sched.create_schedule_group(Name=SCHEDULE_GROUP)
+        print(f"schedule group {SCHEDULE_GROUP}: created")
+    else:
+        print(f"schedule group {SCHEDULE_GROUP}: exists")
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     state_table(sys.argv[1])
     functions(sys.argv[1])
+    scheduler(sys.argv[1])
     return 0
 
 

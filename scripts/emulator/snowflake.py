@@ -203,6 +203,16 @@ def login_error_body(code: str, message: str, authn_method: str, next_action: st
     }
 
 
+CONTEXT_FUNCTIONS = re.compile(r"\bCURRENT_(ROLE|WAREHOUSE)\s*\(\s*\)", re.IGNORECASE)
+
+
+def context_literal(which: str, state: "SessionState") -> str:
+    value = state.role if which.upper() == "ROLE" else state.warehouse
+    if value is None:
+        return "NULL::VARCHAR"
+    return "'" + value.replace("'", "''") + "'"
+
+
 def strip_leading_comments(sql: str) -> str:
     """Drop leading whitespace, `--`/`//` line comments and `/* */` block comments."""
     s = sql
@@ -636,6 +646,13 @@ class SnowflakeShape:
             logger.warning("role %s denied: %s", state.role, sql[:200])
             await send_json(send, error_body("003001", message, "42501"))
             return
+
+        # fakesnow lacks CURRENT_WAREHOUSE() and does not know our session's role: answer both
+        # from the session, as Snowflake would.
+        rewritten = CONTEXT_FUNCTIONS.sub(lambda m: context_literal(m.group(1), state), sql)
+        if rewritten != sql:
+            body["sqlText"] = rewritten
+            body_bytes = json.dumps(body).encode()
 
         res = await call_inner(self.app, scope, body_bytes, receive)
         resp = res.json()

@@ -84,6 +84,8 @@ pub struct Deps {
     pub platform: PlatformStore,
     /// Lambda: continuing a run in a fresh invocation, `--remote` runs.
     pub lambda: aws_sdk_lambda::Client,
+    /// EventBridge Scheduler: per-tenant schedules.
+    pub scheduler: aws_sdk_scheduler::Client,
     /// Where Snowflake requests go.
     pub endpoint: Endpoint,
     /// Tunables.
@@ -112,6 +114,7 @@ impl Deps {
             state: StateStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
             secrets: SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
             lambda: aws_sdk_lambda::Client::new(&aws),
+            scheduler: aws_sdk_scheduler::Client::new(&aws),
             platform: PlatformStore::from_env()?,
             endpoint: Endpoint::from_env()?,
             settings: Settings::from_env()?,

@@ -4,7 +4,9 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`check`] | `snowsync check`: every item the customer handed over, with the fix |
 //! | [`config`] | the tenant config (TOML), validated at the edge |
+//! | [`schedules`] | per-tenant EventBridge Scheduler schedules |
 //! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
 //! | [`state`] | DynamoDB: configs, leases, watermarks, run history |
 //! | [`snowflake`] | the Snowflake session: host override, timeouts, UTC pin, query tag, error codes |
@@ -24,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arrow_decode;
+pub mod check;
 pub mod config;
 pub mod deps;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod pull;
 pub mod push;
 pub mod quote;
 pub mod runner;
+pub mod schedules;
 pub mod secrets;
 pub mod sf_types;
 pub mod snowflake;

@@ -80,9 +80,9 @@ impl PullReport {
 
 /// A source column as the run reads it.
 #[derive(Debug, Clone)]
-struct SourceColumn {
-    ident: Ident,
-    sf_type: SfType,
+pub(crate) struct SourceColumn {
+    pub(crate) ident: Ident,
+    pub(crate) sf_type: SfType,
 }
 
 /// Loads and validates a tenant's config from the state table.
@@ -178,7 +178,7 @@ async fn describe(
 }
 
 /// Resolves the configured columns against the table's, with types.
-async fn source_columns(session: &Session, t: &PullTable) -> Result<Vec<SourceColumn>> {
+pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<Vec<SourceColumn>> {
     let described = describe(session, t).await?;
     if described.is_empty() {
         return Err(SyncError::missing(format!(

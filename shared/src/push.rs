@@ -293,6 +293,61 @@ fn select_push<'a>(cfg: &'a TenantConfig, names: &[String]) -> Result<Vec<&'a Pu
         .collect()
 }
 
+/// The grant that lets a role create tables (and temporary tables) in the destination schema.
+pub(crate) fn schema_grant(t: &crate::config::TableName) -> String {
+    format!(
+        "GRANT USAGE ON DATABASE {} ; GRANT USAGE, CREATE TABLE ON SCHEMA {}.{}",
+        t.database.sql(),
+        t.database.sql(),
+        t.schema.sql()
+    )
+}
+
+/// What is wrong with an existing destination's columns (empty: compatible), or `None` when
+/// the destination does not exist yet.
+///
+/// # Errors
+/// A classified Snowflake error.
+pub(crate) async fn destination_problems(
+    session: &Session,
+    p: &PushTable,
+) -> Result<Option<Vec<String>>> {
+    let t = &p.table;
+    let sql = format!(
+        "SELECT COLUMN_NAME, DATA_TYPE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+        t.database.sql(),
+        sf_string(t.schema.name()),
+        sf_string(t.table.name())
+    );
+    let mut existing: Vec<(String, String)> = Vec::new();
+    for b in session.query(&sql).await? {
+        for row in 0..b.num_rows() {
+            existing.push((
+                text_at(&b, 0, row).unwrap_or_default(),
+                text_at(&b, 1, row).unwrap_or_default(),
+            ));
+        }
+    }
+    if existing.is_empty() {
+        return Ok(None);
+    }
+    let wanted = columns(p.source)
+        .iter()
+        .map(|c| (c.name, c.kind))
+        .chain(std::iter::once(("EXPORTED_AT", Kind::Timestamp)));
+    let mut problems = Vec::new();
+    for (name, kind) in wanted {
+        match existing.iter().find(|(n, _)| n == name) {
+            None => problems.push(format!("{name} is missing")),
+            Some((_, ty)) if !kind.accepts(ty) => {
+                problems.push(format!("{name} is {ty} (needs {})", kind.sf_type()));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(Some(problems))
+}
+
 /// One export's run.
 struct Export<'a> {
     deps: &'a Deps,
@@ -332,79 +387,29 @@ impl Export<'_> {
     /// Creates the destination when missing; checks an existing one's columns.
     async fn ensure_destination(&self, cols: &[Column]) -> Result<()> {
         let t = &self.p.table;
-        let sql = format!(
-            "SELECT COLUMN_NAME, DATA_TYPE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-            t.database.sql(),
-            sf_string(t.schema.name()),
-            sf_string(t.table.name())
-        );
-        let mut existing: Vec<(String, String)> = Vec::new();
-        for b in self.session.query(&sql).await? {
-            for row in 0..b.num_rows() {
-                existing.push((
-                    text_at(&b, 0, row).unwrap_or_default(),
-                    text_at(&b, 1, row).unwrap_or_default(),
-                ));
-            }
-        }
-        let schema_grant = format!(
-            "GRANT USAGE ON DATABASE {} ; GRANT USAGE, CREATE TABLE ON SCHEMA {}.{}",
-            t.database.sql(),
-            t.database.sql(),
-            t.schema.sql()
-        );
-        if existing.is_empty() {
-            let mut defs: Vec<String> = cols
-                .iter()
-                .map(|c| {
-                    let not_null = if c.name == "ID" { " NOT NULL" } else { "" };
-                    format!(
-                        "{} {}{not_null}",
-                        Ident::from_exact(c.name).sql(),
-                        c.kind.sf_type()
-                    )
-                })
-                .collect();
-            defs.push(format!(
-                "{} TIMESTAMP_TZ",
-                Ident::from_exact("EXPORTED_AT").sql()
-            ));
-            let ddl = format!(
-                "CREATE TABLE IF NOT EXISTS {} ({})",
-                t.sql(),
-                defs.join(", ")
-            );
-            self.session
-                .execute(&ddl)
-                .await
-                .map_err(|e| self.grant_hint(e, &schema_grant))?;
-            tracing::info!(table = %t, "created the push destination");
-            return Ok(());
-        }
-        let mut problems = Vec::new();
-        let wanted = cols
-            .iter()
-            .map(|c| (c.name, Some(c.kind)))
-            .chain(std::iter::once(("EXPORTED_AT", Some(Kind::Timestamp))));
-        for (name, kind) in wanted {
-            match existing.iter().find(|(n, _)| n == name) {
-                None => problems.push(format!("{name} is missing")),
-                Some((_, ty)) => {
-                    if let Some(k) = kind {
-                        if !k.accepts(ty) {
-                            problems.push(format!("{name} is {ty} (needs {})", k.sf_type()));
-                        }
-                    }
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(SyncError::config(format!(
+        match destination_problems(self.session, self.p).await? {
+            Some(problems) if problems.is_empty() => Ok(()),
+            Some(problems) => Err(SyncError::config(format!(
                 "push destination {t} exists with incompatible columns: {}; snowsync never alters a table: fix or drop it, or set [[push]] table to a new name",
                 problems.join(", ")
-            )))
+            ))),
+            None => {
+                let mut defs: Vec<String> = cols
+                    .iter()
+                    .map(|c| {
+                        let not_null = if c.name == "ID" { " NOT NULL" } else { "" };
+                        format!("{} {}{not_null}", Ident::from_exact(c.name).sql(), c.kind.sf_type())
+                    })
+                    .collect();
+                defs.push(format!("{} TIMESTAMP_TZ", Ident::from_exact("EXPORTED_AT").sql()));
+                let ddl = format!("CREATE TABLE IF NOT EXISTS {} ({})", t.sql(), defs.join(", "));
+                self.session
+                    .execute(&ddl)
+                    .await
+                    .map_err(|e| self.grant_hint(e, &schema_grant(t)))?;
+                tracing::info!(table = %t, "created the push destination");
+                Ok(())
+            }
         }
     }
 
@@ -483,11 +488,7 @@ impl Export<'_> {
             "GRANT SELECT, INSERT, UPDATE ON TABLE {}",
             self.p.table.sql()
         );
-        let schema_grant = format!(
-            "GRANT USAGE, CREATE TABLE ON SCHEMA {}.{} (temporary tables need it)",
-            self.p.table.database.sql(),
-            self.p.table.schema.sql()
-        );
+        let schema_grant = schema_grant(&self.p.table);
         self.session
             .execute(&format!(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({stage_defs})",

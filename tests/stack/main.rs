@@ -7,10 +7,12 @@
 //! `helpers::unique`), so tests run in parallel and never read each other's leftovers.
 
 mod auth;
+mod check;
 mod config;
 mod helpers;
 mod incremental;
 mod keypair;
 mod pull;
 mod push;
+mod schedules;
 mod tenants;
