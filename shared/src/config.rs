@@ -246,6 +246,35 @@ pub struct Schedule {
     pub timezone: String,
 }
 
+impl Schedule {
+    /// The period of a schedule expression, for lag alarms: `rate(N unit)` exactly; a `cron`
+    /// firing every hour (`*` hours) is an hour, any other `cron` is taken as daily.
+    pub fn period(expression: &str) -> Option<Duration> {
+        if let Some(body) = expression
+            .strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            let mut parts = body.split_whitespace();
+            let n: u64 = parts.next()?.parse().ok()?;
+            let unit = match parts.next()?.trim_end_matches('s') {
+                "minute" => 60,
+                "hour" => 3600,
+                "day" => 86_400,
+                _ => return None,
+            };
+            return Some(Duration::from_secs(n * unit));
+        }
+        let body = expression.strip_prefix("cron(")?.strip_suffix(')')?;
+        let fields: Vec<&str> = body.split_whitespace().collect();
+        let hours = fields.get(1)?;
+        Some(Duration::from_secs(if *hours == "*" {
+            3600
+        } else {
+            86_400
+        }))
+    }
+}
+
 /// A tenant's validated config.
 #[derive(Debug, Clone)]
 pub struct TenantConfig {

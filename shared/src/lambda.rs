@@ -1,14 +1,18 @@
 //! What the `pull` and `push` functions share at the Lambda edge: the event's deadline, errors
-//! as `Diagnostic`s typed by kind, and continuing a run in a fresh invocation.
+//! as `Diagnostic`s typed by kind, metrics, and continuing a run in a fresh invocation.
 
 use lambda_runtime::{Context, Diagnostic};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::Schedule;
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::runner::{continue_in_fresh_invocation, Budget, MAX_HOPS};
+use crate::pull::load_tenant;
+use crate::runner::{continue_in_fresh_invocation, Budget, ObjectReport, MAX_HOPS};
+use crate::state::{Direction, Outcome};
+use crate::telemetry::emit_metrics;
 
 /// Maps an engine error to Lambda's error shape: the type is the error kind, so retry policies
 /// and alarms can tell `transient` from everything an operator must fix.
@@ -42,20 +46,33 @@ pub fn budget(ctx: &Context) -> Budget {
     Budget::from_deadline_ms(ctx.deadline)
 }
 
-/// When the run stopped early (`continued`), invokes this function again asynchronously with
-/// `next` (the same event, `hop` + 1), unless `hop` reached [`MAX_HOPS`]. Returns the new
-/// invocation's request id.
+/// Ends an invocation: emits each table's or export's metrics (CloudWatch EMF on stdout) and,
+/// when one stopped early (`continued`), invokes this function again asynchronously with `next`
+/// (the same event, `hop` + 1) unless `hop` reached [`MAX_HOPS`]. Returns the new invocation's
+/// request id.
 ///
 /// # Errors
 /// A diagnostic when Lambda refuses the invocation.
-pub async fn continue_if_needed<E: Serialize>(
+pub async fn finish_invocation<E: Serialize>(
     deps: &Deps,
     ctx: &Context,
-    continued: bool,
+    direction: Direction,
+    tenant: &str,
+    reports: &[ObjectReport],
     hop: u32,
     next: &E,
 ) -> Result<Option<String>, Diagnostic> {
-    if !continued {
+    let period = load_tenant(deps, tenant).await.ok().and_then(|c| {
+        let expression = match direction {
+            Direction::Pull => c.schedule.pull,
+            Direction::Push => c.schedule.push,
+        };
+        expression.as_deref().and_then(Schedule::period)
+    });
+    for r in reports {
+        emit_metrics(tenant, direction.as_str(), r, period);
+    }
+    if !reports.iter().any(|r| r.outcome == Outcome::Continued) {
         return Ok(None);
     }
     if hop >= MAX_HOPS {

@@ -60,6 +60,9 @@ pub struct ObjectReport {
     pub pages: u64,
     /// Wall seconds.
     pub seconds: f64,
+    /// How far the destination is behind: seconds since the start of the last complete run
+    /// (this one, when it completed); `None` before any complete run.
+    pub lag_seconds: Option<f64>,
     /// Failure kind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -100,7 +103,7 @@ where
         error_kind: None,
         error: None,
     };
-    let report = |record: &RunRecord| ObjectReport {
+    let report = |record: &RunRecord, lag_seconds: Option<f64>| ObjectReport {
         object: object.to_owned(),
         outcome: record.outcome,
         rows_read: record.rows_read,
@@ -109,6 +112,7 @@ where
         watermark_after: record.watermark_after.clone(),
         pages: record.pages,
         seconds: started.elapsed().as_secs_f64(),
+        lag_seconds,
         error_kind: record.error_kind,
         error: record.error.clone(),
     };
@@ -129,12 +133,12 @@ where
             tracing::info!(%tenant, object, "another run holds the lease; skipping");
             record.outcome = Outcome::SkippedLocked;
             record.finished_at = Some(Utc::now());
-            return report(&record);
+            return report(&record, None);
         }
         Err(e) => {
             tracing::warn!(%tenant, object, error = %e, "could not take the lease");
             fail(&mut record, e.kind(), e.to_string());
-            return report(&record);
+            return report(&record, None);
         }
     }
     if let Err(e) = deps.state.record_run(tenant, &record).await {
@@ -165,6 +169,16 @@ where
             fail(&mut record, e.kind(), e.to_string());
         }
     }
+    let lag_seconds = if record.outcome == Outcome::Complete {
+        Some(started.elapsed().as_secs_f64())
+    } else {
+        deps.state
+            .progress(tenant, direction, object)
+            .await
+            .ok()
+            .and_then(|p| p.last_complete_started_at)
+            .map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0)
+    };
     if let Err(e) = deps.state.record_run(tenant, &record).await {
         tracing::warn!(%tenant, object, error = %e, "could not record the run outcome");
     }
@@ -175,7 +189,7 @@ where
     {
         tracing::warn!(%tenant, object, error = %e, "could not release the lease; it expires by itself");
     }
-    report(&record)
+    report(&record, lag_seconds)
 }
 
 /// How much of a run's time is left, from the Lambda deadline.

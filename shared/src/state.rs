@@ -130,6 +130,8 @@ pub struct StoredProgress {
     pub watermark: Option<String>,
     /// The serialized checkpoint of an unfinished run.
     pub checkpoint: Option<String>,
+    /// When the last complete run started: the destination holds the source as of then.
+    pub last_complete_started_at: Option<DateTime<Utc>>,
 }
 
 fn lease_lost(object: &str) -> SyncError {
@@ -462,6 +464,7 @@ impl StateStore {
         Ok(StoredProgress {
             watermark: item.and_then(|i| get_s(i, "watermark")),
             checkpoint: item.and_then(|i| get_s(i, "checkpoint")),
+            last_complete_started_at: item.and_then(|i| get_time(i, "last_complete_started_at")),
         })
     }
 

@@ -29,3 +29,122 @@ pub fn init(format: LogFormat, default_filter: &str) {
         LogFormat::Text => builder.with_target(false).compact().try_init(),
     };
 }
+
+/// One CloudWatch embedded-metric-format line per table or export, on stdout (Lambda sends it
+/// to CloudWatch Logs, which turns it into metrics in the namespace `snowsync`):
+/// `RowsRead`, `RowsWritten`, `Seconds`, `LagSeconds` and `LagOverSchedule` (lag divided by the
+/// schedule's period: the stack alarms above 2) by `Tenant`, `Table`, `Direction`; and
+/// `Failures` by `Tenant`, `ErrorKind` and by `ErrorKind` alone.
+pub fn emit_metrics(
+    tenant: &str,
+    direction: &str,
+    report: &crate::runner::ObjectReport,
+    schedule_period: Option<std::time::Duration>,
+) {
+    println!(
+        "{}",
+        metrics_line(
+            tenant,
+            direction,
+            report,
+            schedule_period,
+            chrono::Utc::now().timestamp_millis()
+        )
+    );
+}
+
+fn metrics_line(
+    tenant: &str,
+    direction: &str,
+    report: &crate::runner::ObjectReport,
+    schedule_period: Option<std::time::Duration>,
+    now_ms: i64,
+) -> String {
+    let failed = report.outcome == crate::state::Outcome::Failed;
+    let mut metrics = vec![
+        serde_json::json!({"Name": "RowsRead", "Unit": "Count"}),
+        serde_json::json!({"Name": "RowsWritten", "Unit": "Count"}),
+        serde_json::json!({"Name": "Seconds", "Unit": "Seconds"}),
+    ];
+    let mut v = serde_json::json!({
+        "Tenant": tenant,
+        "Table": report.object,
+        "Direction": direction,
+        "Outcome": report.outcome.as_str(),
+        "RowsRead": report.rows_read,
+        "RowsWritten": report.rows_written,
+        "Seconds": report.seconds,
+        "Failures": u8::from(failed),
+        "ErrorKind": report.error_kind.map_or("none", |k| k.as_str()),
+    });
+    if let Some(lag) = report.lag_seconds {
+        metrics.push(serde_json::json!({"Name": "LagSeconds", "Unit": "Seconds"}));
+        v["LagSeconds"] = lag.into();
+        if let Some(p) = schedule_period.filter(|p| !p.is_zero()) {
+            metrics.push(serde_json::json!({"Name": "LagOverSchedule", "Unit": "None"}));
+            v["LagOverSchedule"] = (lag / p.as_secs_f64()).into();
+        }
+    }
+    v["_aws"] = serde_json::json!({
+        "Timestamp": now_ms,
+        "CloudWatchMetrics": [
+            {"Namespace": "snowsync", "Dimensions": [["Tenant", "Table", "Direction"]], "Metrics": metrics},
+            {"Namespace": "snowsync", "Dimensions": [["Tenant", "ErrorKind"], ["ErrorKind"]], "Metrics": [{"Name": "Failures", "Unit": "Count"}]},
+        ]
+    });
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::ObjectReport;
+    use crate::state::Outcome;
+
+    #[test]
+    fn emf_lines_carry_every_metric_with_its_dimensions() {
+        let report = ObjectReport {
+            object: "DB.S.T".into(),
+            outcome: Outcome::Failed,
+            rows_read: 5,
+            rows_written: 4,
+            watermark_before: None,
+            watermark_after: None,
+            pages: 1,
+            seconds: 2.5,
+            lag_seconds: Some(7200.0),
+            error_kind: Some(crate::ErrorKind::Auth),
+            error: Some("x".into()),
+        };
+        let line = metrics_line(
+            "acme",
+            "pull",
+            &report,
+            Some(std::time::Duration::from_secs(3600)),
+            42,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["_aws"]["Timestamp"], 42);
+        assert_eq!(v["LagOverSchedule"], 2.0);
+        assert_eq!(v["Failures"], 1);
+        assert_eq!(v["ErrorKind"], "auth");
+        assert_eq!(v["Table"], "DB.S.T");
+        let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "RowsRead",
+                "RowsWritten",
+                "Seconds",
+                "LagSeconds",
+                "LagOverSchedule"
+            ]
+        );
+        assert!(!line.contains('\n'));
+    }
+}

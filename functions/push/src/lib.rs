@@ -4,8 +4,9 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use snowsync::lambda::{budget, continue_if_needed, diagnostic, parse_event, run_id, to_value};
+use snowsync::lambda::{budget, diagnostic, finish_invocation, parse_event, run_id, to_value};
 use snowsync::push::{run_push, PushEvent};
+use snowsync::state::Direction;
 use snowsync::Deps;
 
 /// Handles one `push` event.
@@ -27,7 +28,15 @@ pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Dia
         hop: event.hop + 1,
         ..event.clone()
     };
-    report.continued_by =
-        continue_if_needed(deps, &ctx, report.continued(), event.hop, &next).await?;
+    report.continued_by = finish_invocation(
+        deps,
+        &ctx,
+        Direction::Push,
+        &report.tenant,
+        &report.exports,
+        event.hop,
+        &next,
+    )
+    .await?;
     to_value(&report)
 }
