@@ -10,6 +10,7 @@ use snowsync::config::{TenantConfig, TenantId};
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Mode, ObjectReport};
+use snowsync::schedules::ScheduleSettings;
 use snowsync::secrets::Credentials;
 use snowsync::state::Outcome;
 use snowsync::telemetry::{self, LogFormat};
@@ -49,6 +50,9 @@ enum Command {
         /// Re-read everything instead of continuing from the watermark.
         #[arg(long)]
         backfill: bool,
+        /// Invoke the deployed function instead (asynchronously for a backfill).
+        #[arg(long)]
+        remote: bool,
     },
     /// Run a push now, in this process.
     Push {
@@ -60,7 +64,12 @@ enum Command {
         /// Re-export everything (rows already there are updated, never doubled).
         #[arg(long)]
         backfill: bool,
+        /// Invoke the deployed function instead (asynchronously for a backfill).
+        #[arg(long)]
+        remote: bool,
     },
+    /// Print the deployed stack's fixed egress IPs (for the customer's network policy).
+    EgressIps,
     /// Show every tenant's tables and exports: last run, outcome, rows, watermark, lag.
     Status {
         /// Only this tenant.
@@ -239,6 +248,46 @@ async fn status(deps: &Deps, tenant: Option<String>) -> Result<(), SyncError> {
     Ok(())
 }
 
+/// Runs the event in the deployed function: a backfill asynchronously (it may take many
+/// invocations), anything else synchronously with its result printed.
+async fn remote_run<E: serde::Serialize>(
+    deps: &Deps,
+    function: &str,
+    event: &E,
+    asynchronous: bool,
+    results: &str,
+) -> Result<bool, SyncError> {
+    let payload =
+        serde_json::to_value(event).map_err(|e| SyncError::config(format!("encode event: {e}")))?;
+    let (id, result) =
+        snowsync::deployment::invoke(&deps.lambda, function, &payload, asynchronous).await?;
+    match result {
+        None => {
+            println!(
+                "invoked {function} asynchronously: request {id} (follow it with snowsync status)"
+            );
+            Ok(true)
+        }
+        Some(v) => {
+            println!("{function} request {id}:");
+            let mut ok = true;
+            for r in v[results].as_array().into_iter().flatten() {
+                let outcome = r["outcome"].as_str().unwrap_or("?");
+                ok &= outcome != "failed";
+                println!(
+                    "{:<40} {:<15} read {:>10}  written {:>10}  {}",
+                    r["object"].as_str().unwrap_or("?"),
+                    outcome,
+                    r["rows_read"],
+                    r["rows_written"],
+                    r["error"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ok)
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<bool, SyncError> {
     let deps = Deps::from_env().await?;
     match cli.command {
@@ -291,6 +340,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             tenant,
             tables,
             backfill,
+            remote,
         } => {
             let event = PullEvent {
                 tenant,
@@ -302,6 +352,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 },
                 hop: 0,
             };
+            if remote {
+                let function = ScheduleSettings::from_env().pull_function;
+                return remote_run(&deps, &function, &event, backfill, "tables").await;
+            }
             let run_id = uuid::Uuid::new_v4().to_string();
             let report = run_pull(&deps, &event, &run_id, &Budget::default()).await?;
             return Ok(print_reports(&report.tables));
@@ -310,6 +364,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             tenant,
             sources,
             backfill,
+            remote,
         } => {
             let event = PushEvent {
                 tenant,
@@ -321,6 +376,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 },
                 hop: 0,
             };
+            if remote {
+                let function = ScheduleSettings::from_env().push_function;
+                return remote_run(&deps, &function, &event, backfill, "exports").await;
+            }
             let run_id = uuid::Uuid::new_v4().to_string();
             let report = run_push(&deps, &event, &run_id, &Budget::default()).await?;
             if report.exports.is_empty() {
@@ -332,6 +391,12 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             return Ok(print_reports(&report.exports));
         }
         Command::Status { tenant } => status(&deps, tenant).await?,
+        Command::EgressIps => {
+            let function = ScheduleSettings::from_env().pull_function;
+            for ip in snowsync::deployment::egress_ips(&deps.lambda, &function).await? {
+                println!("{ip}");
+            }
+        }
         Command::Check { tenant } => {
             let lines = snowsync::check::check_tenant(&deps, &tenant).await?;
             for l in &lines {

@@ -23,6 +23,9 @@ TABLE = "snowsync"
 FUNCTIONS = ("snowsync-pull", "snowsync-push")
 ROLE = "snowsync-local-function"
 SCHEDULER_ROLE = "snowsync-scheduler"
+# What the deployed stack sets from its NAT gateways' Elastic IPs; here documentation addresses
+# (RFC 5737), so `snowsync egress-ips` and `snowsync check` have something to print locally.
+EGRESS_IPS = "192.0.2.10,192.0.2.11"
 SCHEDULE_GROUP = "snowsync"
 
 
@@ -73,7 +76,9 @@ def functions(endpoint: str) -> None:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("bootstrap", "#!/bin/sh\n# placeholder: moto runs nothing\n")
     for name in FUNCTIONS:
+        env = {"Variables": {"SNOWSYNC_EGRESS_IPS": EGRESS_IPS}}
         if name in existing:
+            lam.update_function_configuration(FunctionName=name, Environment=env)
             print(f"lambda function {name}: exists")
             continue
         lam.create_function(
@@ -82,6 +87,7 @@ def functions(endpoint: str) -> None:
             Role=role,
             Handler="bootstrap",
             Code={"ZipFile": buf.getvalue()},
+            Environment=env,
         )
         print(f"lambda function {name}: created")
 

@@ -60,10 +60,21 @@ impl Lines {
     }
 }
 
-/// The egress IPs to name when Snowflake refuses ours (`SNOWSYNC_EGRESS_IPS`, set by the stack).
-fn egress_hint() -> String {
-    match std::env::var("SNOWSYNC_EGRESS_IPS") {
-        Ok(ips) if !ips.trim().is_empty() => format!(
+/// The egress IPs to name when Snowflake refuses ours: `SNOWSYNC_EGRESS_IPS`, or the deployed
+/// stack's (see [`crate::deployment::egress_ips`]).
+async fn egress_hint(deps: &Deps) -> String {
+    let ips = match std::env::var(crate::deployment::EGRESS_IPS_VAR) {
+        Ok(ips) if !ips.trim().is_empty() => Some(ips),
+        _ => crate::deployment::egress_ips(
+            &deps.lambda,
+            &crate::schedules::ScheduleSettings::from_env().pull_function,
+        )
+        .await
+        .ok()
+        .map(|v| v.join(",")),
+    };
+    match ips {
+        Some(ips) => format!(
             "add snowsync's egress IPs {ips} to the account's network policy (ALTER NETWORK POLICY ... SET ALLOWED_IP_LIST = (..., '{}'))",
             ips.split(',').map(str::trim).collect::<Vec<_>>().join("', '")
         ),
@@ -128,7 +139,7 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
                 ),
                 ErrorKind::NetworkPolicy => (
                     (Status::Ok, deps.endpoint.describe(sf)),
-                    (Status::Fail, format!("{e}; {}", egress_hint())),
+                    (Status::Fail, format!("{e}; {}", egress_hint(deps).await)),
                 ),
                 _ => (
                     (Status::Ok, deps.endpoint.describe(sf)),

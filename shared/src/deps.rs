@@ -1,11 +1,17 @@
 //! The clients a process needs, built once (per Lambda cold start or CLI run) and passed by
 //! reference to every run.
 
+use secrecy::ExposeSecret;
+
 use crate::error::{Result, SyncError};
 use crate::platform::PlatformStore;
 use crate::secrets::SecretStore;
 use crate::snowflake::Endpoint;
 use crate::state::{StateStore, DEFAULT_TABLE};
+
+/// The environment variable naming the Secrets Manager secret that holds the platform
+/// database's URL (in AWS; locally `SNOWSYNC_DATABASE_URL` is used instead).
+pub const DATABASE_SECRET_VAR: &str = "SNOWSYNC_DATABASE_SECRET_ARN";
 
 /// The environment variable naming the DynamoDB state table (default [`DEFAULT_TABLE`]).
 pub const STATE_TABLE_VAR: &str = "SNOWSYNC_STATE_TABLE";
@@ -110,12 +116,22 @@ impl Deps {
             ));
         }
         let table = std::env::var(STATE_TABLE_VAR).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&aws);
+        let platform = match std::env::var(DATABASE_SECRET_VAR) {
+            Ok(arn) if std::env::var(crate::platform::DATABASE_URL_VAR).is_err() => {
+                let url = SecretStore::new(secrets_client.clone())
+                    .database_url(&arn)
+                    .await?;
+                PlatformStore::connect(url.expose_secret())?
+            }
+            _ => PlatformStore::from_env()?,
+        };
         Ok(Self {
             state: StateStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
-            secrets: SecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
+            secrets: SecretStore::new(secrets_client),
             lambda: aws_sdk_lambda::Client::new(&aws),
             scheduler: aws_sdk_scheduler::Client::new(&aws),
-            platform: PlatformStore::from_env()?,
+            platform,
             endpoint: Endpoint::from_env()?,
             settings: Settings::from_env()?,
         })

@@ -19,6 +19,7 @@
 //! | [`push`] | the push engine: destination check, batches, MERGE, watermark |
 //! | [`runner`] | what every run shares: lease, run record, outcome |
 //! | [`pull`] | the pull engine |
+//! | [`deployment`] | the deployed stack: function ARNs, egress IPs, remote runs |
 //! | [`deps`] | the clients a process builds once |
 //! | [`telemetry`] | logging setup |
 //! | [`error`] | classified errors (`transient`, `auth`, `config`, ...) |
@@ -28,6 +29,7 @@
 pub mod arrow_decode;
 pub mod check;
 pub mod config;
+pub mod deployment;
 pub mod deps;
 pub mod error;
 pub mod keypair;

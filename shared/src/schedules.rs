@@ -14,6 +14,7 @@ use aws_sdk_scheduler::types::{
 };
 
 use crate::config::{TenantConfig, TenantId};
+use crate::deployment::function_arn;
 use crate::error::{ErrorKind, Result, SyncError};
 
 /// Scheduler settings from the environment (see the module doc).
@@ -70,27 +71,6 @@ fn scheduler_error(
         format!("{what}: EventBridge Scheduler answered {code}{hint}"),
     )
     .with_source(e)
-}
-
-/// Resolves a function name to its ARN through Lambda.
-async fn function_arn(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<String> {
-    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
-    if name.starts_with("arn:") {
-        return Ok(name.to_owned());
-    }
-    let out = lambda.get_function().function_name(name).send().await.map_err(|e| {
-        let e = e.into_service_error();
-        let code = e.code().unwrap_or("unknown").to_owned();
-        SyncError::new(
-            if code == "ResourceNotFoundException" { ErrorKind::MissingObject } else { ErrorKind::Transient },
-            format!("function {name}: Lambda answered {code}: deploy infra/ or set SNOWSYNC_PULL_FUNCTION / SNOWSYNC_PUSH_FUNCTION"),
-        )
-        .with_source(e)
-    })?;
-    out.configuration()
-        .and_then(|c| c.function_arn())
-        .map(str::to_owned)
-        .ok_or_else(|| SyncError::transient(format!("function {name}: Lambda returned no ARN")))
 }
 
 /// `arn:<partition>:iam::<account>:role/snowsync-scheduler`, from a function ARN.

@@ -217,6 +217,56 @@ impl SecretStore {
         Credentials::parse(text).map_err(|e| e.context(format!("secret {name}")))
     }
 
+    /// The platform database's URL from the secret `arn`: either a `postgres://` URL or the
+    /// JSON shape RDS stores (`username`, `password`, `host`, `port`, `dbname`).
+    ///
+    /// # Errors
+    /// A classified Secrets Manager error, or `config` when the secret has neither shape.
+    pub async fn database_url(&self, arn: &str) -> Result<SecretString> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("read the database secret".into(), e.into_service_error()))?;
+        let text = out.secret_string().unwrap_or_default().trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(SecretString::from(text.to_owned()));
+        }
+        #[derive(Deserialize)]
+        struct Rds {
+            username: String,
+            password: SecretString,
+            host: String,
+            port: Option<u16>,
+            dbname: Option<String>,
+        }
+        let rds: Rds = serde_json::from_str(text).map_err(|_| {
+            SyncError::config(
+                "the database secret holds neither a postgres:// URL nor RDS's JSON (username, password, host, port, dbname)",
+            )
+        })?;
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        Ok(SecretString::from(format!(
+            "postgres://{}:{}@{}:{}/{}",
+            enc(&rds.username),
+            enc(rds.password.expose_secret()),
+            rds.host,
+            rds.port.unwrap_or(5432),
+            enc(rds.dbname.as_deref().unwrap_or("postgres"))
+        )))
+    }
+
     /// Whether the tenant has a secret.
     ///
     /// # Errors

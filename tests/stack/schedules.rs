@@ -102,3 +102,40 @@ async fn tenant_add_creates_updates_and_remove_deletes_the_schedules() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(get("pull").await.is_err(), "removed with the tenant");
 }
+
+#[tokio::test]
+async fn egress_ips_and_remote_runs_use_the_deployed_functions() {
+    let _stack = spawn_stack().await;
+    // The stack's functions carry SNOWSYNC_EGRESS_IPS (locally: documentation addresses).
+    let out = cli(&["egress-ips"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let ips: Vec<&str> = stdout.lines().collect();
+    assert_eq!(ips.len(), 2, "{stdout}");
+    assert!(
+        ips.iter()
+            .all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()),
+        "{stdout}"
+    );
+
+    // A remote backfill is an asynchronous invocation of the deployed function.
+    let out = cli(&["pull", "any-tenant", "--backfill", "--remote"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("invoked snowsync-pull asynchronously: request "),
+        "{stdout}"
+    );
+
+    // A function that is not deployed is named, with the fix.
+    let out = cli(
+        &["push", "any-tenant", "--backfill", "--remote"],
+        &[("SNOWSYNC_PUSH_FUNCTION", "not-deployed")],
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("function not-deployed") && stderr.contains("deploy infra/"),
+        "{stderr}"
+    );
+}

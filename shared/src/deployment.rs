@@ -1,0 +1,126 @@
+//! What the CLI asks of the deployed stack: function ARNs, the egress IPs, remote runs.
+//!
+//! The stack sets `SNOWSYNC_EGRESS_IPS` (its NAT gateways' Elastic IPs) in the functions'
+//! environment, so the CLI reads them from the pull function's configuration: one Lambda call,
+//! the same permissions as `--remote`.
+
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+
+use crate::error::{ErrorKind, Result, SyncError};
+
+/// The environment variable holding the egress IPs (comma-separated).
+pub const EGRESS_IPS_VAR: &str = "SNOWSYNC_EGRESS_IPS";
+
+fn lambda_error(
+    what: String,
+    e: impl ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+) -> SyncError {
+    let code = e.code().unwrap_or("unknown").to_owned();
+    let kind = match code.as_str() {
+        "ResourceNotFoundException" => ErrorKind::MissingObject,
+        "AccessDeniedException" => ErrorKind::Privilege,
+        _ => ErrorKind::Transient,
+    };
+    let hint = if kind == ErrorKind::MissingObject {
+        ": deploy infra/ or set SNOWSYNC_PULL_FUNCTION / SNOWSYNC_PUSH_FUNCTION"
+    } else {
+        ""
+    };
+    SyncError::new(kind, format!("{what}: Lambda answered {code}{hint}")).with_source(e)
+}
+
+/// Resolves a function name to its ARN (an ARN is returned as is).
+///
+/// # Errors
+/// `missing_object` when no such function is deployed.
+pub async fn function_arn(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<String> {
+    if name.starts_with("arn:") {
+        return Ok(name.to_owned());
+    }
+    let out = lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| lambda_error(format!("function {name}"), e.into_service_error()))?;
+    out.configuration()
+        .and_then(|c| c.function_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| SyncError::transient(format!("function {name}: Lambda returned no ARN")))
+}
+
+/// The deployed stack's egress IPs, from the function's environment.
+///
+/// # Errors
+/// `missing_object` when the function is not deployed or carries no egress IPs.
+pub async fn egress_ips(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<Vec<String>> {
+    let out = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(|e| lambda_error(format!("function {function}"), e.into_service_error()))?;
+    let ips = out
+        .environment()
+        .and_then(|e| e.variables())
+        .and_then(|v| v.get(EGRESS_IPS_VAR))
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if ips.is_empty() {
+        return Err(SyncError::missing(format!(
+            "function {function} has no {EGRESS_IPS_VAR}: is it deployed from infra/template.yaml?"
+        )));
+    }
+    Ok(ips)
+}
+
+/// Invokes a deployed function with `payload`: asynchronously (returns the request id at once)
+/// or synchronously (returns the request id and the function's result).
+///
+/// # Errors
+/// A classified Lambda error; a function error (its `Diagnostic`) as a `transient` error
+/// carrying the function's message.
+pub async fn invoke(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &serde_json::Value,
+    asynchronous: bool,
+) -> Result<(String, Option<serde_json::Value>)> {
+    use aws_sdk_lambda::operation::RequestId;
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .invocation_type(if asynchronous {
+            InvocationType::Event
+        } else {
+            InvocationType::RequestResponse
+        })
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .map_err(|e| lambda_error(format!("invoke {function}"), e.into_service_error()))?;
+    let id = out.request_id().unwrap_or("unknown").to_owned();
+    if asynchronous {
+        return Ok((id, None));
+    }
+    let body: serde_json::Value = out
+        .payload()
+        .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+        .unwrap_or(serde_json::Value::Null);
+    if let Some(err) = out.function_error() {
+        let kind = body["errorType"].as_str().unwrap_or(err);
+        let message = body["errorMessage"].as_str().unwrap_or("no message");
+        return Err(SyncError::transient(format!(
+            "function {function} failed ({kind}): {message} (request {id})"
+        )));
+    }
+    Ok((id, Some(body)))
+}
