@@ -135,7 +135,7 @@ async fn egress_ips_and_remote_runs_use_the_deployed_functions() {
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("function not-deployed") && stderr.contains("deploy infra/"),
+        stderr.contains("invoke not-deployed") && stderr.contains("deploy infra/"),
         "{stderr}"
     );
 }
