@@ -738,6 +738,23 @@ mod tests {
         assert!(check_schedule_expression("k", "cron(0 3 * * *)").is_err());
         assert!(check_schedule_expression("k", "daily").is_err());
         assert!(check_timezone("Europe/Berlin").is_ok());
+        assert_eq!(
+            Schedule::period("rate(6 hours)"),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(
+            Schedule::period("rate(1 day)"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            Schedule::period("cron(0 * * * ? *)"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            Schedule::period("cron(0 3 * * ? *)"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(Schedule::period("at(2026-01-01T00:00:00)"), None);
         assert!(check_timezone("Berlin time").is_err());
     }
 }
