@@ -4,32 +4,15 @@
 //! environment, so the CLI reads them from the pull function's configuration: one Lambda call,
 //! the same permissions as `--remote`.
 
-use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
-use crate::error::{ErrorKind, Result, SyncError};
+use crate::error::{aws_error, Result, SyncError};
+
+const NOT_DEPLOYED: &str = ": deploy infra/ or set SNOWSYNC_PULL_FUNCTION / SNOWSYNC_PUSH_FUNCTION";
 
 /// The environment variable holding the egress IPs (comma-separated).
 pub const EGRESS_IPS_VAR: &str = "SNOWSYNC_EGRESS_IPS";
-
-fn lambda_error(
-    what: String,
-    e: impl ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-) -> SyncError {
-    let code = e.code().unwrap_or("unknown").to_owned();
-    let kind = match code.as_str() {
-        "ResourceNotFoundException" => ErrorKind::MissingObject,
-        "AccessDeniedException" => ErrorKind::Privilege,
-        _ => ErrorKind::Transient,
-    };
-    let hint = if kind == ErrorKind::MissingObject {
-        ": deploy infra/ or set SNOWSYNC_PULL_FUNCTION / SNOWSYNC_PUSH_FUNCTION"
-    } else {
-        ""
-    };
-    SyncError::new(kind, format!("{what}: Lambda answered {code}{hint}")).with_source(e)
-}
 
 /// Resolves a function name to its ARN (an ARN is returned as is).
 ///
@@ -44,7 +27,14 @@ pub async fn function_arn(lambda: &aws_sdk_lambda::Client, name: &str) -> Result
         .function_name(name)
         .send()
         .await
-        .map_err(|e| lambda_error(format!("function {name}"), e.into_service_error()))?;
+        .map_err(|e| {
+            aws_error(
+                "Lambda",
+                &format!("function {name}"),
+                NOT_DEPLOYED,
+                e.into_service_error(),
+            )
+        })?;
     out.configuration()
         .and_then(|c| c.function_arn())
         .map(str::to_owned)
@@ -61,7 +51,14 @@ pub async fn egress_ips(lambda: &aws_sdk_lambda::Client, function: &str) -> Resu
         .function_name(function)
         .send()
         .await
-        .map_err(|e| lambda_error(format!("function {function}"), e.into_service_error()))?;
+        .map_err(|e| {
+            aws_error(
+                "Lambda",
+                &format!("function {function}"),
+                NOT_DEPLOYED,
+                e.into_service_error(),
+            )
+        })?;
     let ips = out
         .environment()
         .and_then(|e| e.variables())
@@ -106,7 +103,14 @@ pub async fn invoke(
         .payload(Blob::new(payload.to_string()))
         .send()
         .await
-        .map_err(|e| lambda_error(format!("invoke {function}"), e.into_service_error()))?;
+        .map_err(|e| {
+            aws_error(
+                "Lambda",
+                &format!("invoke {function}"),
+                NOT_DEPLOYED,
+                e.into_service_error(),
+            )
+        })?;
     let id = out.request_id().unwrap_or("unknown").to_owned();
     if asynchronous {
         return Ok((id, None));

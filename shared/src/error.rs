@@ -122,5 +122,30 @@ impl std::error::Error for SyncError {
     }
 }
 
+/// Classifies an AWS service error by its code (one mapping for every AWS SDK we call; they
+/// share the error-metadata trait): access denied is `privilege`, a missing resource
+/// `missing_object` (with `missing_hint` appended), a rejected request `config`, anything else
+/// `transient`.
+pub(crate) fn aws_error(
+    service: &str,
+    what: &str,
+    missing_hint: &str,
+    e: impl aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+) -> SyncError {
+    let code = e.code().unwrap_or("unknown").to_owned();
+    let kind = match code.as_str() {
+        "AccessDeniedException" | "AccessDenied" => ErrorKind::Privilege,
+        "ResourceNotFoundException" => ErrorKind::MissingObject,
+        "ValidationException" => ErrorKind::Config,
+        _ => ErrorKind::Transient,
+    };
+    let hint = if kind == ErrorKind::MissingObject {
+        missing_hint
+    } else {
+        ""
+    };
+    SyncError::new(kind, format!("{what}: {service} answered {code}{hint}")).with_source(e)
+}
+
 /// Shorthand for results of the engine.
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;

@@ -11,7 +11,7 @@ use crate::deps::Deps;
 use crate::error::SyncError;
 use crate::pull::load_tenant;
 use crate::runner::{continue_in_fresh_invocation, Budget, ObjectReport, MAX_HOPS};
-use crate::state::{Direction, Outcome};
+use crate::state::Direction;
 use crate::telemetry::emit_metrics;
 
 /// Maps an engine error to Lambda's error shape: the type is the error kind, so retry policies
@@ -72,7 +72,7 @@ pub async fn finish_invocation<E: Serialize>(
     for r in reports {
         emit_metrics(tenant, direction.as_str(), r, period);
     }
-    if !reports.iter().any(|r| r.outcome == Outcome::Continued) {
+    if !crate::runner::any_continued(reports) {
         return Ok(None);
     }
     if hop >= MAX_HOPS {

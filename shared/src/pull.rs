@@ -47,12 +47,8 @@ pub struct PullEvent {
     pub mode: Mode,
     /// How many times this run has already continued in a fresh invocation (0 for a new run);
     /// guards against a loop of continuations.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::runner::is_zero")]
     pub hop: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// The `pull` function's result.
@@ -72,9 +68,7 @@ pub struct PullReport {
 impl PullReport {
     /// Whether any table stopped early for the deadline.
     pub fn continued(&self) -> bool {
-        self.tables
-            .iter()
-            .any(|t| t.outcome == crate::state::Outcome::Continued)
+        crate::runner::any_continued(&self.tables)
     }
 }
 

@@ -55,12 +55,8 @@ pub struct PushEvent {
     #[serde(default)]
     pub mode: Mode,
     /// How many times this run has continued in a fresh invocation.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::runner::is_zero")]
     pub hop: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// The `push` function's result.
@@ -80,9 +76,7 @@ pub struct PushReport {
 impl PushReport {
     /// Whether any export stopped early for the deadline.
     pub fn continued(&self) -> bool {
-        self.exports
-            .iter()
-            .any(|t| t.outcome == crate::state::Outcome::Continued)
+        crate::runner::any_continued(&self.exports)
     }
 }
 

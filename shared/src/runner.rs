@@ -71,6 +71,16 @@ pub struct ObjectReport {
     pub error: Option<String>,
 }
 
+/// Whether any object stopped early for the deadline.
+pub fn any_continued(reports: &[ObjectReport]) -> bool {
+    reports.iter().any(|r| r.outcome == Outcome::Continued)
+}
+
+/// For `skip_serializing_if`: a zero hop count is left out of events.
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Runs `work` for one object under its lease and records the run. Failures of `work` become a
 /// `failed` report, never an `Err`: one table's failure does not stop the others.
 pub async fn run_object<F, Fut>(
@@ -245,7 +255,6 @@ pub async fn continue_in_fresh_invocation(
     function: &str,
     payload: &serde_json::Value,
 ) -> Result<String> {
-    use aws_sdk_lambda::error::ProvideErrorMetadata;
     use aws_sdk_lambda::operation::RequestId;
     use aws_sdk_lambda::primitives::Blob;
     use aws_sdk_lambda::types::InvocationType;
@@ -257,18 +266,12 @@ pub async fn continue_in_fresh_invocation(
         .send()
         .await
         .map_err(|e| {
-            let e = e.into_service_error();
-            let code = e.code().unwrap_or("unknown").to_owned();
-            let kind = if code == "AccessDeniedException" {
-                ErrorKind::Privilege
-            } else {
-                ErrorKind::Transient
-            };
-            crate::SyncError::new(
-                kind,
-                format!("continue in a fresh invocation of {function}: Lambda answered {code}"),
+            crate::error::aws_error(
+                "Lambda",
+                &format!("continue in a fresh invocation of {function}"),
+                "",
+                e.into_service_error(),
             )
-            .with_source(e)
         })?;
     Ok(out.request_id().unwrap_or("unknown").to_owned())
 }

@@ -15,7 +15,9 @@ use aws_sdk_scheduler::types::{
 
 use crate::config::{TenantConfig, TenantId};
 use crate::deployment::function_arn;
-use crate::error::{ErrorKind, Result, SyncError};
+use crate::error::{aws_error, Result, SyncError};
+
+const NOT_DEPLOYED: &str = ": is the stack deployed (schedule group, functions)?";
 
 /// Scheduler settings from the environment (see the module doc).
 #[derive(Debug, Clone)]
@@ -49,28 +51,6 @@ impl ScheduleSettings {
 /// The name of a tenant's schedule (`snowsync-<tenant>-pull`).
 pub fn schedule_name(tenant: &TenantId, kind: &str) -> String {
     format!("snowsync-{tenant}-{kind}")
-}
-
-fn scheduler_error(
-    what: &str,
-    e: impl ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-) -> SyncError {
-    let code = e.code().unwrap_or("unknown").to_owned();
-    let kind = match code.as_str() {
-        "AccessDeniedException" => ErrorKind::Privilege,
-        "ResourceNotFoundException" => ErrorKind::MissingObject,
-        "ValidationException" => ErrorKind::Config,
-        _ => ErrorKind::Transient,
-    };
-    let hint = match kind {
-        ErrorKind::MissingObject => ": is the stack deployed (schedule group, functions)?",
-        _ => "",
-    };
-    SyncError::new(
-        kind,
-        format!("{what}: EventBridge Scheduler answered {code}{hint}"),
-    )
-    .with_source(e)
 }
 
 /// `arn:<partition>:iam::<account>:role/snowsync-scheduler`, from a function ARN.
@@ -171,12 +151,19 @@ pub async fn sync_tenant(
                     .send()
                     .await
                     .map_err(|e| {
-                        scheduler_error(&format!("update schedule {name}"), e.into_service_error())
+                        aws_error(
+                            "EventBridge Scheduler",
+                            &format!("update schedule {name}"),
+                            NOT_DEPLOYED,
+                            e.into_service_error(),
+                        )
                     })?;
             }
             Err(e) => {
-                return Err(scheduler_error(
+                return Err(aws_error(
+                    "EventBridge Scheduler",
                     &format!("create schedule {name}"),
+                    NOT_DEPLOYED,
                     e.into_service_error(),
                 ))
             }
@@ -200,8 +187,10 @@ async fn delete(
     {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
-        Err(e) => Err(scheduler_error(
+        Err(e) => Err(aws_error(
+            "EventBridge Scheduler",
             &format!("delete schedule {name}"),
+            NOT_DEPLOYED,
             e.into_service_error(),
         )),
     }

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::TenantId;
-use crate::error::{ErrorKind, Result, SyncError};
+use crate::error::{Result, SyncError};
 
 /// How we log in to a tenant's Snowflake account.
 #[derive(Clone)]
@@ -139,17 +139,11 @@ pub struct SecretStore {
     client: Client,
 }
 
-fn aws_error(
-    what: String,
+fn secrets_error(
+    what: &str,
     e: impl ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 ) -> SyncError {
-    let code = e.code().unwrap_or("unknown").to_owned();
-    let kind = match code.as_str() {
-        "AccessDeniedException" => ErrorKind::Privilege,
-        "ResourceNotFoundException" => ErrorKind::MissingObject,
-        _ => ErrorKind::Transient,
-    };
-    SyncError::new(kind, format!("{what}: Secrets Manager answered {code}")).with_source(e)
+    crate::error::aws_error("Secrets Manager", what, "", e)
 }
 
 impl SecretStore {
@@ -185,12 +179,12 @@ impl SecretStore {
                     .send()
                     .await
                     .map_err(|e| {
-                        aws_error(format!("store secret {name}"), e.into_service_error())
+                        secrets_error(&format!("store secret {name}"), e.into_service_error())
                     })?;
                 Ok(())
             }
-            Err(e) => Err(aws_error(
-                format!("store secret {name}"),
+            Err(e) => Err(secrets_error(
+                &format!("store secret {name}"),
                 e.into_service_error(),
             )),
         }
@@ -208,7 +202,7 @@ impl SecretStore {
             .secret_id(&name)
             .send()
             .await
-            .map_err(|e| aws_error(format!("read secret {name}"), e.into_service_error()))?;
+            .map_err(|e| secrets_error(&format!("read secret {name}"), e.into_service_error()))?;
         let text = out.secret_string().ok_or_else(|| {
             SyncError::config(format!(
                 "secret {name} holds no string: store it again with snowsync tenant add"
@@ -229,7 +223,7 @@ impl SecretStore {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| aws_error("read the database secret".into(), e.into_service_error()))?;
+            .map_err(|e| secrets_error("read the database secret", e.into_service_error()))?;
         let text = out.secret_string().unwrap_or_default().trim();
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(SecretString::from(text.to_owned()));
@@ -276,8 +270,8 @@ impl SecretStore {
         match self.client.describe_secret().secret_id(&name).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
-            Err(e) => Err(aws_error(
-                format!("describe secret {name}"),
+            Err(e) => Err(secrets_error(
+                &format!("describe secret {name}"),
                 e.into_service_error(),
             )),
         }
@@ -299,8 +293,8 @@ impl SecretStore {
         {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(aws_error(
-                format!("delete secret {name}"),
+            Err(e) => Err(secrets_error(
+                &format!("delete secret {name}"),
                 e.into_service_error(),
             )),
         }

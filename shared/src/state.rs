@@ -176,18 +176,12 @@ fn dynamo_error(
     what: &str,
     e: impl ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 ) -> SyncError {
-    let code = e.code().unwrap_or("unknown").to_owned();
-    let kind = match code.as_str() {
-        "AccessDeniedException" => ErrorKind::Privilege,
-        "ResourceNotFoundException" => ErrorKind::MissingObject,
-        _ => ErrorKind::Transient,
-    };
-    let hint = if kind == ErrorKind::MissingObject {
-        ": the state table is missing (deploy infra/, or run scripts/stack up locally)"
-    } else {
-        ""
-    };
-    SyncError::new(kind, format!("{what}: DynamoDB answered {code}{hint}")).with_source(e)
+    crate::error::aws_error(
+        "DynamoDB",
+        what,
+        ": the state table is missing (deploy infra/, or run scripts/stack up locally)",
+        e,
+    )
 }
 
 fn tenant_pk(tenant: &TenantId) -> String {
