@@ -33,7 +33,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pyarrow as pa
 
@@ -99,6 +99,10 @@ DESIGNATED_USERS: dict[str, tuple[str, str, str | None]] = {
 }
 
 NO_WRITE_ROLE = "SNOWSYNC_NO_WRITE"
+# Designated objects that do not exist (fakesnow would create them): for `snowsync check`.
+MISSING_WAREHOUSE = "SNOWSYNC_MISSING_WH"
+MISSING_DATABASE = "SNOWSYNC_MISSING_DB"
+MISSING_SCHEMA = "SNOWSYNC_MISSING_SCHEMA"
 WRITE_KEYWORDS = {"INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "DROP", "TRUNCATE", "COPY"}
 
 SESSION_EXPIRED = ("390112", "Your session has expired. Please login again.")
@@ -500,6 +504,14 @@ class SnowflakeShape:
         if not isinstance(data.get("SESSION_PARAMETERS"), dict):
             data["SESSION_PARAMETERS"] = {}  # fakesnow requires it
         forwarded = json.dumps(body).encode()
+        # Designated missing objects: fakesnow creates the database and schema a login names,
+        # so do not let it see these (real Snowflake logs in and leaves them unset).
+        if (query.get("databaseName") or "").upper() == MISSING_DATABASE:
+            query.pop("databaseName", None)
+            query.pop("schemaName", None)
+        if (query.get("schemaName") or "").upper() == MISSING_SCHEMA:
+            query.pop("schemaName", None)
+        scope = {**scope, "query_string": urlencode(query).encode()}
         res = await call_inner(self.app, scope, forwarded, receive)
         resp = res.json()
         if res.status != 200 or not isinstance(resp, dict) or not resp.get("success"):
@@ -511,6 +523,8 @@ class SnowflakeShape:
         token = resp["data"]["token"]
         role = (query.get("roleName") or "PUBLIC").upper()
         warehouse = query.get("warehouse")
+        if warehouse and warehouse.upper() == MISSING_WAREHOUSE:
+            warehouse = None  # a warehouse that does not exist leaves the session without one
         state = SessionState(
             token=token,
             master_token=secrets.token_urlsafe(32),
@@ -639,6 +653,11 @@ class SnowflakeShape:
             if parsed is not None:
                 await self.alter_session(scope, receive, send, state, conn, parsed)
                 return
+
+        if MISSING_DATABASE in sql.upper():
+            message = f"Database '{MISSING_DATABASE}' does not exist or not authorized."
+            await send_json(send, error_body("002003", message, "02000"))
+            return
 
         if state.role == NO_WRITE_ROLE and keyword in WRITE_KEYWORDS:
             kind, name = write_target(sql)

@@ -131,16 +131,25 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
         Err(e) => {
             let (reach, auth) = match e.kind() {
                 ErrorKind::Transient => (
+                    (Status::Fail, e.to_string()),
+                    (Status::Skipped, "not attempted".to_owned()),
+                ),
+                ErrorKind::NetworkPolicy => {
+                    // Snowflake's own words, then the IPs to add.
+                    let refusal = e
+                        .message()
+                        .split("; ")
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     (
-                        Status::Fail,
-                        format!("{e}: check snowflake.account (the customer's account identifier)"),
-                    ),
-                    (Status::Skipped, String::new()),
-                ),
-                ErrorKind::NetworkPolicy => (
-                    (Status::Ok, deps.endpoint.describe(sf)),
-                    (Status::Fail, format!("{e}; {}", egress_hint(deps).await)),
-                ),
+                        (Status::Ok, deps.endpoint.describe(sf)),
+                        (
+                            Status::Fail,
+                            format!("{refusal}; {}", egress_hint(deps).await),
+                        ),
+                    )
+                }
                 _ => (
                     (Status::Ok, deps.endpoint.describe(sf)),
                     (Status::Fail, e.to_string()),

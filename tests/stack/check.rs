@@ -29,6 +29,21 @@ async fn check(
     (out.status.success(), o, e)
 }
 
+/// Onboards `toml` (its tenant renamed to a fresh one) and runs `snowsync check`.
+async fn check_toml(toml: &str) -> (bool, String) {
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    stack
+        .onboard(
+            &toml.replace("tenant = \"x\"", &format!("tenant = \"{tenant}\"")),
+            "pw",
+        )
+        .await;
+    let out = cli(&["check", &tenant], &[]);
+    let (o, e) = text(&out);
+    (out.status.success(), format!("{o}{e}"))
+}
+
 fn line<'a>(out: &'a str, item: &str) -> &'a str {
     out.lines()
         .find(|l| l.get(6..).is_some_and(|rest| rest.starts_with(item)))
@@ -98,6 +113,50 @@ async fn check_passes_a_healthy_tenant_and_names_each_broken_field() {
     assert!(!ok);
     assert!(line(&out, "authentication").starts_with("FAIL"), "{out}");
     assert!(out.contains("198.51.100.10', '198.51.100.11"), "{out}");
+
+    // A warehouse, database or schema that does not exist (designated emulator objects).
+    let wh = toml("x", &db, "SVC", "R", PULL).replace("TEST_WH", "SNOWSYNC_MISSING_WH");
+    let (ok, out) = check_toml(&wh).await;
+    println!("{out}");
+    assert!(!ok);
+    assert!(
+        line(&out, "warehouse").starts_with("FAIL")
+            && out.contains("GRANT USAGE ON WAREHOUSE \"SNOWSYNC_MISSING_WH\""),
+        "{out}"
+    );
+    let (ok, out) = check_toml(&toml("x", "SNOWSYNC_MISSING_DB", "SVC", "R", PULL)).await;
+    println!("{out}");
+    assert!(!ok);
+    assert!(
+        line(&out, "database").starts_with("FAIL")
+            && out.contains("does not exist or not authorized"),
+        "{out}"
+    );
+    let missing_schema = toml("x", &db, "SVC", "R", PULL).replace(
+        "schema = \"PUBLIC\"",
+        "schema = \"SNOWSYNC_MISSING_SCHEMA\"",
+    );
+    let (ok, out) = check_toml(&missing_schema).await;
+    println!("{out}");
+    assert!(!ok);
+    assert!(line(&out, "schema").starts_with("FAIL"), "{out}");
+
+    // An account that cannot be reached.
+    let (ok, out, _) = check(
+        &db,
+        "SVC",
+        "R",
+        PULL,
+        &[("SNOWSYNC_SNOWFLAKE_URL", "http://127.0.0.1:9")],
+    )
+    .await;
+    println!("{out}");
+    assert!(!ok);
+    assert!(
+        line(&out, "account reachable").starts_with("FAIL")
+            && out.contains("could not reach Snowflake"),
+        "{out}"
+    );
 
     // A missing table, a missing column, a role that may not write.
     let body = "[[pull]]\ntable = \"NOPE\"\n\n[[pull]]\ntable = \"DEALS\"\ncolumns = [\"ID\", \"COLOUR\"]\n\n[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n";
