@@ -9,7 +9,8 @@
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures::SinkExt;
-use tokio_postgres::{CopyInSink, NoTls};
+use tokio_postgres::CopyInSink;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{ErrorKind, Result, SyncError};
 use crate::quote::pg_ident;
@@ -19,6 +20,105 @@ pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
 
 /// The environment variable holding the platform database URL.
 pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
+
+/// The environment variable naming a PEM file of CA certificates for the platform database
+/// (e.g. Amazon RDS's bundle). Set, the server's certificate is verified against it.
+pub const DATABASE_CA_VAR: &str = "SNOWSYNC_DATABASE_CA_FILE";
+
+/// TLS for the platform database. Whether TLS is used is the URL's `sslmode` (`disable`,
+/// `prefer` = the default, `require`), as with libpq. With [`DATABASE_CA_VAR`] the server's
+/// certificate is verified against that CA bundle (and the host name); without it the
+/// connection is encrypted but not authenticated, as libpq's `require` does.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SyncError::config(format!("TLS setup: {e}")))?;
+    let config = match ca_file {
+        Some(file) => {
+            let path = file.display();
+            let pem = std::fs::read(file).map_err(|e| {
+                SyncError::config(format!("{DATABASE_CA_VAR}={path}: cannot read it: {e}"))
+            })?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|_| {
+                    SyncError::config(format!(
+                        "{DATABASE_CA_VAR}={path}: not a PEM certificate bundle"
+                    ))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    SyncError::config(format!(
+                        "{DATABASE_CA_VAR}={path}: unusable certificate: {e}"
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(SyncError::config(format!(
+                    "{DATABASE_CA_VAR}={path}: no certificate in it"
+                )));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// Accepts any server certificate (encryption without authentication, libpq's `require`),
+/// still checking the handshake's signatures.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
 
 /// The platform's migrations, in order. Each is idempotent.
 const MIGRATIONS: &[(&str, &str)] = &[(
@@ -94,11 +194,23 @@ fn staging_name(table: &str) -> String {
 }
 
 impl PlatformStore {
-    /// Builds the pool from a `postgres://` URL. Connections open on first use.
+    /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, verified against
+    /// [`DATABASE_CA_VAR`] when set). Connections open on first use.
     ///
     /// # Errors
-    /// A `config` error when the URL does not parse (the URL itself is not echoed: it may hold a password).
+    /// A `config` error when the URL does not parse (the URL itself is not echoed: it may hold a
+    /// password) or the CA file is unusable.
     pub fn connect(url: &str) -> Result<Self> {
+        let ca = std::env::var_os(DATABASE_CA_VAR).map(std::path::PathBuf::from);
+        Self::connect_with_ca(url, ca.as_deref())
+    }
+
+    /// As [`PlatformStore::connect`], verifying the server's certificate against `ca_file` when
+    /// given (instead of reading [`DATABASE_CA_VAR`]).
+    ///
+    /// # Errors
+    /// A `config` error for a malformed URL or an unreadable CA file.
+    pub fn connect_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
         let pg: tokio_postgres::Config = url.parse().map_err(|_| {
             SyncError::config(format!(
                 "{DATABASE_URL_VAR} is not a PostgreSQL URL: write postgres://user:password@host:port/database"
@@ -106,7 +218,7 @@ impl PlatformStore {
         })?;
         let mgr = Manager::from_config(
             pg,
-            NoTls,
+            tls_connector(ca_file)?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

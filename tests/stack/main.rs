@@ -12,6 +12,7 @@ mod config;
 mod helpers;
 mod incremental;
 mod keypair;
+mod platform_tls;
 mod pull;
 mod push;
 mod schedules;
