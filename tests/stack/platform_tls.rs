@@ -84,8 +84,7 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
     );
 
     let missing = PlatformStore::connect_with_ca(&require, Some(&dir.join("nope.crt")))
-        .err()
-        .expect("a missing CA file is a config error");
+        .expect_err("a missing CA file is a config error");
     assert!(
         missing.to_string().contains("SNOWSYNC_DATABASE_CA_FILE")
             && missing.to_string().contains("cannot read it"),
