@@ -2,14 +2,14 @@
 //! them) become clear, classified errors naming user and account, and no secret leaks into
 //! output or logs.
 
-use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
 
 /// Pulls as `user` with a unique password, with debug logs on; returns (exit ok, stdout+stderr, password).
 async fn pull_as(user: &str) -> (bool, String, String, String) {
     let stack = spawn_stack().await;
     let tenant = unique("t-");
     let db = unique("DB_").to_uppercase();
-    let password = unique("Sup3r-s3cret-");
+    let password = secret("Sup3r-s3cret-");
     let toml = tenant_toml(&tenant, &db, user, "[[pull]]\ntable = \"T\"\n");
     stack.onboard(&toml, &password).await;
     let out = cli(&["pull", &tenant], &[("RUST_LOG", "trace")]);

@@ -1,7 +1,7 @@
 //! `snowsync check`: a healthy tenant passes every line; each wrong field fails its own line
 //! with the fix, and the exit code says so.
 
-use crate::helpers::{cli, spawn_stack, text, unique};
+use crate::helpers::{cli, secret, spawn_stack, text, unique};
 
 const PULL: &str = "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\ncolumns = [\"ID\", \"UPDATED_AT\", \"NOTE\"]\n\n[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n";
 
@@ -22,7 +22,7 @@ async fn check(
     let stack = spawn_stack().await;
     let tenant = unique("t-");
     stack
-        .onboard(&toml(&tenant, db, user, role, body), "pw")
+        .onboard(&toml(&tenant, db, user, role, body), &secret("pw-"))
         .await;
     let out = cli(&["check", &tenant], env);
     let (o, e) = text(&out);
@@ -36,7 +36,7 @@ async fn check_toml(toml: &str) -> (bool, String) {
     stack
         .onboard(
             &toml.replace("tenant = \"x\"", &format!("tenant = \"{tenant}\"")),
-            "pw",
+            &secret("pw-"),
         )
         .await;
     let out = cli(&["check", &tenant], &[]);

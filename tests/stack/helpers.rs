@@ -41,6 +41,36 @@ pub async fn spawn_stack() -> TestStack {
     TestStack { deps, pg }
 }
 
+/// The repository's `.stack/` folder, where the suite keeps what `scripts/test` scans.
+fn stack_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.stack"))
+}
+
+fn append(file: &str, text: &str) {
+    use std::io::Write;
+    let path = stack_dir().join(file);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// A fresh secret value (password, passphrase), recorded in `.stack/secrets-used.txt` so that
+/// `scripts/test` can scan every output of the suite for it.
+pub fn secret(prefix: &str) -> String {
+    let value = unique(prefix);
+    record_secret(&value);
+    value
+}
+
+/// Records a secret value (or a line of key material) for the scan.
+pub fn record_secret(value: &str) {
+    append("secrets-used.txt", &format!("{value}\n"));
+}
+
 /// A name no other test uses: `prefix` + 8 hex digits.
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -121,7 +151,18 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run snowsync")
+    let out = cmd.output().expect("run snowsync");
+    // Every CLI output goes to .stack/cli-output.log too: scripts/test scans it for secrets.
+    append(
+        "cli-output.log",
+        &format!(
+            "$ snowsync {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    out
 }
 
 /// stdout and stderr of a finished command, for assertions and failure messages.

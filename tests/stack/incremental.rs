@@ -9,7 +9,7 @@ use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 use snowsync::state::Direction;
 
-use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique, TestStack};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, TestStack};
 
 const TABLE: &str =
     "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
@@ -25,7 +25,7 @@ async fn deals(stack: &TestStack, extra: &str) -> (String, String, snowsync::sno
     stack
         .onboard(
             &tenant_toml(&tenant, &db, "SVC", &format!("{TABLE}{extra}")),
-            "pw",
+            &secret("pw-"),
         )
         .await;
     (tenant, db, sf)

@@ -11,7 +11,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{cli, spawn_stack, text, unique};
+use crate::helpers::{cli, record_secret, secret, spawn_stack, text, unique};
 
 fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
@@ -43,6 +43,7 @@ fn keypair(dir: &Path) -> (String, String, String) {
     let public = String::from_utf8(openssl(&["pkey", "-in", key_s, "-pubout"])).expect("utf8");
     let der = openssl(&["pkey", "-in", key_s, "-pubout", "-outform", "DER"]);
     let fp = format!("SHA256:{}", STANDARD.encode(Sha256::digest(&der)));
+    record_secret(pem.lines().nth(1).expect("key body"));
     (pem, public, fp)
 }
 
@@ -58,7 +59,9 @@ fn encrypt(dir: &Path, cipher_args: &[&str], pass: &str) -> String {
     let pass = format!("pass:{pass}");
     args.push(&pass);
     args.extend_from_slice(cipher_args);
-    String::from_utf8(openssl(&args)).expect("utf8")
+    let encrypted = String::from_utf8(openssl(&args)).expect("utf8");
+    record_secret(encrypted.lines().nth(1).expect("key body"));
+    encrypted
 }
 
 /// Onboards through the CLI with `creds` and pulls a one-row table; returns (ok, output).
@@ -92,7 +95,8 @@ async fn onboard_and_pull(
             "--credentials",
             dir.join("c.json").to_str().expect("p"),
         ],
-        &[],
+        // What an operator sees by default: one line, no logs.
+        &[("RUST_LOG", "off")],
     );
     let (o, e) = text(&add);
     if !add.status.success() {
@@ -157,7 +161,7 @@ async fn key_pair_login_with_unencrypted_3des_and_aes_keys_sends_a_valid_jwt() {
     let dir = std::env::temp_dir().join(unique("snowsync-kp-"));
     std::fs::create_dir_all(&dir).expect("dir");
     let (pem, public, fp) = keypair(&dir);
-    let pass = unique("pass-phrase-");
+    let pass = secret("pass-phrase-");
     let des3 = encrypt(&dir, &["-v2", "des3"], &pass);
     assert!(des3.contains("BEGIN ENCRYPTED PRIVATE KEY"));
     let aes = encrypt(&dir, &[], &pass);
@@ -210,7 +214,7 @@ async fn a_wrong_passphrase_or_malformed_key_is_a_clear_config_error_at_tenant_a
     let dir = std::env::temp_dir().join(unique("snowsync-kp-"));
     std::fs::create_dir_all(&dir).expect("dir");
     let (pem, _, _) = keypair(&dir);
-    let pass = unique("right-pass-");
+    let pass = secret("right-pass-");
     let des3 = encrypt(&dir, &["-v2", "des3"], &pass);
     let truncated = pem.lines().take(5).collect::<Vec<_>>().join("\n");
     let cases = [

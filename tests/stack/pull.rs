@@ -5,7 +5,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 
-use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
 
 const ALL_TYPES_DDL: &str = r#"CREATE OR REPLACE TABLE PUBLIC.ALL_TYPES (
     ID NUMBER(38,0) NOT NULL,
@@ -118,7 +118,7 @@ async fn full_pull_of_every_type_is_exact_and_repeatable() {
         "SVC",
         "[[pull]]\ntable = \"ALL_TYPES\"\nprimary_key = [\"ID\"]\n",
     );
-    let cfg = stack.onboard(&toml, "pw").await;
+    let cfg = stack.onboard(&toml, &secret("pw-")).await;
     let schema = cfg.tenant.pg_schema();
 
     let out = cli(&["pull", &tenant], &[]);
@@ -224,7 +224,7 @@ async fn keyset_pages_over_a_composite_key_lose_and_double_nothing() {
         "SVC",
         "[[pull]]\ntable = \"events\"\nprimary_key = [\"GRP\", \"NAME\"]\n",
     );
-    let cfg = stack.onboard(&toml, "pw").await;
+    let cfg = stack.onboard(&toml, &secret("pw-")).await;
 
     let mut deps = stack.deps.clone();
     deps.settings.page_rows = 40;
@@ -279,7 +279,7 @@ async fn the_pull_handler_runs_the_contract_event() {
         "SVC",
         "[[pull]]\ntable = \"OPPORTUNITIES\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n",
     );
-    let cfg = stack.onboard(&toml, "pw").await;
+    let cfg = stack.onboard(&toml, &secret("pw-")).await;
 
     let fixture = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -348,7 +348,7 @@ async fn missing_tables_and_columns_are_missing_object_errors_naming_them() {
         "SVC",
         "[[pull]]\ntable = \"NOPE\"\n\n[[pull]]\ntable = \"HAS_COLS\"\ncolumns = [\"ID\", \"COLOUR\"]\n",
     );
-    stack.onboard(&toml, "pw").await;
+    stack.onboard(&toml, &secret("pw-")).await;
     let out = cli(&["pull", &tenant], &[]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}");

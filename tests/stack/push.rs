@@ -8,7 +8,7 @@ use snowsync::runner::{Budget, Mode, ObjectReport};
 use snowsync::snowflake::{int_at, text_at, Session};
 use snowsync::state::Direction;
 
-use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique, TestStack};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, TestStack};
 
 const PUSH: &str = "[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n\n[[push]]\nsource = \"stages\"\ntable = \"PLATFORM_STAGES\"\n";
 
@@ -85,7 +85,7 @@ async fn setup(stack: &TestStack, extra_user: &str) -> (String, String, Session)
     let db = unique("DB_").to_uppercase();
     let sf = stack.snowflake(&db).await;
     stack
-        .onboard(&tenant_toml(&tenant, &db, extra_user, PUSH), "pw")
+        .onboard(&tenant_toml(&tenant, &db, extra_user, PUSH), &secret("pw-"))
         .await;
     (tenant, db, sf)
 }
@@ -206,7 +206,7 @@ async fn a_role_without_write_grants_gets_a_privilege_error_naming_the_grant() {
         "user = \"SVC\"",
         "user = \"SVC\"\nrole = \"SNOWSYNC_NO_WRITE\"",
     );
-    stack.onboard(&toml, "pw").await;
+    stack.onboard(&toml, &secret("pw-")).await;
     seed_actions(&stack, &tenant, 1, 10).await;
     let out = cli(&["push", &tenant, "--source", "actions"], &[]);
     let (stdout, stderr) = text(&out);
@@ -243,7 +243,7 @@ async fn a_tenant_without_push_never_touches_snowflake_and_incompatible_destinat
                 "SNOWSYNC_WRONG_PASSWORD",
                 "[[pull]]\ntable = \"T\"\n",
             ),
-            "pw",
+            &secret("pw-"),
         )
         .await;
     let out = cli(&["push", &tenant], &[]);

@@ -1,6 +1,6 @@
 //! Onboarding through the real CLI: idempotent add, list, show without secrets, remove.
 
-use crate::helpers::{cli, spawn_stack, tenant_toml, text, unique};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
 use snowsync::config::TenantId;
 
 #[tokio::test]
@@ -11,7 +11,7 @@ async fn tenant_add_twice_gives_one_tenant_and_remove_deletes_it() {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let config = dir.join("tenant.toml");
     let creds = dir.join("creds.json");
-    let password = unique("pw-secret-");
+    let password = secret("pw-secret-");
     std::fs::write(
         &config,
         tenant_toml(&tenant, "SALES", "SVC", "[[pull]]\ntable = \"T\"\n"),
@@ -94,7 +94,8 @@ async fn tenant_add_rejects_a_bad_config_in_one_line_and_stores_nothing() {
             "--credentials",
             creds.to_str().expect("p"),
         ],
-        &[],
+        // What an operator sees by default: one line, no logs.
+        &[("RUST_LOG", "off")],
     );
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
