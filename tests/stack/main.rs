@@ -8,6 +8,7 @@
 
 mod auth;
 mod check;
+mod concurrency;
 mod config;
 mod helpers;
 mod incremental;

@@ -1,0 +1,100 @@
+//! Concurrency: eight simultaneous invocations for one tenant and table (exactly one runs, the
+//! rest report `skipped_locked`), and many tenants at once without interference.
+
+use lambda_runtime::{Context, LambdaEvent};
+
+use crate::helpers::{secret, spawn_stack, tenant_toml, unique, TestStack};
+
+const TABLE: &str =
+    "[[pull]]\ntable = \"ORDERS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
+
+/// A tenant whose ORDERS table holds `rows` rows.
+async fn tenant_with_orders(stack: &TestStack, rows: u32) -> (String, String) {
+    let tenant = unique("t-");
+    let db = unique("DB_").to_uppercase();
+    let sf = stack.snowflake(&db).await;
+    sf.execute("CREATE TABLE PUBLIC.ORDERS (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, TOTAL NUMBER(12,2))")
+        .await
+        .expect("create");
+    sf.execute(&format!(
+        "INSERT INTO PUBLIC.ORDERS SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 8 FROM TABLE(GENERATOR(ROWCOUNT => {rows}))"
+    ))
+    .await
+    .expect("insert");
+    stack
+        .onboard(&tenant_toml(&tenant, &db, "SVC", TABLE), &secret("pw-"))
+        .await;
+    (tenant, db)
+}
+
+async fn invoke(deps: &snowsync::Deps, tenant: &str) -> serde_json::Value {
+    let mut ctx = Context::default();
+    ctx.request_id = unique("req-");
+    let event = serde_json::json!({ "tenant": tenant, "mode": "backfill" });
+    snowsync_pull::handle(LambdaEvent::new(event, ctx), deps)
+        .await
+        .expect("handler")
+}
+
+#[tokio::test]
+async fn eight_simultaneous_invocations_run_one_and_skip_seven() {
+    let stack = spawn_stack().await;
+    let (tenant, _db) = tenant_with_orders(&stack, 2000).await;
+    let mut deps = stack.deps.clone();
+    deps.settings.page_rows = 50; // 40 pages: the winner holds the lease while the others try
+    let results = futures::future::join_all((0..8).map(|_| invoke(&deps, &tenant))).await;
+    let outcomes: Vec<String> = results
+        .iter()
+        .map(|r| r["tables"][0]["outcome"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "complete").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "skipped_locked").count(),
+        7,
+        "{outcomes:?}"
+    );
+    let schema = snowsync::config::TenantId::parse(&tenant)
+        .expect("id")
+        .pg_schema();
+    let rows = stack
+        .pg_text(&format!(
+            "SELECT count(*), count(DISTINCT id), sum(total) FROM \"{schema}\".orders"
+        ))
+        .await;
+    assert_eq!(rows[0][0].as_deref(), Some("2000"));
+    assert_eq!(rows[0][1].as_deref(), Some("2000"));
+}
+
+#[tokio::test]
+async fn many_tenants_at_once_do_not_interfere() {
+    let stack = spawn_stack().await;
+    let sizes = [300u32, 700, 1100, 1500, 1900, 2300];
+    let mut tenants = Vec::new();
+    for n in sizes {
+        tenants.push((tenant_with_orders(&stack, n).await, n));
+    }
+    let mut deps = stack.deps.clone();
+    deps.settings.page_rows = 200;
+    let results =
+        futures::future::join_all(tenants.iter().map(|((t, _), _)| invoke(&deps, t))).await;
+    for (((tenant, _), n), result) in tenants.iter().zip(&results) {
+        let t = &result["tables"][0];
+        assert_eq!(t["outcome"], "complete", "{result}");
+        assert_eq!(t["rows_written"].as_u64(), Some(u64::from(*n)), "{result}");
+        let schema = snowsync::config::TenantId::parse(tenant)
+            .expect("id")
+            .pg_schema();
+        let count = stack
+            .pg_text(&format!("SELECT count(*) FROM \"{schema}\".orders"))
+            .await;
+        assert_eq!(
+            count[0][0].as_deref(),
+            Some(n.to_string().as_str()),
+            "{tenant} holds only its own rows"
+        );
+    }
+}
