@@ -21,6 +21,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse
+import asyncio
 import contextlib
 import contextvars
 import gzip
@@ -345,6 +346,28 @@ def replay_receive(body: bytes, receive: Receive) -> Receive:
     return _receive
 
 
+async def send_text(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass
+class Fault:
+    """Injected failures for one user's queries (see /_emulator/faults)."""
+
+    kind: str
+    every: int
+    remaining: int
+    delay_ms: int = 0
+    after: int = 0
+    seen: int = 0
+    injected: int = 0
+
+
+faults: dict[str, Fault] = {}
+
+
 async def send_json(send: Send, obj: Any, status: int = 200) -> None:
     payload = json.dumps(obj).encode()
     await send(
@@ -455,6 +478,24 @@ class SnowflakeShape:
             for s in sessions.values():
                 s.expired = True
             await send_json(send, {"expired": len(sessions)})
+        elif path == "/_emulator/faults" and method == "POST":
+            # {"user": "U", "kind": "http_503"|"http_429"|"expired"|"delay", "every": k,
+            #  "count": n, "delay_ms": ms}: every k-th query of user U's sessions fails (or is
+            # delayed), n times. Scoped to one user so parallel tests never see each other's.
+            spec = json.loads(await read_body(receive) or b"{}")
+            user = str(spec.get("user", "")).upper()
+            faults[user] = Fault(
+                kind=str(spec.get("kind", "http_503")),
+                every=max(1, int(spec.get("every", 1))),
+                remaining=int(spec.get("count", 1)),
+                delay_ms=int(spec.get("delay_ms", 0)),
+                after=int(spec.get("after", 0)),
+            )
+            await send_json(send, {"user": user, "armed": faults[user].remaining})
+        elif path == "/_emulator/faults" and method == "GET":
+            user = query.get("user", "").upper()
+            f = faults.get(user)
+            await send_json(send, {"user": user, "injected": f.injected if f else 0, "remaining": f.remaining if f else 0})
         elif path == "/_emulator/sessions" and method == "GET":
             await send_json(
                 send,
@@ -653,6 +694,26 @@ class SnowflakeShape:
             if parsed is not None:
                 await self.alter_session(scope, receive, send, state, conn, parsed)
                 return
+
+        fault = faults.get(state.user)
+        if fault and fault.remaining > 0:
+            fault.seen += 1
+            if fault.seen > fault.after and (fault.seen - fault.after) % fault.every == 0:
+                fault.remaining -= 1
+                fault.injected += 1
+                logger.warning("fault %s injected for %s (%s left)", fault.kind, state.user, fault.remaining)
+                if fault.kind == "http_503":
+                    await send_text(send, 503, "Service Unavailable")
+                    return
+                if fault.kind == "http_429":
+                    await send_text(send, 429, "Too Many Requests")
+                    return
+                if fault.kind == "expired":
+                    state.expired = True
+                    await send_json(send, error_body(*SESSION_EXPIRED, sql_state="08001"))
+                    return
+                if fault.kind == "delay":
+                    await asyncio.sleep(fault.delay_ms / 1000)
 
         if MISSING_DATABASE in sql.upper():
             message = f"Database '{MISSING_DATABASE}' does not exist or not authorized."

@@ -10,6 +10,7 @@ mod auth;
 mod check;
 mod concurrency;
 mod config;
+mod faults;
 mod helpers;
 mod incremental;
 mod keypair;
