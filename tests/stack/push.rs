@@ -274,3 +274,59 @@ async fn a_tenant_without_push_never_touches_snowflake_and_incompatible_destinat
         .expect("q");
     assert_eq!(b.first().and_then(|b| int_at(b, 0, 0)).unwrap_or(0), 0);
 }
+
+/// The id of the push watermark of `actions` (0 when none).
+async fn pushed_id(stack: &TestStack, tenant: &str) -> i64 {
+    let id = TenantId::parse(tenant).expect("id");
+    stack
+        .deps
+        .state
+        .progress(&id, Direction::Push, "actions")
+        .await
+        .expect("progress")
+        .watermark
+        .and_then(|w| serde_json::from_str::<serde_json::Value>(&w).ok())
+        .and_then(|v| v["id"].as_i64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn sigkill_mid_push_backfill_then_rerun_exports_every_row_once() {
+    let stack = spawn_stack().await;
+    let (tenant, _db, sf) = setup(&stack, "SVC").await;
+    seed_actions(&stack, &tenant, 1, 1200).await;
+    let env = [
+        ("SNOWSYNC_PUSH_BATCH_ROWS", "100"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+    ];
+    let mut killed = 0;
+    // Kill once the watermark shows these ids exported (batches of 100).
+    for after in [100i64, 300, 600, 900] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+            .args(["push", &tenant, "--source", "actions"])
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        while pushed_id(&stack, &tenant).await < after && child.try_wait().expect("wait").is_none()
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "no progress"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reap");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    }
+    assert!(killed >= 3, "only {killed} kills landed mid-push");
+    let out = cli(&["push", &tenant, "--source", "actions"], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (1200, 1200, 1, 1200));
+}
