@@ -7,6 +7,7 @@
 //! `helpers::unique`), so tests run in parallel and never read each other's leftovers.
 
 mod auth;
+mod bad_input;
 mod check;
 mod concurrency;
 mod config;
