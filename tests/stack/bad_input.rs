@@ -7,7 +7,7 @@ use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 use snowsync::secrets::Credentials;
 
-use crate::helpers::{secret, spawn_stack, tenant_toml, unique, TestStack};
+use crate::helpers::{openssl, rsa_key, secret, spawn_stack, tenant_toml, unique, TestStack};
 
 const BASE: &str = "tenant = \"acme\"\n[snowflake]\naccount = \"abc-xyz\"\nuser = \"SVC\"\nwarehouse = \"WH\"\ndatabase = \"SALES\"\nschema = \"PUBLIC\"\n";
 const PULL: &str = "[[pull]]\ntable = \"T\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
@@ -100,35 +100,19 @@ fn config_and_credential_cases_fail_with_one_line_naming_the_problem() {
 
     let dir = std::env::temp_dir().join(unique("snowsync-bad-"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let key = dir.join("k.pem");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            key.to_str().expect("p"),
-        ])
-        .status()
-        .expect("openssl");
-    assert!(ok.success());
+    let key = rsa_key(&dir);
     let pass = secret("pass-");
-    let encrypted = std::process::Command::new("openssl")
-        .args([
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "des3",
-            "-in",
-            key.to_str().expect("p"),
-            "-passout",
-            &format!("pass:{pass}"),
-        ])
-        .output()
-        .expect("openssl");
-    let encrypted = String::from_utf8(encrypted.stdout).expect("pem");
+    let encrypted = String::from_utf8(openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "des3",
+        "-in",
+        key.to_str().expect("p"),
+        "-passout",
+        &format!("pass:{pass}"),
+    ]))
+    .expect("pem");
     let cred_cases: Vec<(&str, serde_json::Value, &str)> = vec![
         ("empty secret", serde_json::json!({}), "credentials: empty"),
         (

@@ -172,3 +172,32 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `openssl` with `args`; its stdout. Panics with openssl's stderr when it fails.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A fresh 2048-bit RSA private key (unencrypted PKCS#8 PEM) in `dir/key.pem`; its path.
+pub fn rsa_key(dir: &std::path::Path) -> std::path::PathBuf {
+    let key = dir.join("key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        key.to_str().expect("path"),
+    ]);
+    key
+}

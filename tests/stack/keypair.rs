@@ -3,7 +3,6 @@
 //! signature); account forms; wrong passphrases and malformed keys as clear `config` errors.
 
 use std::path::Path;
-use std::process::Command;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -11,34 +10,12 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{cli, record_secret, secret, spawn_stack, text, unique};
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use crate::helpers::{cli, openssl, record_secret, rsa_key, secret, spawn_stack, text, unique};
 
 /// A fresh RSA key: (unencrypted PKCS#8 PEM, public key PEM, SHA256 fingerprint as Snowflake shows it).
 fn keypair(dir: &Path) -> (String, String, String) {
-    let key = dir.join("key.pem");
+    let key = rsa_key(dir);
     let key_s = key.to_str().expect("path");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        key_s,
-    ]);
     let pem = std::fs::read_to_string(&key).expect("key");
     let public = String::from_utf8(openssl(&["pkey", "-in", key_s, "-pubout"])).expect("utf8");
     let der = openssl(&["pkey", "-in", key_s, "-pubout", "-outform", "DER"]);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use snowsync::platform::PlatformStore;
 
-use crate::helpers::unique;
+use crate::helpers::{openssl, unique};
 
 fn ca_file() -> PathBuf {
     PathBuf::from(concat!(
@@ -53,27 +53,21 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
     let dir = std::env::temp_dir().join(unique("snowsync-ca-"));
     std::fs::create_dir_all(&dir).expect("dir");
     let other = dir.join("other-ca.crt");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .args([
-            "-keyout",
-            dir.join("k.pem").to_str().expect("p"),
-            "-out",
-            other.to_str().expect("p"),
-        ])
-        .output()
-        .expect("openssl");
-    assert!(status.status.success());
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        dir.join("k.pem").to_str().expect("p"),
+        "-out",
+        other.to_str().expect("p"),
+    ]);
     let wrong = PlatformStore::connect_with_ca(&require, Some(&other)).expect("pool");
     let err = uses_tls(&wrong)
         .await
