@@ -18,6 +18,9 @@ use crate::quote::pg_ident;
 /// The column every pulled table gets: when the row was written by snowsync.
 pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
 
+/// The `application_name` of our PostgreSQL sessions (unless the URL sets one).
+pub const APPLICATION_NAME: &str = "snowsync";
+
 /// The environment variable holding the platform database URL.
 pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
 
@@ -211,16 +214,22 @@ impl PlatformStore {
     /// # Errors
     /// A `config` error for a malformed URL or an unreadable CA file.
     pub fn connect_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
-        let pg: tokio_postgres::Config = url.parse().map_err(|_| {
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
             SyncError::config(format!(
                 "{DATABASE_URL_VAR} is not a PostgreSQL URL: write postgres://user:password@host:port/database"
             ))
         })?;
+        // Operators see our sessions in pg_stat_activity by this name.
+        if pg.get_application_name().is_none() {
+            pg.application_name(APPLICATION_NAME);
+        }
         let mgr = Manager::from_config(
             pg,
             tls_connector(ca_file)?,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A pooled connection the server dropped (restart, failover, idle timeout) is
+                // replaced on checkout instead of failing the next statement.
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(mgr)

@@ -165,3 +165,50 @@ async fn stack_db(stack: &TestStack, tenant: &str) -> String {
         .name()
         .to_owned()
 }
+
+#[tokio::test]
+async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_exact() {
+    let stack = spawn_stack().await;
+    let (tenant, _user, schema) = faulty_tenant(&stack).await;
+    let env = [
+        ("SNOWSYNC_PAGE_ROWS", "20"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+        .args(["pull", &tenant, "--table", "LEDGER"])
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Drop every snowsync session of this database, repeatedly, while the run goes on.
+    let mut dropped = 0i64;
+    for _ in 0..40 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        let rows = stack
+            .pg_text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'snowsync' AND pid <> pg_backend_pid()")
+            .await;
+        dropped += rows[0][0]
+            .as_deref()
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    child.wait().expect("reap");
+    assert!(dropped > 0, "no connection was dropped mid-run");
+    // The interrupted run may have failed; within a few runs the destination is exact.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let mut last = None;
+    for _ in 0..3 {
+        let out = crate::helpers::cli(&["pull", &tenant], &env);
+        if out.status.success() {
+            last = Some(out);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    }
+    assert!(last.is_some(), "no run completed after the drops");
+    exact(&stack, &schema).await;
+}
