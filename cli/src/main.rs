@@ -345,11 +345,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             let event = PullEvent {
                 tenant,
                 tables: Some(tables),
-                mode: if backfill {
-                    Mode::Backfill
-                } else {
-                    Mode::Incremental
-                },
+                mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
             if remote {
@@ -369,11 +365,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             let event = PushEvent {
                 tenant,
                 sources: Some(sources),
-                mode: if backfill {
-                    Mode::Backfill
-                } else {
-                    Mode::Incremental
-                },
+                mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
             if remote {

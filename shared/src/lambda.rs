@@ -6,10 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Schedule;
 use crate::deps::Deps;
 use crate::error::SyncError;
-use crate::pull::load_tenant;
 use crate::runner::{continue_in_fresh_invocation, Budget, ObjectReport, MAX_HOPS};
 use crate::state::Direction;
 use crate::telemetry::emit_metrics;
@@ -46,6 +44,19 @@ pub fn budget(ctx: &Context) -> Budget {
     Budget::from_deadline_ms(ctx.deadline)
 }
 
+/// What an invocation ran, for [`finish_invocation`].
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    /// Pull or push.
+    pub direction: Direction,
+    /// The tenant.
+    pub tenant: &'a str,
+    /// One report per table or export.
+    pub reports: &'a [ObjectReport],
+    /// The tenant's schedule period for this direction, if scheduled.
+    pub schedule_period: Option<std::time::Duration>,
+}
+
 /// Ends an invocation: emits each table's or export's metrics (CloudWatch EMF on stdout) and,
 /// when one stopped early (`continued`), invokes this function again asynchronously with `next`
 /// (the same event, `hop` + 1) unless `hop` reached [`MAX_HOPS`]. Returns the new invocation's
@@ -56,23 +67,14 @@ pub fn budget(ctx: &Context) -> Budget {
 pub async fn finish_invocation<E: Serialize>(
     deps: &Deps,
     ctx: &Context,
-    direction: Direction,
-    tenant: &str,
-    reports: &[ObjectReport],
+    run: Finished<'_>,
     hop: u32,
     next: &E,
 ) -> Result<Option<String>, Diagnostic> {
-    let period = load_tenant(deps, tenant).await.ok().and_then(|c| {
-        let expression = match direction {
-            Direction::Pull => c.schedule.pull,
-            Direction::Push => c.schedule.push,
-        };
-        expression.as_deref().and_then(Schedule::period)
-    });
-    for r in reports {
-        emit_metrics(tenant, direction.as_str(), r, period);
+    for r in run.reports {
+        emit_metrics(run.tenant, run.direction.as_str(), r, run.schedule_period);
     }
-    if !crate::runner::any_continued(reports) {
+    if !crate::runner::any_continued(run.reports) {
         return Ok(None);
     }
     if hop >= MAX_HOPS {

@@ -28,7 +28,7 @@ use crate::error::{Result, SyncError};
 use crate::platform::{PgColumn, Target};
 use crate::quote::{sf_string, Ident};
 pub use crate::runner::Budget;
-use crate::runner::{run_object, Mode, ObjectReport, Progress};
+use crate::runner::{open_session, run_object, shared_session, Mode, ObjectReport, Progress};
 use crate::sf_types::SfType;
 use crate::snowflake::{int_at, text_at, Session};
 use crate::state::Direction;
@@ -63,6 +63,9 @@ pub struct PullReport {
     /// The request id of the invocation that carries on, when a table reported `continued`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continued_by: Option<String>,
+    /// The period of the tenant's pull schedule (for the lag-over-schedule metric).
+    #[serde(skip)]
+    pub schedule_period: Option<Duration>,
 }
 
 impl PullReport {
@@ -107,13 +110,10 @@ pub async fn run_pull(
     let cfg = load_tenant(deps, &event.tenant).await?;
     let names = event.tables.clone().unwrap_or_default();
     let tables = cfg.select_pull(&names)?;
-    let creds = deps.secrets.get(&cfg.tenant).await?;
-    let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
     let span = tracing::info_span!("pull", tenant = %cfg.tenant, run_id);
     let _enter = span.enter();
-
     // One login per invocation. If it fails, every table reports that failure.
-    let session = Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag).await;
+    let session = open_session(deps, &cfg, run_id).await?;
     let mut reports = Vec::with_capacity(tables.len());
     for t in tables {
         let object = t.table.to_string();
@@ -124,9 +124,7 @@ pub async fn run_pull(
             &object,
             run_id,
             || async {
-                let session = session
-                    .as_ref()
-                    .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+                let session = shared_session(&session)?;
                 pull_table(deps, &cfg, t, session, event.mode, run_id, budget).await
             },
         )
@@ -138,6 +136,11 @@ pub async fn run_pull(
         run_id: run_id.to_owned(),
         tables: reports,
         continued_by: None,
+        schedule_period: cfg
+            .schedule
+            .pull
+            .as_deref()
+            .and_then(crate::config::Schedule::period),
     })
 }
 

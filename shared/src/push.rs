@@ -33,7 +33,9 @@ use crate::error::{ErrorKind, Result, SyncError};
 use crate::platform::pg_error;
 use crate::pull::load_tenant;
 use crate::quote::{sf_string, Ident};
-use crate::runner::{run_object, Budget, Mode, ObjectReport, Progress};
+use crate::runner::{
+    open_session, run_object, shared_session, Budget, Mode, ObjectReport, Progress,
+};
 use crate::snowflake::{text_at, Session};
 use crate::state::Direction;
 
@@ -71,6 +73,9 @@ pub struct PushReport {
     /// The request id of the invocation that carries on, when an export reported `continued`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continued_by: Option<String>,
+    /// The period of the tenant's push schedule (for the lag-over-schedule metric).
+    #[serde(skip)]
+    pub schedule_period: Option<Duration>,
 }
 
 impl PushReport {
@@ -227,16 +232,19 @@ pub async fn run_push(
         run_id: run_id.to_owned(),
         exports: Vec::new(),
         continued_by: None,
+        schedule_period: cfg
+            .schedule
+            .push
+            .as_deref()
+            .and_then(crate::config::Schedule::period),
     };
     if selected.is_empty() {
         return Ok(report);
     }
     deps.platform.migrate().await?;
-    let creds = deps.secrets.get(&cfg.tenant).await?;
-    let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
     let span = tracing::info_span!("push", tenant = %cfg.tenant, run_id);
     let _enter = span.enter();
-    let session = Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag).await;
+    let session = open_session(deps, &cfg, run_id).await?;
     for p in selected {
         let object = p.source.as_str().to_owned();
         let r = run_object(
@@ -246,9 +254,7 @@ pub async fn run_push(
             &object,
             run_id,
             || async {
-                let session = session
-                    .as_ref()
-                    .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+                let session = shared_session(&session)?;
                 Export {
                     deps,
                     cfg: &cfg,

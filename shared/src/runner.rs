@@ -24,6 +24,45 @@ pub enum Mode {
     Backfill,
 }
 
+impl Mode {
+    /// `Backfill` when `backfill` (the CLI's `--backfill`), else `Incremental`.
+    pub fn from_backfill(backfill: bool) -> Self {
+        if backfill {
+            Mode::Backfill
+        } else {
+            Mode::Incremental
+        }
+    }
+}
+
+/// Logs in once for a run: reads the tenant's credentials and connects with the run's query
+/// tag. The outer error is for failures before any object runs (unreadable secret); a login
+/// failure is returned inside, so every object can report it as its own failure.
+///
+/// # Errors
+/// A classified Secrets Manager error.
+pub(crate) async fn open_session(
+    deps: &Deps,
+    cfg: &crate::config::TenantConfig,
+    run_id: &str,
+) -> Result<Result<crate::snowflake::Session>> {
+    let creds = deps.secrets.get(&cfg.tenant).await?;
+    let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
+    Ok(crate::snowflake::Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag).await)
+}
+
+/// The run's shared session, or its login failure as this object's failure.
+///
+/// # Errors
+/// The login failure, with its kind and message.
+pub(crate) fn shared_session(
+    session: &Result<crate::snowflake::Session>,
+) -> Result<&crate::snowflake::Session> {
+    session
+        .as_ref()
+        .map_err(|e| crate::SyncError::new(e.kind(), e.message().to_owned()))
+}
+
 /// What the work of one object reports back.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {

@@ -4,7 +4,9 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use snowsync::lambda::{budget, diagnostic, finish_invocation, parse_event, run_id, to_value};
+use snowsync::lambda::{
+    budget, diagnostic, finish_invocation, parse_event, run_id, to_value, Finished,
+};
 use snowsync::pull::{run_pull, PullEvent};
 use snowsync::state::Direction;
 use snowsync::Deps;
@@ -28,15 +30,13 @@ pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Dia
         hop: event.hop + 1,
         ..event.clone()
     };
-    report.continued_by = finish_invocation(
-        deps,
-        &ctx,
-        Direction::Pull,
-        &report.tenant,
-        &report.tables,
-        event.hop,
-        &next,
-    )
-    .await?;
+    let run = Finished {
+        direction: Direction::Pull,
+        tenant: &report.tenant,
+        reports: &report.tables,
+        schedule_period: report.schedule_period,
+    };
+    let continued_by = finish_invocation(deps, &ctx, run, event.hop, &next).await?;
+    report.continued_by = continued_by;
     to_value(&report)
 }
