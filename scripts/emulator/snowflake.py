@@ -143,6 +143,8 @@ class SessionState:
     role: str
     warehouse: str | None
     expired: bool = False
+    # logged in naming the designated missing warehouse: queries that need compute fail 000606
+    no_warehouse: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,6 +152,7 @@ sessions: dict[str, SessionState] = {}  # session token -> state
 masters: dict[str, str] = {}  # master token -> current session token
 query_tags: list[str] = []  # every QUERY_TAG set, in order, across sessions
 last_jwt: dict[str, str] = {}  # LOGIN_NAME upper-cased -> last JWT sent with SNOWFLAKE_JWT
+query_counts: dict[str, int] = {}  # LOGIN_NAME upper-cased -> query requests received (benchmarks)
 _next_session_id = [1_000_000_000 + secrets.randbelow(1_000_000)]
 
 # exceptions raised/logged while fakesnow handled the current request (see _CaptureHandler)
@@ -496,6 +499,10 @@ class SnowflakeShape:
             user = query.get("user", "").upper()
             f = faults.get(user)
             await send_json(send, {"user": user, "injected": f.injected if f else 0, "remaining": f.remaining if f else 0})
+        elif path == "/_emulator/query_count" and method == "GET":
+            # query requests received from one user's sessions, ALTER SESSION included
+            user = query.get("user", "").upper()
+            await send_json(send, {"user": user, "queries": query_counts.get(user, 0)})
         elif path == "/_emulator/sessions" and method == "GET":
             await send_json(
                 send,
@@ -564,7 +571,8 @@ class SnowflakeShape:
         token = resp["data"]["token"]
         role = (query.get("roleName") or "PUBLIC").upper()
         warehouse = query.get("warehouse")
-        if warehouse and warehouse.upper() == MISSING_WAREHOUSE:
+        no_warehouse = bool(warehouse and warehouse.upper() == MISSING_WAREHOUSE)
+        if no_warehouse:
             warehouse = None  # a warehouse that does not exist leaves the session without one
         state = SessionState(
             token=token,
@@ -573,6 +581,7 @@ class SnowflakeShape:
             user=user,
             role=role,
             warehouse=warehouse and warehouse.upper(),
+            no_warehouse=no_warehouse,
         )
         sessions[token] = state
         masters[state.master_token] = token
@@ -685,6 +694,7 @@ class SnowflakeShape:
             await send_json(send, error_body("000603", "SQL execution internal error: request body is not JSON", "XX000"))
             return
 
+        query_counts[state.user] = query_counts.get(state.user, 0) + 1
         words = first_keywords(sql)
         keyword = words[0] if words else ""
 
@@ -714,6 +724,13 @@ class SnowflakeShape:
                     return
                 if fault.kind == "delay":
                     await asyncio.sleep(fault.delay_ms / 1000)
+
+        if state.no_warehouse and re.search(r"\bFROM\b", sql, re.IGNORECASE):
+            # Snowflake runs metadata-only statements (SHOW, SELECT CURRENT_ROLE()) without a
+            # warehouse, and fails anything that reads a table
+            message = "No active warehouse selected in the current session.  Select an active warehouse with the 'use warehouse' command."
+            await send_json(send, error_body("000606", message, "57P03"))
+            return
 
         if MISSING_DATABASE in sql.upper():
             message = f"Database '{MISSING_DATABASE}' does not exist or not authorized."
@@ -831,7 +848,7 @@ class SnowflakeShape:
         return error_body("000603", f"SQL execution internal error: {detail}", "XX000", type="INTERNAL")
 
 
-def build_app() -> Any:
+def build_app(db_path: str | None = None) -> Any:
     import warnings
 
     from starlette.applications import Starlette
@@ -840,6 +857,11 @@ def build_app() -> Any:
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
 
     fakesnow_server = importlib.import_module("fakesnow.server")
+    if db_path:
+        # every login shares this instance (as with fakesnow's in-memory default), but each
+        # database lives in db_path/<NAME>.db, so a restarted emulator still has the data
+        os.makedirs(db_path, exist_ok=True)
+        fakesnow_server.shared_fs = importlib.import_module("fakesnow.instance").FakeSnow(db_path=db_path)
     _patch_timestamp_struct()
     # fakesnow.server binds its logger's handler *list* to uvicorn's (`logger.handlers = ...`), which
     # uvicorn's logging config later clears; give it its own (empty) list so its records just
@@ -857,6 +879,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--db-path",
+        help="keep every database in DIR/<DATABASE>.db so it survives a restart (default: in memory)",
+    )
     args = parser.parse_args()
 
     logging.basicConfig(
@@ -864,7 +890,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = build_app()
+    app = build_app(args.db_path)
     # fakesnow.server sets its own logger to INFO with uvicorn's handlers; follow our level
     logging.getLogger("fakesnow.server").setLevel(getattr(logging, args.log_level.upper(), logging.WARNING))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -189,7 +189,7 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
                         p.table.database,
                         p.table.schema,
                         schema_grant(&p.table),
-                        role_name(&cfg)
+                        cfg.snowflake.role_label()
                     ),
                 );
                 continue;
@@ -204,20 +204,13 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
             Ok(Some(problems)) if problems.is_empty() => out.push(
                 Status::Ok,
                 item,
-                format!("destination exists with the expected columns; the role needs SELECT, INSERT, UPDATE on it (GRANT SELECT, INSERT, UPDATE ON TABLE {} TO ROLE {})", p.table.sql(), role_name(&cfg)),
+                format!("destination exists with the expected columns; the role needs SELECT, INSERT, UPDATE on it (GRANT SELECT, INSERT, UPDATE ON TABLE {} TO ROLE {})", p.table.sql(), cfg.snowflake.role_label()),
             ),
             Ok(Some(problems)) => out.push(Status::Fail, item, format!("destination has incompatible columns: {}; fix or drop it, or choose another table", problems.join(", "))),
             Err(e) => out.push(Status::Fail, item, e.to_string()),
         }
     }
     Ok(out.0)
-}
-
-fn role_name(cfg: &TenantConfig) -> String {
-    cfg.snowflake.role.as_ref().map_or_else(
-        || "<the user's default role>".to_owned(),
-        |r| r.name().to_owned(),
-    )
 }
 
 /// Role, warehouse, database and schema, as the session sees them.
@@ -254,7 +247,7 @@ async fn check_context(session: &Session, cfg: &TenantConfig, out: &mut Lines) {
                 _ => out.push(
                     Status::Fail,
                     "warehouse",
-                    format!("{} does not exist or is not granted: GRANT USAGE ON WAREHOUSE {} TO ROLE {}", sf.warehouse, sf.warehouse.sql(), role_name(cfg)),
+                    format!("{} does not exist or is not granted: GRANT USAGE ON WAREHOUSE {} TO ROLE {}", sf.warehouse, sf.warehouse.sql(), cfg.snowflake.role_label()),
                 ),
             }
         }
@@ -283,7 +276,7 @@ async fn check_context(session: &Session, cfg: &TenantConfig, out: &mut Lines) {
                 out.push(
                     Status::Fail,
                     "schema",
-                    format!("{}.{} does not exist or is not visible: GRANT USAGE ON SCHEMA {}.{} TO ROLE {}", sf.database, sf.schema, sf.database.sql(), sf.schema.sql(), role_name(cfg)),
+                    format!("{}.{} does not exist or is not visible: GRANT USAGE ON SCHEMA {}.{} TO ROLE {}", sf.database, sf.schema, sf.database.sql(), sf.schema.sql(), cfg.snowflake.role_label()),
                 );
             }
         }
@@ -293,7 +286,7 @@ async fn check_context(session: &Session, cfg: &TenantConfig, out: &mut Lines) {
             format!(
                 "{e}; GRANT USAGE ON DATABASE {} TO ROLE {}",
                 sf.database.sql(),
-                role_name(cfg)
+                cfg.snowflake.role_label()
             ),
         ),
     }

@@ -42,9 +42,31 @@ impl TenantId {
         &self.0
     }
 
-    /// The PostgreSQL schema holding this tenant's pulled tables.
+    /// The PostgreSQL schema holding this tenant's pulled tables: `tenant_<id with - as _>`.
+    ///
+    /// PostgreSQL cuts identifiers at 63 bytes, so two long ids sharing their first 56
+    /// characters would land in one schema. Ids too long for the plain form keep a prefix and
+    /// end in a hash of the whole id instead (see [`TenantId::bounded`]).
     pub fn pg_schema(&self) -> String {
-        format!("tenant_{}", self.0.replace('-', "_"))
+        self.bounded("tenant_", "", 63).replace('-', "_")
+    }
+
+    /// `prefix + id + suffix` when it fits in `max` bytes; otherwise the id is cut and followed
+    /// by `-` and 12 hex digits of its SHA-256, so distinct ids always give distinct names of at
+    /// most `max` bytes. Names of ids that fit are unchanged.
+    pub fn bounded(&self, prefix: &str, suffix: &str, max: usize) -> String {
+        let plain = format!("{prefix}{}{suffix}", self.0);
+        if plain.len() <= max {
+            return plain;
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let keep = max.saturating_sub(prefix.len() + suffix.len() + 1 + hash.len());
+        format!(
+            "{prefix}{}-{hash}{suffix}",
+            &self.0[..keep.min(self.0.len())]
+        )
     }
 
     /// The Secrets Manager name of this tenant's credentials.
@@ -155,6 +177,15 @@ pub struct SnowflakeConfig {
     pub database: Ident,
     /// The default schema of unqualified tables and of push destinations.
     pub schema: Ident,
+}
+
+impl SnowflakeConfig {
+    /// The role's name for messages: the configured role, or the user's default role.
+    pub fn role_label(&self) -> &str {
+        self.role
+            .as_ref()
+            .map_or("<the user's default role>", |r| r.name())
+    }
 }
 
 /// A fully qualified Snowflake table.
@@ -674,6 +705,37 @@ impl TenantConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_tenant_ids_never_share_a_schema_or_a_schedule() {
+        let a = TenantId::parse(&format!("{}a", "x".repeat(62))).expect("valid id");
+        let b = TenantId::parse(&format!("{}b", "x".repeat(62))).expect("valid id");
+        // PostgreSQL would cut both plain names to the same 63 bytes.
+        assert_ne!(a.pg_schema(), b.pg_schema());
+        assert!(a.pg_schema().len() <= 63 && b.pg_schema().len() <= 63);
+        assert!(a.pg_schema().starts_with("tenant_xxx"));
+        for kind in ["pull", "push"] {
+            let (na, nb) = (
+                crate::schedules::schedule_name(&a, kind),
+                crate::schedules::schedule_name(&b, kind),
+            );
+            assert_ne!(na, nb);
+            assert!(na.len() <= 64 && na.ends_with(&format!("-{kind}")), "{na}");
+        }
+        // Ids that fit keep their plain, readable names.
+        let short = TenantId::parse("acme-corp").expect("valid id");
+        assert_eq!(short.pg_schema(), "tenant_acme_corp");
+        assert_eq!(
+            crate::schedules::schedule_name(&short, "pull"),
+            "snowsync-acme-corp-pull"
+        );
+        // The longest id that still fits the plain schema name (56 characters).
+        let edge = TenantId::parse(&"e".repeat(56)).expect("valid id");
+        assert_eq!(edge.pg_schema(), format!("tenant_{}", "e".repeat(56)));
+        let over = TenantId::parse(&"e".repeat(57)).expect("valid id");
+        assert_eq!(over.pg_schema().len(), 63);
+        assert_ne!(over.pg_schema(), edge.pg_schema());
+    }
 
     #[test]
     fn accounts_normalise() {

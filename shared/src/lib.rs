@@ -32,6 +32,8 @@ pub mod config;
 pub mod deployment;
 pub mod deps;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod keypair;
 pub mod lambda;
 pub mod platform;

@@ -93,7 +93,17 @@ pub async fn load_tenant(deps: &Deps, tenant: &str) -> Result<TenantConfig> {
             "tenant {id} is not onboarded: run snowsync tenant add <config.toml> --credentials <file.json>"
         ))
     })?;
-    TenantConfig::parse(&text).map_err(|e| e.context(format!("stored config of tenant {id}")))
+    let cfg = TenantConfig::parse(&text)
+        .map_err(|e| e.context(format!("stored config of tenant {id}")))?;
+    // Isolation: the secret read and the schema written derive from cfg.tenant, so a config
+    // stored under one tenant must never name another.
+    if cfg.tenant != id {
+        return Err(SyncError::config(format!(
+            "stored config of tenant {id} names tenant {}: refusing to run; fix it with snowsync tenant add <config.toml> for {id}",
+            cfg.tenant
+        )));
+    }
+    Ok(cfg)
 }
 
 /// Runs a pull for the event: every selected table, each under its own lease, sharing one
@@ -258,6 +268,19 @@ enum PlanKind {
     /// Cursor table: rows after the watermark (minus lookback) up to the upper bound, upserted
     /// into the live table.
     Incremental,
+}
+
+/// One page read from Snowflake, decoded and waiting to be written.
+struct Page {
+    /// The rows as PostgreSQL COPY text.
+    buf: Vec<u8>,
+    rows: usize,
+    /// The largest key tuple among the rows (None when the page is empty).
+    max: Option<Vec<KeyValue>>,
+    /// Whether the page was ordered by a key (a keyless table is read in one query).
+    keyed: bool,
+    /// The row limit the page was read with: fewer rows means the phase is done.
+    limit: usize,
 }
 
 /// Which rows a backfill is reading.
@@ -479,6 +502,47 @@ impl TableRun<'_> {
         Ok((sql, keys))
     }
 
+    /// Reads one keyset page of the checkpoint's phase and decodes it into COPY text, noting
+    /// its largest key (the next page's bound; the crate does not keep result order).
+    async fn fetch_page(&self, cp: &Checkpoint, limit: usize) -> Result<Page> {
+        let (sql, keys) = self.page_sql(cp, limit)?;
+        let key_idx: Vec<usize> = keys.iter().filter_map(|k| self.spec_index(k)).collect();
+        let batches = self.session.query(&sql).await?;
+        let mut buf = Vec::new();
+        let mut rows = 0usize;
+        let mut max: Option<Vec<KeyValue>> = None;
+        for b in &batches {
+            rows += write_copy_text(b, &self.specs, &mut buf)
+                .map_err(|e| SyncError::config(format!("decode {}: {e}", self.t.table)))?;
+            for row in 0..b.num_rows() {
+                let key = key_idx
+                    .iter()
+                    .map(|&i| key_value(b, i, &self.specs[i], row))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        SyncError::config(format!("decode key of {}: {e}", self.t.table))
+                    })?;
+                if key.iter().any(|k| matches!(k, KeyValue::Null)) {
+                    return Err(SyncError::config(format!(
+                        "table {} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
+                        self.t.table,
+                        self.t.primary_key.iter().map(Ident::name).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                if max.as_ref().is_none_or(|m| key > *m) {
+                    max = Some(key);
+                }
+            }
+        }
+        Ok(Page {
+            buf,
+            rows,
+            max,
+            keyed: !keys.is_empty(),
+            limit,
+        })
+    }
+
     async fn save(&self, cp: &Checkpoint) -> Result<()> {
         let text = serde_json::to_string(cp)
             .map_err(|e| SyncError::transient(format!("encode checkpoint: {e}")))?;
@@ -555,81 +619,77 @@ impl TableRun<'_> {
         // Nothing to read on the main phase when the table had no non-NULL cursor.
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
         let settings = &self.deps.settings;
-        let mut limit = settings.page_rows.max(1);
+        let most = settings.page_rows.max(1);
+        // Pipelined: while page k is written to PostgreSQL and checkpointed, page k+1 (whose
+        // keyset bound is page k's largest key, known once k is decoded) is read from
+        // Snowflake. At most two pages are held at once: memory stays flat.
+        let mut limit = most;
         let mut slowest = Duration::ZERO;
-        loop {
-            if cp.phase == Phase::Main && skip_main {
-                break;
-            }
-            let page_started = Instant::now();
-            let (sql, keys) = self.page_sql(&cp, limit)?;
-            let key_idx: Vec<usize> = keys.iter().filter_map(|k| self.spec_index(k)).collect();
-            let batches = self.session.query(&sql).await?;
-            let mut buf = Vec::new();
-            let mut rows = 0usize;
-            let mut page_max: Option<Vec<KeyValue>> = None;
-            for b in &batches {
-                rows += write_copy_text(b, &self.specs, &mut buf)
-                    .map_err(|e| SyncError::config(format!("decode {}: {e}", self.t.table)))?;
-                for row in 0..b.num_rows() {
-                    let key = key_idx
-                        .iter()
-                        .map(|&i| key_value(b, i, &self.specs[i], row))
-                        .collect::<std::result::Result<Vec<_>, _>>()
-                        .map_err(|e| {
-                            SyncError::config(format!("decode key of {}: {e}", self.t.table))
-                        })?;
-                    if key.iter().any(|k| matches!(k, KeyValue::Null)) {
-                        return Err(SyncError::config(format!(
-                            "table {} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
-                            self.t.table,
-                            self.t.primary_key.iter().map(Ident::name).collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                    if page_max.as_ref().is_none_or(|m| key > *m) {
-                        page_max = Some(key);
-                    }
-                }
-            }
-            let bytes = buf.len();
-            if rows > 0 {
-                progress.rows_written += self
-                    .deps
-                    .platform
-                    .write_page(
-                        &self.schema,
-                        &self.pg_table,
-                        target,
-                        &self.pg_cols,
-                        &self.pk_pg,
-                        buf.into(),
-                    )
-                    .await?;
-            }
+        let mut page_started = Instant::now();
+        let mut next = if cp.phase == Phase::Main && skip_main {
+            None
+        } else {
+            Some(self.fetch_page(&cp, limit).await?)
+        };
+        while let Some(page) = next.take() {
+            let rows = page.rows;
+            let bytes = page.buf.len();
             progress.rows_read += rows as u64;
             progress.pages += 1;
             cp.rows += rows as u64;
             cp.pages += 1;
-            let phase_done = keys.is_empty() || rows < limit;
-            if phase_done {
+            let mut finished = false;
+            if !page.keyed || rows < page.limit {
                 if cp.phase == Phase::NullCursor {
                     cp.phase = Phase::Main;
                     cp.after = None;
+                    finished = skip_main;
                 } else {
-                    break;
+                    finished = true;
                 }
             } else {
-                cp.after = page_max.map(|k| k.iter().map(KeyValue::encode).collect());
+                cp.after = page.max.map(|k| k.iter().map(KeyValue::encode).collect());
             }
-            self.save(&cp).await?;
-            slowest = slowest.max(page_started.elapsed());
-            tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
             // The next page's size: as many rows as fit the byte budget, judged by this page.
             if let Some(per_row) = bytes.checked_div(rows) {
-                let most = settings.page_rows.max(1);
                 limit = (settings.page_bytes / per_row.max(1)).clamp(most.min(100), most);
             }
-            if budget.should_stop(slowest) {
+            let write = async {
+                let written = if rows > 0 {
+                    self.deps
+                        .platform
+                        .write_page(
+                            &self.schema,
+                            &self.pg_table,
+                            target,
+                            &self.pg_cols,
+                            &self.pk_pg,
+                            page.buf.into(),
+                        )
+                        .await?
+                } else {
+                    0
+                };
+                if !finished {
+                    self.save(&cp).await?;
+                }
+                Ok::<u64, SyncError>(written)
+            };
+            // Read ahead unless this was the last page or the deadline is near.
+            let stop = !finished && budget.should_stop(slowest);
+            let written = if finished || stop {
+                write.await?
+            } else {
+                let (written, fetched) = tokio::join!(write, self.fetch_page(&cp, limit));
+                let written = written?;
+                next = Some(fetched?);
+                written
+            };
+            progress.rows_written += written;
+            slowest = slowest.max(page_started.elapsed());
+            page_started = Instant::now();
+            tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
+            if stop {
                 progress.continued = true;
                 progress.watermark_after = stored.watermark;
                 return Ok(progress);

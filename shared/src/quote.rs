@@ -673,8 +673,35 @@ mod tests {
         );
     }
 
+    #[test]
+    fn fuzz_corpus_round_trips_through_every_quoting_function() {
+        for s in crate::fuzz::corpus() {
+            assert_eq!(sf_unquote(&sf_string(&s)), Some(s.clone()), "{s:?}");
+            assert!(quotes_paired(&sf_ident(&s)), "{s:?}");
+            match pg_string(&s) {
+                Ok(lit) => assert_eq!(pg_unquote(&lit), Some(s.clone()), "{s:?}"),
+                Err(_) => assert!(s.contains('\0'), "{s:?}"),
+            }
+            if let Ok(q) = pg_ident(&s) {
+                assert!(quotes_paired(&q), "{s:?}");
+            }
+            if !s.is_empty() {
+                let sql = Ident::from_exact(s.clone()).sql();
+                let parsed = Ident::parse(&sql).map(|i| i.name().to_owned());
+                if s.chars().count() <= 255 {
+                    assert_eq!(parsed, Ok(s.clone()), "{s:?}");
+                } else {
+                    // Snowflake's limit: refused with the length, never cut.
+                    assert!(parsed.is_err(), "{s:?}");
+                }
+            }
+            let _ = Ident::parse(&s);
+            let _ = Ident::parse_qualified(&s);
+        }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::fuzz::config("quote", 2000))]
 
         #[test]
         fn exact_names_round_trip(s in "\\PC{1,40}|[\"'. a-zA-Z$\\\\]{1,20}|\\PC*\\x00\\PC*") {

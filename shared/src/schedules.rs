@@ -48,9 +48,10 @@ impl ScheduleSettings {
     }
 }
 
-/// The name of a tenant's schedule (`snowsync-<tenant>-pull`).
+/// The name of a tenant's schedule (`snowsync-<tenant>-pull`), within EventBridge Scheduler's
+/// 64 characters (a long tenant id is cut and hashed, see [`TenantId::bounded`]).
 pub fn schedule_name(tenant: &TenantId, kind: &str) -> String {
-    format!("snowsync-{tenant}-{kind}")
+    tenant.bounded("snowsync-", &format!("-{kind}"), 64)
 }
 
 /// `arn:<partition>:iam::<account>:role/snowsync-scheduler`, from a function ARN.

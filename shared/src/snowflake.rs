@@ -365,11 +365,15 @@ fn classify(cfg: &SnowflakeConfig, endpoint: &Endpoint, e: SnowflakeApiError) ->
         ),
         c if c.starts_with("0030") => (
             ErrorKind::Privilege,
-            format!("role {} lacks a privilege on account {account}: {first_line} ({code}); grant it to the role", cfg.role.as_ref().map_or("(default)", |r| r.name())),
+            format!("role {} lacks a privilege on account {account}: {first_line} ({code}); grant it to the role", cfg.role_label()),
         ),
-        "002003" | "002043" | "000606" | "000625" | "002151" | "090105" | "090106" => (
+        "000606" => (
             ErrorKind::MissingObject,
-            format!("{first_line} ({code}); check the name in the tenant config and that role {} can see it", cfg.role.as_ref().map_or("(default)", |r| r.name())),
+            format!("{first_line} ({code}); check that warehouse {} exists and GRANT USAGE ON WAREHOUSE {} TO ROLE {}", cfg.warehouse, cfg.warehouse.sql(), cfg.role_label()),
+        ),
+        "002003" | "002043" | "000625" | "002151" | "090105" | "090106" => (
+            ErrorKind::MissingObject,
+            format!("{first_line} ({code}); check the name in the tenant config and that role {} can see it", cfg.role_label()),
         ),
         "000603" | "000604" | "000605" | "000630" | "300005" => (
             ErrorKind::Transient,

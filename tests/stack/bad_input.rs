@@ -178,10 +178,24 @@ async fn pull_one(
     user: &str,
     body: &str,
 ) -> (String, snowsync::runner::ObjectReport) {
+    pull_edited(stack, db, user, body, &[]).await
+}
+
+/// [`pull_one`] with a config edited by `(from, to)` replacements.
+async fn pull_edited(
+    stack: &TestStack,
+    db: &str,
+    user: &str,
+    body: &str,
+    edits: &[(&str, &str)],
+) -> (String, snowsync::runner::ObjectReport) {
     let tenant = unique("t-");
-    stack
-        .onboard(&tenant_toml(&tenant, db, user, body), &secret("pw-"))
-        .await;
+    let toml = edits
+        .iter()
+        .fold(tenant_toml(&tenant, db, user, body), |t, (from, to)| {
+            t.replace(from, to)
+        });
+    stack.onboard(&toml, &secret("pw-")).await;
     let event = PullEvent {
         tenant: tenant.clone(),
         tables: None,
@@ -193,6 +207,9 @@ async fn pull_one(
         .expect("pull");
     (tenant, report.tables.remove(0))
 }
+
+/// A runtime failure case: name, database, user, `[[pull]]` body, expected kind, config edits.
+type Failure<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
 
 #[tokio::test]
 async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
@@ -209,13 +226,14 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
         .await
         .expect("insert");
 
-    let failures = [
+    let failures: [Failure; 7] = [
         (
             "wrong password",
             db.as_str(),
             "SNOWSYNC_WRONG_PASSWORD",
             "[[pull]]\ntable = \"EMPTY_ONE\"\n",
             "auth",
+            &[],
         ),
         (
             "IP not allowed",
@@ -223,6 +241,7 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
             "SNOWSYNC_IP_BLOCKED",
             "[[pull]]\ntable = \"EMPTY_ONE\"\n",
             "network_policy",
+            &[],
         ),
         (
             "missing table",
@@ -230,6 +249,7 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
             "SVC",
             "[[pull]]\ntable = \"NOPE\"\n",
             "missing_object",
+            &[],
         ),
         (
             "missing column",
@@ -237,6 +257,7 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
             "SVC",
             "[[pull]]\ntable = \"EMPTY_ONE\"\ncolumns = [\"ID\", \"GONE\"]\n",
             "missing_object",
+            &[],
         ),
         (
             "missing database",
@@ -244,10 +265,30 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
             "SVC",
             "[[pull]]\ntable = \"EMPTY_ONE\"\n",
             "missing_object",
+            &[],
+        ),
+        (
+            "missing warehouse",
+            db.as_str(),
+            "SVC",
+            "[[pull]]\ntable = \"EMPTY_ONE\"\n",
+            "missing_object",
+            &[("\"TEST_WH\"", "\"SNOWSYNC_MISSING_WH\"")],
+        ),
+        (
+            "missing schema",
+            db.as_str(),
+            "SVC",
+            "[[pull]]\ntable = \"EMPTY_ONE\"\n",
+            "missing_object",
+            &[(
+                "schema = \"PUBLIC\"",
+                "schema = \"SNOWSYNC_MISSING_SCHEMA\"",
+            )],
         ),
     ];
-    for (name, db, user, body, kind) in failures {
-        let (_, r) = pull_one(&stack, db, user, body).await;
+    for (name, db, user, body, kind, edits) in failures {
+        let (_, r) = pull_edited(&stack, db, user, body, edits).await;
         assert_eq!(r.outcome.as_str(), "failed", "{name}: {r:?}");
         assert_eq!(
             r.error_kind.map(|k| k.as_str()),
@@ -312,6 +353,55 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
                 Some("9999-12-31 23:59:59.999999".into())
             ],
             vec![Some("3".into()), Some("null cursor".into()), None],
+        ]
+    );
+
+    // A VARIANT at Snowflake's 16 MB limit (16,777,208 bytes of JSON) and NUMBER(38,0) at the
+    // emulator's 64-bit extremes (the 38-digit maximum is decoded in arrow_decode's tests:
+    // the emulator cannot hold it).
+    sf.execute(
+        "CREATE TABLE PUBLIC.BIG (ID NUMBER(38,0), U TIMESTAMP_NTZ, V VARIANT, N NUMBER(38,0))",
+    )
+    .await
+    .expect("create");
+    sf.execute("INSERT INTO PUBLIC.BIG SELECT 1, '2026-01-01', OBJECT_CONSTRUCT('k', REPEAT('é', 8388600)), 9223372036854775807")
+        .await
+        .expect("insert");
+    sf.execute(
+        "INSERT INTO PUBLIC.BIG SELECT 2, '2026-01-02', PARSE_JSON('[1,2]'), -9223372036854775808",
+    )
+    .await
+    .expect("insert");
+    let body = "[[pull]]\ntable = \"BIG\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
+    let (tenant, r) = pull_one(&stack, &db, "SVC", body).await;
+    assert_eq!(
+        (r.outcome.as_str(), r.rows_written),
+        ("complete", 2),
+        "{r:?}"
+    );
+    let schema = snowsync::config::TenantId::parse(&tenant)
+        .expect("id")
+        .pg_schema();
+    let rows = stack
+        .pg_text(&format!(r#"SELECT id, (v->>'k') = repeat('é', 8388600), octet_length(v->>'k'), n::text, v::text = '[1, 2]' FROM "{schema}".big ORDER BY id"#))
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                Some("1".into()),
+                Some("t".into()),
+                Some("16777200".into()),
+                Some("9223372036854775807".into()),
+                Some("f".into())
+            ],
+            vec![
+                Some("2".into()),
+                None,
+                None,
+                Some("-9223372036854775808".into()),
+                Some("t".into())
+            ],
         ]
     );
 }

@@ -1,15 +1,22 @@
 //! Snowflake faults, injected by the emulator per user (`POST /_emulator/faults`): HTTP 503 and
 //! 429 (the client retries), expired sessions (we log in again), slow responses, and a burst
-//! that outlasts the retries (the run fails `transient`; the next one resumes). After each,
-//! the destination equals the source exactly.
+//! that outlasts the retries (the run fails `transient`; the next one resumes); a lease taken
+//! over mid-run (DynamoDB conditional writes refuse the old holder's checkpoint); the emulator
+//! killed and restarted mid-run; PostgreSQL connections dropped. After each, the destination
+//! equals the source exactly.
 
-use crate::helpers::{secret, spawn_stack, unique, TestStack};
+use crate::helpers::{cli, secret, spawn_stack, text, unique, wait_for_pages, Emulator, TestStack};
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 
 async fn arm(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32) {
+    arm_after(user, kind, every, count, delay_ms, 0).await;
+}
+
+/// Like [`arm`], counting only the queries after the first `after`.
+async fn arm_after(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32, after: u32) {
     let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("url");
-    let spec = serde_json::json!({"user": user, "kind": kind, "every": every, "count": count, "delay_ms": delay_ms});
+    let spec = serde_json::json!({"user": user, "kind": kind, "every": every, "count": count, "delay_ms": delay_ms, "after": after});
     let resp = reqwest::Client::new()
         .post(format!("{base}/_emulator/faults"))
         .body(spec.to_string())
@@ -111,15 +118,7 @@ async fn a_burst_of_errors_beyond_the_retries_fails_transient_and_the_next_run_r
     let (tenant, user, schema) = faulty_tenant(&stack).await;
     // Eight queries succeed (session setup, describe, MAX, the first pages), then five in a
     // row fail: more than the client's three retries.
-    let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("url");
-    let spec =
-        serde_json::json!({"user": user, "kind": "http_503", "every": 1, "count": 5, "after": 8});
-    reqwest::Client::new()
-        .post(format!("{base}/_emulator/faults"))
-        .body(spec.to_string())
-        .send()
-        .await
-        .expect("arm");
+    arm_after(&user, "http_503", 1, 5, 0, 8).await;
     let first = pull(&stack, &tenant).await;
     assert_eq!(first.outcome.as_str(), "failed", "{first:?}");
     assert_eq!(
@@ -170,9 +169,16 @@ async fn stack_db(stack: &TestStack, tenant: &str) -> String {
 async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_exact() {
     let stack = spawn_stack().await;
     let (tenant, _user, schema) = faulty_tenant(&stack).await;
+    // This run's sessions carry an application_name of their own, so that dropping them leaves
+    // the other tests' sessions alone.
+    let app = unique("snowsync-drop-");
+    let url = std::env::var("SNOWSYNC_DATABASE_URL").expect("database url");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}application_name={app}");
     let env = [
         ("SNOWSYNC_PAGE_ROWS", "20"),
         ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+        ("SNOWSYNC_DATABASE_URL", url.as_str()),
     ];
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
         .args(["pull", &tenant, "--table", "LEDGER"])
@@ -188,7 +194,7 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
             break;
         }
         let rows = stack
-            .pg_text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'snowsync' AND pid <> pg_backend_pid()")
+            .pg_text(&format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{app}'"))
             .await;
         dropped += rows[0][0]
             .as_deref()
@@ -202,7 +208,7 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let mut last = None;
     for _ in 0..3 {
-        let out = crate::helpers::cli(&["pull", &tenant], &env);
+        let out = cli(&["pull", &tenant], &env);
         if out.status.success() {
             last = Some(out);
             break;
@@ -211,4 +217,144 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
     }
     assert!(last.is_some(), "no run completed after the drops");
     exact(&stack, &schema).await;
+}
+
+#[tokio::test]
+async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
+    let stack = spawn_stack().await;
+    let (tenant, user, schema) = faulty_tenant(&stack).await;
+    let id = snowsync::config::TenantId::parse(&tenant).expect("id");
+    let object = format!("{}.PUBLIC.LEDGER", stack_db(&stack, &tenant).await);
+    // Mid-run (after 6 queries), three queries answer after 2.5 s: the run's 1 s lease lapses.
+    arm_after(&user, "delay", 1, 3, 2500, 6).await;
+    let mut deps = stack.deps.clone();
+    deps.settings.page_rows = 50;
+    deps.settings.lease_ttl = std::time::Duration::from_secs(1);
+    let event = PullEvent {
+        tenant: tenant.clone(),
+        tables: None,
+        mode: Mode::Incremental,
+        hop: 0,
+    };
+    let victim =
+        tokio::spawn(async move { run_pull(&deps, &event, "victim", &Budget::default()).await });
+    // Another holder takes the lapsed lease while the victim waits on Snowflake.
+    let started = std::time::Instant::now();
+    while injected(&user).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no delay injected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let state = &stack.deps.state;
+    let dir = snowsync::state::Direction::Pull;
+    let ttl = std::time::Duration::from_secs(120);
+    while !state
+        .acquire_lease(&id, dir, &object, "thief", ttl)
+        .await
+        .expect("lease")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "lease never lapsed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = victim.await.expect("join").expect("pull").tables.remove(0);
+    assert_eq!(r.outcome.as_str(), "failed", "{r:?}");
+    assert_eq!(r.error_kind.map(|k| k.as_str()), Some("transient"), "{r:?}");
+    assert!(r.error.as_deref().unwrap_or("").contains("lease"), "{r:?}");
+    let stored = state.progress(&id, dir, &object).await.expect("progress");
+    assert!(
+        stored.watermark.is_none(),
+        "the old holder moved the watermark: {stored:?}"
+    );
+    // While the new holder keeps it, runs skip; once it lets go, the next run is exact.
+    assert_eq!(
+        pull(&stack, &tenant).await.outcome.as_str(),
+        "skipped_locked"
+    );
+    state
+        .release_lease(&id, dir, &object, "thief")
+        .await
+        .expect("release");
+    assert_eq!(pull(&stack, &tenant).await.outcome.as_str(), "complete");
+    exact(&stack, &schema).await;
+}
+
+#[tokio::test]
+async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_run_is_exact() {
+    let stack = spawn_stack().await;
+    let mut emulator = Emulator::start().await;
+    let db = unique("DB_").to_uppercase();
+    let sf = emulator.admin(&db).await;
+    sf.execute("CREATE TABLE PUBLIC.LEDGER (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2))")
+        .await
+        .expect("create");
+    sf.execute("INSERT INTO PUBLIC.LEDGER SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 4 FROM TABLE(GENERATOR(ROWCOUNT => 3000))")
+        .await
+        .expect("insert");
+    let tenant = unique("t-");
+    let toml = crate::helpers::tenant_toml(
+        &tenant,
+        &db,
+        "SVC",
+        "[[pull]]\ntable = \"LEDGER\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n",
+    );
+    let schema = stack
+        .onboard(&toml, &secret("pw-"))
+        .await
+        .tenant
+        .pg_schema();
+    let url = emulator.url();
+    let env = [
+        ("SNOWSYNC_SNOWFLAKE_URL", url.as_str()),
+        ("SNOWSYNC_PAGE_ROWS", "50"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+        .args(["pull", &tenant])
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for_pages(
+        &stack,
+        &tenant,
+        &format!("{db}.PUBLIC.LEDGER"),
+        5,
+        &mut child,
+    )
+    .await;
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the run ended before the restart"
+    );
+    emulator.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    emulator.restart().await;
+    let out = child.wait_with_output().expect("reap");
+    let (stdout, stderr) = text(&out);
+    // The client's retries may bridge the restart; if not, the run fails transient.
+    assert!(
+        out.status.success() || stdout.contains("transient") || stderr.contains("transient"),
+        "{stdout}{stderr}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let out = cli(&["pull", &tenant], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rows = stack
+        .pg_text(&format!("SELECT count(*), count(DISTINCT id), sum(amount), max(updated_at)::text FROM \"{schema}\".ledger"))
+        .await;
+    assert_eq!(
+        rows[0],
+        vec![
+            Some("3000".into()),
+            Some("3000".into()),
+            Some("1124625.00".into()),
+            Some("2026-01-01 00:49:59".into())
+        ]
+    );
 }

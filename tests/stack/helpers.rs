@@ -98,10 +98,7 @@ impl TestStack {
     /// A Snowflake session as an admin user of the emulator, in database `db` (created by the
     /// emulator on login), for seeding source tables.
     pub async fn snowflake(&self, db: &str) -> Session {
-        let cfg = TenantConfig::parse(&tenant_toml("seed", db, "TEST_ADMIN", ""))
-            .expect("seed config")
-            .snowflake;
-        admin_session(&cfg).await
+        admin_session(db, &Endpoint::from_env().expect("endpoint")).await
     }
 
     /// Onboards a tenant through the library (as `snowsync tenant add` does).
@@ -136,10 +133,13 @@ impl TestStack {
     }
 }
 
-async fn admin_session(cfg: &SnowflakeConfig) -> Session {
-    let endpoint = Endpoint::from_env().expect("endpoint");
+/// An admin session in database `db` (which the emulator creates on login).
+async fn admin_session(db: &str, endpoint: &Endpoint) -> Session {
+    let cfg: SnowflakeConfig = TenantConfig::parse(&tenant_toml("seed", db, "TEST_ADMIN", ""))
+        .expect("seed config")
+        .snowflake;
     let creds = Credentials::parse(r#"{"password": "admin"}"#).expect("creds");
-    Session::connect(cfg, &creds, &endpoint, "snowsync tests seeding")
+    Session::connect(&cfg, &creds, endpoint, "snowsync tests seeding")
         .await
         .expect("admin login to the emulator")
 }
@@ -200,4 +200,215 @@ pub fn rsa_key(dir: &std::path::Path) -> std::path::PathBuf {
         key.to_str().expect("path"),
     ]);
     key
+}
+
+/// Seeded fault choices, so a failing fault test replays: the seed comes from
+/// `SNOWSYNC_FAULT_SEED` when set, else from the clock, and every choice is logged to stderr and
+/// `.stack/faults.log` (`<test> seed=<n>` first, then one line per fault).
+pub struct Faults {
+    test: String,
+    state: u64,
+    /// Runs SIGKILLed while still running.
+    pub kills: u32,
+    /// Runs started by [`Faults::kill_run`].
+    pub attempts: u32,
+}
+
+impl Faults {
+    pub fn seeded(test: &str) -> Self {
+        let seed = std::env::var("SNOWSYNC_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        let faults = Self {
+            test: test.to_owned(),
+            state: seed,
+            kills: 0,
+            attempts: 0,
+        };
+        faults.log(&format!(
+            "seed={seed} (replay with SNOWSYNC_FAULT_SEED={seed})"
+        ));
+        faults
+    }
+
+    /// Logs one line for this test.
+    pub fn log(&self, line: &str) {
+        eprintln!("[faults] {}: {line}", self.test);
+        append("faults.log", &format!("{} {}\n", self.test, line));
+    }
+
+    /// A number in `0..n` (splitmix64).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+
+    /// Runs the `snowsync` binary with `args` and `env`, and SIGKILLs it after a seeded delay
+    /// in `0..window` unless it has finished by then. Returns whether it was killed. Its output
+    /// goes to `.stack/cli-output.log` like [`cli`]'s.
+    pub async fn kill_run(
+        &mut self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        window: std::time::Duration,
+    ) -> bool {
+        let delay = std::time::Duration::from_millis(self.below(window.as_millis() as u64 + 1));
+        self.attempts += 1;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn snowsync");
+        let started = std::time::Instant::now();
+        while started.elapsed() < delay && child.try_wait().expect("wait").is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let killed = child.try_wait().expect("wait").is_none();
+        if killed {
+            child.kill().expect("SIGKILL");
+            self.kills += 1;
+        }
+        let out = child.wait_with_output().expect("reap");
+        append(
+            "cli-output.log",
+            &format!(
+                "$ snowsync {}\n{}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+        self.log(&format!(
+            "attempt {} `snowsync {}`: {} after {} ms",
+            self.attempts,
+            args.join(" "),
+            if killed { "SIGKILL" } else { "finished" },
+            delay.as_millis()
+        ));
+        killed
+    }
+}
+
+/// A Snowflake emulator of the test's own (not the stack's), keeping its databases in a folder
+/// so that it can be killed and restarted with its data.
+pub struct Emulator {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Emulator {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = stack_dir().join(format!("emulator-{}", unique("")));
+        let mut e = Self {
+            port,
+            dir,
+            child: None,
+        };
+        e.restart().await;
+        e
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the emulator (again) on the same port and data, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let root = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let log = std::fs::File::create(self.dir.with_extension("log")).expect("emulator log");
+        let child = std::process::Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("scripts/emulator/snowflake.py"))
+            .args(["--port", &self.port.to_string(), "--db-path"])
+            .arg(&self.dir)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the emulator");
+        self.child = Some(child);
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/_emulator/health", self.url())).await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the test's emulator did not start: see {}",
+                self.dir.with_extension("log").display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILLs the emulator (its data stays in its folder).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// An admin session to this emulator in database `db`, for seeding.
+    pub async fn admin(&self, db: &str) -> Session {
+        admin_session(db, &Endpoint::override_with(&self.url()).expect("endpoint")).await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits until the pull of `object` (DB.SCHEMA.TABLE) has checkpointed `pages` pages, or the
+/// run ended.
+pub async fn wait_for_pages(
+    stack: &TestStack,
+    tenant: &str,
+    object: &str,
+    pages: u64,
+    child: &mut std::process::Child,
+) {
+    let id = snowsync::config::TenantId::parse(tenant).expect("id");
+    let started = std::time::Instant::now();
+    loop {
+        let p = stack
+            .deps
+            .state
+            .progress(&id, snowsync::state::Direction::Pull, object)
+            .await
+            .expect("progress");
+        let done = p
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| c["pages"].as_u64())
+            .is_some_and(|n| n >= pages);
+        if done || child.try_wait().expect("wait").is_some() {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no progress"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

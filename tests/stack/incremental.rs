@@ -9,7 +9,9 @@ use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 use snowsync::state::Direction;
 
-use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, TestStack};
+use crate::helpers::{
+    cli, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults, TestStack,
+};
 
 const TABLE: &str =
     "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
@@ -67,8 +69,13 @@ async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
 
 /// The source's rows in the same form, read through the admin session.
 async fn source(sf: &snowsync::snowflake::Session) -> Vec<String> {
+    source_where(sf, "TRUE").await
+}
+
+/// The source's rows matching `filter` (SQL), in the form of [`dest`].
+async fn source_where(sf: &snowsync::snowflake::Session, filter: &str) -> Vec<String> {
     let batches = sf
-        .query("SELECT TO_VARCHAR(ID) || '|' || COALESCE(TO_VARCHAR(UPDATED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), 'NULL') || '|' || TO_VARCHAR(AMOUNT) || '|' || COALESCE(NOTE, 'NULL') AS R, ID FROM PUBLIC.DEALS ORDER BY ID")
+        .query(&format!("SELECT TO_VARCHAR(ID) || '|' || COALESCE(TO_VARCHAR(UPDATED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), 'NULL') || '|' || TO_VARCHAR(AMOUNT) || '|' || COALESCE(NOTE, 'NULL') AS R, ID FROM PUBLIC.DEALS WHERE {filter} ORDER BY ID"))
         .await
         .expect("read source");
     let mut rows: Vec<(i64, String)> = Vec::new();
@@ -199,38 +206,6 @@ async fn rows_a_microsecond_either_side_of_the_watermark_and_late_rows_in_the_lo
     assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
 }
 
-/// Waits until the run's checkpoint has at least `pages` pages (or the run ended).
-async fn wait_for_pages(
-    stack: &TestStack,
-    tenant: &str,
-    db: &str,
-    pages: u64,
-    child: &mut std::process::Child,
-) {
-    let id = TenantId::parse(tenant).expect("id");
-    let object = format!("{db}.PUBLIC.DEALS");
-    let started = Instant::now();
-    loop {
-        let p = stack
-            .deps
-            .state
-            .progress(&id, Direction::Pull, &object)
-            .await
-            .expect("progress");
-        let done = p
-            .checkpoint
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            .and_then(|c| c["pages"].as_u64())
-            .is_some_and(|n| n >= pages);
-        if done || child.try_wait().expect("wait").is_some() {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exactly() {
     let stack = spawn_stack().await;
@@ -255,7 +230,14 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        wait_for_pages(&stack, &tenant, &db, pages, &mut child).await;
+        wait_for_pages(
+            &stack,
+            &tenant,
+            &format!("{db}.PUBLIC.DEALS"),
+            pages,
+            &mut child,
+        )
+        .await;
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("SIGKILL");
             killed += 1;
@@ -390,4 +372,81 @@ async fn a_run_near_its_lambda_deadline_stops_at_a_page_boundary_and_continues_i
     assert!(hop >= 5, "the run hopped {hop} times");
     assert_eq!(total_read, 450, "no row read twice across hops");
     assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+}
+
+#[tokio::test]
+async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committed_rows() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "").await;
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('millisecond', (SEQ4() / 3)::INT, '2026-01-01 00:00:00'::TIMESTAMP_NTZ), SEQ4() / 4, 'row ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => 2000))")
+        .await
+        .expect("insert");
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 5001, NULL, 1, 'null cursor' FROM TABLE(GENERATOR(ROWCOUNT => 60))")
+        .await
+        .expect("insert");
+    let env = [
+        ("SNOWSYNC_PAGE_ROWS", "50"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "1"),
+    ];
+    let mut faults = Faults::seeded("pull_sigkill_storm");
+    // A clean backfill measures a whole run: kills land anywhere from process start (login,
+    // DDL) through pages, checkpoints and the swap, to the end.
+    let started = Instant::now();
+    let out = cli(&["pull", &tenant, "--backfill"], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let window = started.elapsed() * 6 / 5;
+    faults.log(&format!("kill window {} ms", window.as_millis()));
+    while faults.kills < 20 {
+        assert!(
+            faults.attempts < 80,
+            "only {} of {} runs were killed mid-run",
+            faults.kills,
+            faults.attempts
+        );
+        let backfill = faults.below(4) != 0;
+        let mut args = vec!["pull", tenant.as_str()];
+        if backfill {
+            args.push("--backfill");
+        }
+        faults.kill_run(&args, &env, window).await;
+        // Whatever the kill interrupted: every source row at or below the stored watermark is
+        // in the destination with its exact values.
+        if let Some(w) = watermark(&stack, &tenant, &db).await {
+            let w = snowsync::arrow_decode::KeyValue::decode(&w).expect("watermark");
+            let committed: std::collections::HashSet<String> =
+                dest(&stack, &tenant).await.into_iter().collect();
+            for row in source_where(&sf, &format!("UPDATED_AT <= {}", w.sf_literal())).await {
+                assert!(
+                    committed.contains(&row),
+                    "after attempt {}: row {row} is at or below the watermark {w:?} but not in the destination",
+                    faults.attempts
+                );
+            }
+        }
+        // The source moves on between runs: 5 rows updated and 5 inserted, past every cursor.
+        let n = faults.attempts;
+        let ts = format!("DATEADD('second', {n}, '2026-06-01 00:00:00'::TIMESTAMP_NTZ)");
+        sf.execute(&format!(
+            "UPDATE PUBLIC.DEALS SET UPDATED_AT = {ts}, AMOUNT = AMOUNT + 1 WHERE ID % 400 = {}",
+            n % 400
+        ))
+        .await
+        .expect("update");
+        sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT 10000 + {n} * 10 + SEQ4(), {ts}, 1, 'late ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => 5))"))
+            .await
+            .expect("insert");
+        // The dead run's lease expires (1 s); the next run takes it over.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    // An interrupted backfill is finished by the next run; the one after reads what changed
+    // meanwhile past its upper bound.
+    for _ in 0..2 {
+        let out = cli(&["pull", &tenant], &env);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+    faults.log(&format!(
+        "{} kills in {} runs, destination exact",
+        faults.kills, faults.attempts
+    ));
 }

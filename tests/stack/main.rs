@@ -14,6 +14,7 @@ mod config;
 mod faults;
 mod helpers;
 mod incremental;
+mod isolation;
 mod keypair;
 mod platform_tls;
 mod pull;

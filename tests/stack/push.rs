@@ -8,7 +8,7 @@ use snowsync::runner::{Budget, Mode, ObjectReport};
 use snowsync::snowflake::{int_at, text_at, Session};
 use snowsync::state::Direction;
 
-use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, TestStack};
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, Faults, TestStack};
 
 const PUSH: &str = "[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n\n[[push]]\nsource = \"stages\"\ntable = \"PLATFORM_STAGES\"\n";
 
@@ -291,42 +291,76 @@ async fn pushed_id(stack: &TestStack, tenant: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn sigkill_mid_push_backfill_then_rerun_exports_every_row_once() {
+async fn twenty_seeded_sigkills_of_push_never_double_or_skip_a_row() {
     let stack = spawn_stack().await;
     let (tenant, _db, sf) = setup(&stack, "SVC").await;
     seed_actions(&stack, &tenant, 1, 1200).await;
     let env = [
         ("SNOWSYNC_PUSH_BATCH_ROWS", "100"),
-        ("SNOWSYNC_LEASE_TTL_SECS", "2"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "1"),
     ];
-    let mut killed = 0;
-    // Kill once the watermark shows these ids exported (batches of 100).
-    for after in [100i64, 300, 600, 900] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
-            .args(["push", &tenant, "--source", "actions"])
-            .envs(env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let started = std::time::Instant::now();
-        while pushed_id(&stack, &tenant).await < after && child.try_wait().expect("wait").is_none()
-        {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(120),
-                "no progress"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut faults = Faults::seeded("push_sigkill_storm");
+    // A clean backfill measures a whole run; kills land anywhere in it (login, DDL, the
+    // temporary table, INSERTs, the MERGE, the watermark write).
+    let started = std::time::Instant::now();
+    let out = cli(
+        &["push", &tenant, "--source", "actions", "--backfill"],
+        &env,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let window = started.elapsed() * 6 / 5;
+    faults.log(&format!("kill window {} ms", window.as_millis()));
+    let mut seeded = 1200;
+    while faults.kills < 20 {
+        assert!(
+            faults.attempts < 80,
+            "only {} of {} runs were killed mid-run",
+            faults.kills,
+            faults.attempts
+        );
+        let mut args = vec!["push", tenant.as_str(), "--source", "actions"];
+        if faults.below(4) != 0 {
+            args.push("--backfill");
         }
-        if child.try_wait().expect("wait").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
-        }
-        child.wait().expect("reap");
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        faults.kill_run(&args, &env, window).await;
+        // Never a doubled row, and every action up to the watermark is there.
+        let wm = pushed_id(&stack, &tenant).await;
+        let (rows, distinct, _, _) = counts(&sf, "PLATFORM_ACTIONS").await;
+        assert_eq!(
+            rows, distinct,
+            "after attempt {}: doubled rows",
+            faults.attempts
+        );
+        let b = sf
+            .query(&format!(
+                "SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE ID <= {wm}"
+            ))
+            .await
+            .expect("count");
+        assert_eq!(
+            int_at(&b[0], 0, 0).unwrap_or(0),
+            wm,
+            "after attempt {}: the watermark (id {wm}) is ahead of the exported rows",
+            faults.attempts
+        );
+        // The platform moves on: 20 more actions between runs.
+        seed_actions(&stack, &tenant, seeded + 1, 20).await;
+        seeded += 20;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
-    assert!(killed >= 3, "only {killed} kills landed mid-push");
     let out = cli(&["push", &tenant, "--source", "actions"], &env);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (1200, 1200, 1, 1200));
+    assert_eq!(
+        counts(&sf, "PLATFORM_ACTIONS").await,
+        (seeded, seeded, 1, seeded)
+    );
+    let b = sf
+        .query("SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE VISITOR_ID <> 'v' || TO_VARCHAR(ID) OR ACTION_TYPE <> 'page_view'")
+        .await
+        .expect("values");
+    assert_eq!(int_at(&b[0], 0, 0), Some(0), "every value exact");
+    faults.log(&format!(
+        "{} kills in {} runs, {seeded} actions exported once",
+        faults.kills, faults.attempts
+    ));
 }
