@@ -6,8 +6,9 @@
 //! never altered), take the upper bound, then move batches of the tenant's rows in
 //! `(ingested_at, id)` order past the watermark:
 //! 1. read up to `push_batch_rows` rows from PostgreSQL;
-//! 2. empty the session's temporary table and fill it with multi-row `INSERT`s, each under
-//!    Snowflake's limits (16,384 rows per `VALUES`, and a statement size we keep under 1 MiB);
+//! 2. empty the session's temporary table and fill it with `INSERT ... SELECT` over
+//!    `FLATTEN(PARSE_JSON('<rows>'))`, each statement under 1 MiB (Snowflake's limit), while
+//!    the next batch is read from PostgreSQL;
 //! 3. `MERGE` it into the destination by `ID`, de-duplicated by `ID` within the batch;
 //! 4. only after Snowflake confirms the `MERGE`, advance the watermark (conditional on the lease).
 //!
@@ -39,8 +40,6 @@ use crate::runner::{
 use crate::snowflake::{text_at, Session};
 use crate::state::Direction;
 
-/// The most rows in one `VALUES` list (Snowflake's limit is 16,384).
-const MAX_VALUES_ROWS: usize = 16_000;
 /// The most bytes of SQL text in one `INSERT` (Snowflake's statement limit is 1 MiB).
 const MAX_INSERT_BYTES: usize = 900 * 1024;
 
@@ -182,26 +181,104 @@ impl Kind {
         }
     }
 
-    /// The Snowflake literal of a value read by [`Kind::pg_text`].
-    fn literal(self, value: Option<&str>) -> Result<String> {
-        let Some(v) = value else {
-            return Ok("NULL".into());
-        };
-        Ok(match self {
-            Kind::Int | Kind::Decimal => {
-                let ok = !v.is_empty()
-                    && v.bytes()
-                        .enumerate()
-                        .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
-                if !ok {
-                    return Err(SyncError::config(format!("not a number: {v:?}")));
-                }
-                v.to_owned()
+    /// Checks a value read by [`Kind::pg_text`] before it is sent: numbers must be plain
+    /// decimal text (they are cast in Snowflake, and a clear error beats a failed MERGE).
+    fn check(self, v: &str) -> Result<()> {
+        if matches!(self, Kind::Int | Kind::Decimal) {
+            let ok = !v.is_empty()
+                && v.bytes()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
+            if !ok {
+                return Err(SyncError::config(format!("not a number: {v:?}")));
             }
-            // A UTC wall-clock literal: the session is pinned to UTC, and numeric offsets are
-            // not needed (nor accepted by every Snowflake-compatible engine).
-            Kind::Timestamp | Kind::Text | Kind::Json => sf_string(v),
-        })
+        }
+        Ok(())
+    }
+}
+
+/// How a batch reaches the session's temporary table: `INSERT ... SELECT` over `FLATTEN` of
+/// one JSON array of rows (each row an array of strings or nulls), cast column by column.
+/// Snowflake parses one string literal far faster than thousands of `VALUES` tuples (so does
+/// the emulator: about 5,800 against 620 rows/s), and values stay exact: every value travels as
+/// its PostgreSQL text and is cast by the temporary table's type.
+struct Load {
+    head: String,
+    tail: &'static str,
+}
+
+impl Load {
+    /// The `INSERT`s of one batch, each under [`MAX_INSERT_BYTES`] of SQL, and the batch's last
+    /// position. Values are written straight into the JSON buffer (no per-value strings).
+    fn statements(
+        &self,
+        rows: &[tokio_postgres::Row],
+        cols: &[Column],
+    ) -> Result<(Vec<String>, Position)> {
+        let budget = MAX_INSERT_BYTES.saturating_sub(self.head.len() + self.tail.len() + 2);
+        let mut statements = Vec::new();
+        let mut json: Vec<u8> = Vec::new();
+        // The literal's length: the JSON plus one byte per quote or backslash it escapes.
+        let mut literal_len = 0usize;
+        let mut last: Option<Position> = None;
+        let mut row_buf: Vec<u8> = Vec::new();
+        for row in rows {
+            row_buf.clear();
+            row_buf.push(b'[');
+            for (i, c) in cols.iter().enumerate() {
+                if i > 0 {
+                    row_buf.push(b',');
+                }
+                let v: Option<&str> = row.get(i);
+                match v {
+                    None => row_buf.extend_from_slice(b"null"),
+                    Some(v) => {
+                        c.kind.check(v).map_err(|e| e.context(c.pg))?;
+                        serde_json::to_writer(&mut row_buf, v).map_err(|e| {
+                            SyncError::config(format!("{}: not encodable as JSON: {e}", c.pg))
+                        })?;
+                    }
+                }
+            }
+            row_buf.push(b']');
+            let row_len = row_buf.len()
+                + row_buf
+                    .iter()
+                    .filter(|&&b| b == b'\'' || b == b'\\')
+                    .count();
+            if !json.is_empty() && literal_len + row_len + 1 > budget {
+                statements.push(self.statement(&mut json));
+                literal_len = 0;
+            }
+            json.push(if json.is_empty() { b'[' } else { b',' });
+            json.extend_from_slice(&row_buf);
+            literal_len += row_len + 1;
+            let pos = Position {
+                ingested_at: row.get(cols.len()),
+                id: row.get(cols.len() + 1),
+            };
+            if last
+                .as_ref()
+                .is_none_or(|l| (&pos.ingested_at, pos.id) > (&l.ingested_at, l.id))
+            {
+                last = Some(pos);
+            }
+        }
+        if !json.is_empty() {
+            statements.push(self.statement(&mut json));
+        }
+        let last = last.ok_or_else(|| SyncError::transient("empty batch"))?;
+        Ok((statements, last))
+    }
+
+    /// One statement loading the rows in `json` (emptied).
+    fn statement(&self, json: &mut Vec<u8>) -> String {
+        json.push(b']');
+        // serde_json wrote valid UTF-8 (escaping what is not).
+        let text = String::from_utf8_lossy(json);
+        let s = format!("{}{}{}", self.head, sf_string(&text), self.tail);
+        json.clear();
+        s
     }
 }
 
@@ -440,7 +517,7 @@ impl Export<'_> {
             .state
             .progress(&self.cfg.tenant, Direction::Push, self.object)
             .await?;
-        let mut position: Option<Position> = match (mode, &stored.watermark) {
+        let position: Option<Position> = match (mode, &stored.watermark) {
             (Mode::Incremental, Some(w)) => Some(serde_json::from_str(w).map_err(|_| {
                 SyncError::config(
                     "stored push watermark is unreadable: run snowsync push --backfill",
@@ -502,121 +579,108 @@ impl Export<'_> {
             .map(|c| Ident::from_exact(c.name).sql())
             .collect::<Vec<_>>()
             .join(", ");
-        let insert_head = format!("INSERT INTO {} ({names}) VALUES ", stage.sql());
+        let casts = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("value[{i}]::VARCHAR::{}", c.kind.stage_type()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let load = Load {
+            head: format!(
+                "INSERT INTO {} ({names}) SELECT {casts} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(",
+                stage.sql()
+            ),
+            tail: ")))",
+        };
 
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
             ..Progress::default()
         };
         let limit = i64::try_from(self.deps.settings.push_batch_rows.max(1)).unwrap_or(i64::MAX);
+        let read_batch = |after: Option<Position>| {
+            let (client, read, upper) = (&client, &read, &upper);
+            async move {
+                let after_ts = after.as_ref().map(|p| p.ingested_at.clone());
+                let after_id = after.as_ref().map_or(0, |p| p.id);
+                let params: [&(dyn ToSql + Sync); 5] = [
+                    &self.cfg.tenant.as_str(),
+                    upper,
+                    &after_ts,
+                    &after_id,
+                    &limit,
+                ];
+                client
+                    .query(read, &params)
+                    .await
+                    .map_err(|e| pg_error(&format!("read platform.{}", self.p.source.as_str()), e))
+            }
+        };
+        // Pipelined: while batch k loads into Snowflake and merges, batch k+1 (which starts
+        // after k's last position) is read from PostgreSQL. At most two batches are held.
         let mut slowest = Duration::ZERO;
-        loop {
-            let started = Instant::now();
-            let after_ts = position.as_ref().map(|p| p.ingested_at.clone());
-            let after_id = position.as_ref().map_or(0, |p| p.id);
-            let params: [&(dyn ToSql + Sync); 5] = [
-                &self.cfg.tenant.as_str(),
-                &upper,
-                &after_ts,
-                &after_id,
-                &limit,
-            ];
-            let rows = client
-                .query(&read, &params)
-                .await
-                .map_err(|e| pg_error(&format!("read platform.{}", self.p.source.as_str()), e))?;
+        let mut started = Instant::now();
+        let mut next = Some(read_batch(position.clone()).await?);
+        while let Some(rows) = next.take() {
             if rows.is_empty() {
                 break;
             }
-            // Build the INSERTs: bounded in rows and bytes.
-            let mut statements: Vec<String> = Vec::new();
-            let mut current = String::new();
-            let mut in_current = 0usize;
-            let mut last: Option<Position> = None;
-            for row in &rows {
-                let mut tuple = String::from("(");
-                for (i, c) in cols.iter().enumerate() {
-                    if i > 0 {
-                        tuple.push_str(", ");
-                    }
-                    let v: Option<String> = row.get(i);
-                    tuple.push_str(&c.kind.literal(v.as_deref()).map_err(|e| {
-                        e.context(format!("platform.{}.{}", self.p.source.as_str(), c.pg))
-                    })?);
-                }
-                tuple.push(')');
-                if in_current > 0
-                    && (in_current >= MAX_VALUES_ROWS
-                        || current.len() + tuple.len() + 2 > MAX_INSERT_BYTES)
-                {
-                    statements.push(std::mem::take(&mut current));
-                    in_current = 0;
-                }
-                if in_current == 0 {
-                    current.push_str(&insert_head);
-                } else {
-                    current.push_str(", ");
-                }
-                current.push_str(&tuple);
-                in_current += 1;
-                let pos = Position {
-                    ingested_at: row.get(cols.len()),
-                    id: row.get(cols.len() + 1),
-                };
-                if last
-                    .as_ref()
-                    .is_none_or(|l| (&pos.ingested_at, pos.id) > (&l.ingested_at, l.id))
-                {
-                    last = Some(pos);
-                }
-            }
-            if in_current > 0 {
-                statements.push(current);
-            }
-            self.session
-                .execute(&format!("DELETE FROM {}", stage.sql()))
-                .await
-                .map_err(|e| self.grant_hint(e, &schema_grant))?;
-            for s in &statements {
+            let (statements, last) = load
+                .statements(&rows, cols)
+                .map_err(|e| e.context(format!("platform.{}", self.p.source.as_str())))?;
+            let n = rows.len() as u64;
+            let more = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+            drop(rows);
+            let encoded = serde_json::to_string(&last)
+                .map_err(|e| SyncError::transient(format!("encode watermark: {e}")))?;
+            let send = async {
                 self.session
-                    .execute(s)
+                    .execute(&format!("DELETE FROM {}", stage.sql()))
                     .await
                     .map_err(|e| self.grant_hint(e, &schema_grant))?;
+                for s in &statements {
+                    self.session
+                        .execute(s)
+                        .await
+                        .map_err(|e| self.grant_hint(e, &schema_grant))?;
+                }
+                self.session
+                    .execute(&merge)
+                    .await
+                    .map_err(|e| self.grant_hint(e, &insert_grant))?;
+                // Snowflake confirmed: only now does the watermark move.
+                self.deps
+                    .state
+                    .complete_progress(
+                        &self.cfg.tenant,
+                        Direction::Push,
+                        self.object,
+                        self.run_id,
+                        Some(&encoded),
+                    )
+                    .await
+            };
+            let stop = more && budget.should_stop(slowest);
+            if more && !stop {
+                let (sent, read) = tokio::join!(send, read_batch(Some(last.clone())));
+                sent?;
+                next = Some(read?);
+            } else {
+                send.await?;
             }
-            self.session
-                .execute(&merge)
-                .await
-                .map_err(|e| self.grant_hint(e, &insert_grant))?;
-            // Snowflake confirmed: only now does the watermark move.
-            let n = rows.len() as u64;
             progress.rows_read += n;
             progress.rows_written += n;
             progress.pages += 1;
-            position = last;
-            let encoded = serde_json::to_string(&position)
-                .map_err(|e| SyncError::transient(format!("encode watermark: {e}")))?;
-            self.deps
-                .state
-                .complete_progress(
-                    &self.cfg.tenant,
-                    Direction::Push,
-                    self.object,
-                    self.run_id,
-                    Some(&encoded),
-                )
-                .await?;
             progress.watermark_after = Some(encoded);
             slowest = slowest.max(started.elapsed());
+            started = Instant::now();
             tracing::debug!(
                 export = self.object,
                 rows = n,
                 statements = statements.len(),
                 "batch merged"
             );
-            if rows.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
-                break;
-            }
-            if budget.should_stop(slowest) {
+            if stop {
                 progress.continued = true;
                 return Ok(progress);
             }
@@ -678,23 +742,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn literals_are_exact_and_quoted() {
-        assert_eq!(Kind::Int.literal(Some("-42")).ok(), Some("-42".into()));
-        assert_eq!(
-            Kind::Decimal.literal(Some("12.50")).ok(),
-            Some("12.50".into())
-        );
-        assert!(Kind::Decimal.literal(Some("1; DROP TABLE x")).is_err());
-        assert_eq!(Kind::Text.literal(None).ok(), Some("NULL".into()));
-        assert_eq!(
-            Kind::Json.literal(Some(r#"{"a": "it's \"q\""}"#)).ok(),
-            Some(r#"'{"a": "it''s \\"q\\""}'"#.into())
-        );
-        assert_eq!(
-            Kind::Timestamp
-                .literal(Some("2026-01-01 10:00:00.123456"))
-                .ok(),
-            Some("'2026-01-01 10:00:00.123456'".into())
-        );
+    fn numbers_are_checked_before_they_are_sent() {
+        assert!(Kind::Int.check("-42").is_ok());
+        assert!(Kind::Decimal.check("12.50").is_ok());
+        assert!(Kind::Decimal.check("1; DROP TABLE x").is_err());
+        assert!(Kind::Int.check("").is_err());
+        assert!(Kind::Int.check("4-2").is_err());
+        // Text, timestamps and JSON travel as JSON strings inside one quoted literal.
+        assert!(Kind::Text.check("it's \"q\" \\ \u{0}").is_ok());
     }
 }
