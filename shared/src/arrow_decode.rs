@@ -46,6 +46,8 @@ use arrow_schema::{DataType, Field, TimeUnit};
 
 use crate::sf_types::SfType;
 
+mod binary;
+
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 const NANOS_PER_DAY: i128 = 86_400 * NANOS_PER_SECOND;
 const MICROS_PER_DAY: i128 = 86_400_000_000;
@@ -781,8 +783,44 @@ pub fn write_copy_text(
     columns: &[ColumnSpec],
     out: &mut Vec<u8>,
 ) -> Result<usize, DecodeError> {
+    write_copy(batch, columns, out, CopyFormat::Text)
+}
+
+/// Appends one PostgreSQL binary `COPY` tuple per row of `batch` to `out` (without the
+/// stream's [`BINARY_HEADER`] and [`BINARY_TRAILER`], which the writer adds). Values are the
+/// same as [`write_copy_text`]'s, in PostgreSQL's binary forms of the column types of
+/// [`SfType::pg_type`]: PostgreSQL skips parsing text, and numbers and timestamps travel in 8
+/// to 16 bytes instead of up to 40 characters. Returns the rows written.
+///
+/// # Errors
+/// As [`write_copy_text`]; on error `out` is left as it was.
+pub fn write_copy_binary(
+    batch: &RecordBatch,
+    columns: &[ColumnSpec],
+    out: &mut Vec<u8>,
+) -> Result<usize, DecodeError> {
+    write_copy(batch, columns, out, CopyFormat::Binary)
+}
+
+/// The start of a binary `COPY` stream: signature, flags (none), header extension (none).
+pub const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The end of a binary `COPY` stream: a tuple with -1 fields.
+pub const BINARY_TRAILER: &[u8] = &[0xff, 0xff];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyFormat {
+    Text,
+    Binary,
+}
+
+fn write_copy(
+    batch: &RecordBatch,
+    columns: &[ColumnSpec],
+    out: &mut Vec<u8>,
+    format: CopyFormat,
+) -> Result<usize, DecodeError> {
     let start = out.len();
-    let result = write_rows(batch, columns, out);
+    let result = write_rows(batch, columns, out, format);
     if result.is_err() {
         out.truncate(start);
     }
@@ -793,6 +831,7 @@ fn write_rows(
     batch: &RecordBatch,
     columns: &[ColumnSpec],
     out: &mut Vec<u8>,
+    format: CopyFormat,
 ) -> Result<usize, DecodeError> {
     if batch.num_columns() != columns.len() {
         return Err(DecodeError::ColumnCount {
@@ -800,6 +839,10 @@ fn write_rows(
             found: batch.num_columns(),
         });
     }
+    let fields = i16::try_from(columns.len()).map_err(|_| DecodeError::ColumnCount {
+        expected: columns.len(),
+        found: batch.num_columns(),
+    })?;
     let schema = batch.schema();
     let readers = columns
         .iter()
@@ -807,21 +850,41 @@ fn write_rows(
         .map(|(i, spec)| Reader::resolve(batch.column(i).as_ref(), schema.field(i), spec))
         .collect::<Result<Vec<_>, _>>()?;
     for row in 0..batch.num_rows() {
+        if format == CopyFormat::Binary {
+            out.extend_from_slice(&fields.to_be_bytes());
+        }
         for (i, (reader, spec)) in readers.iter().zip(columns).enumerate() {
-            if i > 0 {
-                out.push(b'\t');
-            }
             let value = reader.value(row).map_err(|what| DecodeError::Value {
                 column: spec.name.clone(),
                 row,
                 what,
             })?;
-            match value {
-                None => out.extend_from_slice(b"\\N"),
-                Some(value) => write_copy_value(out, value).map_err(|e| e.into_error(spec, row))?,
-            }
+            let written = match format {
+                CopyFormat::Text => {
+                    if i > 0 {
+                        out.push(b'\t');
+                    }
+                    match value {
+                        None => {
+                            out.extend_from_slice(b"\\N");
+                            Ok(())
+                        }
+                        Some(value) => write_copy_value(out, value),
+                    }
+                }
+                CopyFormat::Binary => match value {
+                    None => {
+                        out.extend_from_slice(&(-1i32).to_be_bytes());
+                        Ok(())
+                    }
+                    Some(value) => binary::write_field(out, value, spec.sf_type),
+                },
+            };
+            written.map_err(|e| e.into_error(spec, row))?;
         }
-        out.push(b'\n');
+        if format == CopyFormat::Text {
+            out.push(b'\n');
+        }
     }
     Ok(batch.num_rows())
 }
@@ -861,12 +924,7 @@ fn write_copy_value(out: &mut Vec<u8>, value: Value<'_>) -> Result<(), CellError
             write_hex(out, bytes);
         }
         Value::Date(days) => {
-            if !(PG_MIN_DAY..=PG_MAX_DATE_DAY).contains(&days) {
-                return Err(CellError::Range(format!(
-                    "DATE {} is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)",
-                    pg_date_text(days)
-                )));
-            }
+            let days = pg_date(days)?;
             let (year, month, day) = civil_from_days(days);
             write_pg_ymd(out, year, month, day);
             if year <= 0 {
@@ -882,8 +940,21 @@ fn write_copy_value(out: &mut Vec<u8>, value: Value<'_>) -> Result<(), CellError
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff[+00][ BC]`, floored to microseconds.
-fn write_pg_timestamp(out: &mut Vec<u8>, nanos: i128, utc: bool) -> Result<(), CellError> {
+/// Days since 1970-01-01, checked against PostgreSQL's `date` range.
+fn pg_date(days: i64) -> Result<i64, CellError> {
+    if (PG_MIN_DAY..=PG_MAX_DATE_DAY).contains(&days) {
+        Ok(days)
+    } else {
+        Err(CellError::Range(format!(
+            "DATE {} is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)",
+            pg_date_text(days)
+        )))
+    }
+}
+
+/// Microseconds since 1970-01-01 (floored), checked against PostgreSQL's timestamp range
+/// (whose end is past `i64` microseconds since 1970, though not since PostgreSQL's 2000).
+fn pg_micros(nanos: i128) -> Result<i128, CellError> {
     let micros = nanos.div_euclid(1000);
     let days = micros.div_euclid(MICROS_PER_DAY);
     if !(i128::from(PG_MIN_DAY)..i128::from(PG_END_TIMESTAMP_DAY)).contains(&days) {
@@ -892,6 +963,13 @@ fn write_pg_timestamp(out: &mut Vec<u8>, nanos: i128, utc: bool) -> Result<(), C
             display_timestamp(nanos)
         )));
     }
+    Ok(micros)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff[+00][ BC]`, floored to microseconds.
+fn write_pg_timestamp(out: &mut Vec<u8>, nanos: i128, utc: bool) -> Result<(), CellError> {
+    let micros = pg_micros(nanos)?;
+    let days = micros.div_euclid(MICROS_PER_DAY);
     // In range, so it fits an i64.
     let days = i64::try_from(days).map_err(|e| CellError::Range(e.to_string()))?;
     let (year, month, day) = civil_from_days(days);
@@ -3240,6 +3318,31 @@ mod tests {
                 }
                 Err(e) => {
                     prop_assert_eq!(&out[..], b"kept");
+                    prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                }
+            }
+            // The binary form of the same batch: whole tuples of whole fields, or a clean error.
+            let mut bin = b"kept".to_vec();
+            match write_copy_binary(&b, &specs, &mut bin) {
+                Ok(rows) => {
+                    prop_assert_eq!(rows, b.num_rows());
+                    let mut at = 4usize;
+                    for _ in 0..rows {
+                        let fields = i16::from_be_bytes([bin[at], bin[at + 1]]);
+                        prop_assert_eq!(usize::try_from(fields).ok(), Some(specs.len()));
+                        at += 2;
+                        for _ in 0..specs.len() {
+                            let len = i32::from_be_bytes([bin[at], bin[at + 1], bin[at + 2], bin[at + 3]]);
+                            at += 4;
+                            prop_assert!(len >= -1);
+                            at += usize::try_from(len).unwrap_or(0);
+                            prop_assert!(at <= bin.len());
+                        }
+                    }
+                    prop_assert_eq!(at, bin.len());
+                }
+                Err(e) => {
+                    prop_assert_eq!(&bin[..], b"kept");
                     prop_assert!(!e.to_string().contains('\n'), "{}", e);
                 }
             }

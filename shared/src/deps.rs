@@ -21,7 +21,7 @@ pub const STATE_TABLE_VAR: &str = "SNOWSYNC_STATE_TABLE";
 pub struct Settings {
     /// The most rows per keyset page read from Snowflake.
     pub page_rows: usize,
-    /// The COPY-text bytes a page aims at: later pages are sized from the bytes per row seen,
+    /// The binary COPY bytes a page aims at: later pages are sized from the bytes per row seen,
     /// so wide rows make short pages and memory stays bounded whatever the table.
     pub page_bytes: usize,
     /// Rows per push batch (one temporary-table load and one MERGE).

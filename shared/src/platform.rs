@@ -1,6 +1,6 @@
 //! The platform's PostgreSQL database: where pulled tables land.
 //!
-//! Pages arrive as COPY text (written straight from the Arrow columns). A full refresh or a
+//! Pages arrive as binary COPY tuples (written straight from the Arrow columns). A full refresh or a
 //! backfill loads them into a staging table that survives across invocations (so a run can
 //! resume) and swaps it in with one short transaction (drop old, rename new): readers see the
 //! old table or the new one, never an empty or half-loaded one. Incremental pages are upserted
@@ -353,10 +353,17 @@ impl PlatformStore {
         Ok(have == want)
     }
 
-    /// Writes one page given as COPY text. With a primary key the page is upserted (copied into
-    /// a temporary table, then `INSERT ... ON CONFLICT DO UPDATE`, in one transaction), so a page
-    /// written twice (a retry, a resumed run, a lookback overlap) changes nothing; without one it
-    /// is copied straight in. Returns the rows written.
+    /// Writes one page given as binary COPY tuples ([`crate::arrow_decode::write_copy_binary`]).
+    ///
+    /// - Into a staging table (full refresh, backfill) the page is copied straight in: the
+    ///   staging table's primary key refuses a row that is already there (a page re-read after a
+    ///   crash between its commit and its checkpoint), and only then is the page upserted.
+    /// - Into the live table (incremental) a keyed page is upserted: copied into a temporary
+    ///   table, then `INSERT ... ON CONFLICT DO UPDATE`, in one transaction, so a page written
+    ///   twice (a retry, a resumed run, a lookback overlap) changes nothing.
+    /// - Without a key the page is copied straight in.
+    ///
+    /// Returns the rows written.
     ///
     /// # Errors
     /// A classified PostgreSQL error; `config` when the source key is not unique within a page.
@@ -378,12 +385,22 @@ impl PlatformStore {
             .map(|c| ident(&c.name))
             .collect::<Result<Vec<_>>>()?
             .join(", ");
-        if primary_key.is_empty() {
+        if primary_key.is_empty() || target == Target::Staging {
             let sink = client
-                .copy_in::<_, Bytes>(&format!("COPY {target_q} ({col_list}) FROM STDIN"))
+                .copy_in::<_, Bytes>(&format!(
+                    "COPY {target_q} ({col_list}) FROM STDIN (FORMAT binary)"
+                ))
                 .await
                 .map_err(|e| pg_error(&what, e))?;
-            return send_copy(sink, data, &what).await;
+            match send_copy(sink, data.clone()).await {
+                Err(e)
+                    if !primary_key.is_empty()
+                        && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    tracing::info!(table = %name, "page already partly written: upserting it");
+                }
+                done => return done.map_err(|e| pg_error(&what, e)),
+            }
         }
         let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
         tx.batch_execute(&format!(
@@ -392,10 +409,14 @@ impl PlatformStore {
         .await
         .map_err(|e| pg_error(&what, e))?;
         let sink = tx
-            .copy_in::<_, Bytes>(&format!("COPY _snowsync_page ({col_list}) FROM STDIN"))
+            .copy_in::<_, Bytes>(&format!(
+                "COPY _snowsync_page ({col_list}) FROM STDIN (FORMAT binary)"
+            ))
             .await
             .map_err(|e| pg_error(&what, e))?;
-        send_copy(sink, data, &what).await?;
+        send_copy(sink, data)
+            .await
+            .map_err(|e| pg_error(&what, e))?;
         let updates = columns
             .iter()
             .filter(|c| !primary_key.contains(&c.name))
@@ -503,10 +524,21 @@ fn normalise_type(t: &str) -> String {
     }
 }
 
-async fn send_copy(sink: CopyInSink<Bytes>, data: Bytes, what: &str) -> Result<u64> {
+/// Sends one binary COPY stream: header, the page's tuples, trailer.
+async fn send_copy(
+    sink: CopyInSink<Bytes>,
+    data: Bytes,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    use crate::arrow_decode::{BINARY_HEADER, BINARY_TRAILER};
     futures::pin_mut!(sink);
-    sink.send(data).await.map_err(|e| pg_error(what, e))?;
-    sink.finish().await.map_err(|e| pg_error(what, e))
+    for chunk in [
+        Bytes::from_static(BINARY_HEADER),
+        data,
+        Bytes::from_static(BINARY_TRAILER),
+    ] {
+        sink.feed(chunk).await?;
+    }
+    sink.finish().await
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::arrow_decode::{key_value, write_copy_text, ColumnSpec, KeyValue};
+use crate::arrow_decode::{key_value, write_copy_binary, ColumnSpec, KeyValue};
 use crate::config::{PullTable, TenantConfig, TenantId};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
@@ -272,7 +272,7 @@ enum PlanKind {
 
 /// One page read from Snowflake, decoded and waiting to be written.
 struct Page {
-    /// The rows as PostgreSQL COPY text.
+    /// The rows as PostgreSQL binary COPY tuples.
     buf: Vec<u8>,
     rows: usize,
     /// The largest key tuple among the rows (None when the page is empty).
@@ -502,7 +502,7 @@ impl TableRun<'_> {
         Ok((sql, keys))
     }
 
-    /// Reads one keyset page of the checkpoint's phase and decodes it into COPY text, noting
+    /// Reads one keyset page of the checkpoint's phase and decodes it into binary COPY, noting
     /// its largest key (the next page's bound; the crate does not keep result order).
     async fn fetch_page(&self, cp: &Checkpoint, limit: usize) -> Result<Page> {
         let (sql, keys) = self.page_sql(cp, limit)?;
@@ -512,7 +512,7 @@ impl TableRun<'_> {
         let mut rows = 0usize;
         let mut max: Option<Vec<KeyValue>> = None;
         for b in &batches {
-            rows += write_copy_text(b, &self.specs, &mut buf)
+            rows += write_copy_binary(b, &self.specs, &mut buf)
                 .map_err(|e| SyncError::config(format!("decode {}: {e}", self.t.table)))?;
             for row in 0..b.num_rows() {
                 let key = key_idx
