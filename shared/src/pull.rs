@@ -19,6 +19,7 @@
 
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::arrow_decode::{key_value, write_copy_binary, ColumnSpec, KeyValue};
@@ -270,10 +271,10 @@ enum PlanKind {
     Incremental,
 }
 
-/// One page read from Snowflake, decoded and waiting to be written.
+/// One page read from Snowflake, its keys decoded, waiting to be encoded and written.
 struct Page {
-    /// The rows as PostgreSQL binary COPY tuples.
-    buf: Vec<u8>,
+    /// The rows as the client returned them.
+    batches: Vec<RecordBatch>,
     rows: usize,
     /// The largest key tuple among the rows (None when the page is empty).
     max: Option<Vec<KeyValue>>,
@@ -502,18 +503,17 @@ impl TableRun<'_> {
         Ok((sql, keys))
     }
 
-    /// Reads one keyset page of the checkpoint's phase and decodes it into binary COPY, noting
-    /// its largest key (the next page's bound; the crate does not keep result order).
-    async fn fetch_page(&self, cp: &Checkpoint, limit: usize) -> Result<Page> {
+    /// Reads one keyset page of the checkpoint's phase and finds its largest key (the next
+    /// page's bound; the crate does not keep result order). Only the key columns are decoded
+    /// here, so the next query can go out while this page is encoded and written.
+    async fn query_page(&self, cp: &Checkpoint, limit: usize) -> Result<Page> {
         let (sql, keys) = self.page_sql(cp, limit)?;
         let key_idx: Vec<usize> = keys.iter().filter_map(|k| self.spec_index(k)).collect();
         let batches = self.session.query(&sql).await?;
-        let mut buf = Vec::new();
         let mut rows = 0usize;
         let mut max: Option<Vec<KeyValue>> = None;
         for b in &batches {
-            rows += write_copy_binary(b, &self.specs, &mut buf)
-                .map_err(|e| SyncError::config(format!("decode {}: {e}", self.t.table)))?;
+            rows += b.num_rows();
             for row in 0..b.num_rows() {
                 let key = key_idx
                     .iter()
@@ -535,12 +535,29 @@ impl TableRun<'_> {
             }
         }
         Ok(Page {
-            buf,
+            batches,
             rows,
             max,
             keyed: !keys.is_empty(),
             limit,
         })
+    }
+
+    /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
+    /// part of a page), while the async side waits on Snowflake for the next page.
+    async fn encode(&self, batches: Vec<RecordBatch>) -> Result<Vec<u8>> {
+        let specs = self.specs.clone();
+        let table = self.t.table.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::new();
+            for b in &batches {
+                write_copy_binary(b, &specs, &mut buf)
+                    .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
+            }
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
     }
 
     async fn save(&self, cp: &Checkpoint) -> Result<()> {
@@ -620,20 +637,21 @@ impl TableRun<'_> {
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
         let settings = &self.deps.settings;
         let most = settings.page_rows.max(1);
-        // Pipelined: while page k is written to PostgreSQL and checkpointed, page k+1 (whose
-        // keyset bound is page k's largest key, known once k is decoded) is read from
-        // Snowflake. At most two pages are held at once: memory stays flat.
+        // Pipelined: once page k's rows are in and its largest key is known, page k+1's query
+        // goes out; meanwhile page k is encoded (on a blocking thread), written to PostgreSQL
+        // and checkpointed. At most two pages are held at once: memory stays flat.
         let mut limit = most;
+        // Bytes per row of the last page encoded (0 = none yet).
+        let bytes_per_row = std::sync::atomic::AtomicUsize::new(0);
         let mut slowest = Duration::ZERO;
         let mut page_started = Instant::now();
         let mut next = if cp.phase == Phase::Main && skip_main {
             None
         } else {
-            Some(self.fetch_page(&cp, limit).await?)
+            Some(self.query_page(&cp, limit).await?)
         };
         while let Some(page) = next.take() {
             let rows = page.rows;
-            let bytes = page.buf.len();
             progress.rows_read += rows as u64;
             progress.pages += 1;
             cp.rows += rows as u64;
@@ -650,11 +668,20 @@ impl TableRun<'_> {
             } else {
                 cp.after = page.max.map(|k| k.iter().map(KeyValue::encode).collect());
             }
-            // The next page's size: as many rows as fit the byte budget, judged by this page.
-            if let Some(per_row) = bytes.checked_div(rows) {
+            // The next page's size: as many rows as fit the byte budget, judged by the last
+            // page encoded (this one is encoded while the next is read). Arrow's own sizes are
+            // no guide: every column of an IPC batch reports the whole shared buffer.
+            let per_row = bytes_per_row.load(std::sync::atomic::Ordering::Relaxed);
+            if per_row > 0 {
                 limit = (settings.page_bytes / per_row.max(1)).clamp(most.min(100), most);
             }
+            let batches = page.batches;
             let write = async {
+                let buf = self.encode(batches).await?;
+                let bytes = buf.len();
+                if let Some(per_row) = bytes.checked_div(rows) {
+                    bytes_per_row.store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
+                }
                 let written = if rows > 0 {
                     self.deps
                         .platform
@@ -664,7 +691,7 @@ impl TableRun<'_> {
                             target,
                             &self.pg_cols,
                             &self.pk_pg,
-                            page.buf.into(),
+                            buf.into(),
                         )
                         .await?
                 } else {
@@ -673,6 +700,7 @@ impl TableRun<'_> {
                 if !finished {
                     self.save(&cp).await?;
                 }
+                tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
                 Ok::<u64, SyncError>(written)
             };
             // Read ahead unless this was the last page or the deadline is near.
@@ -680,7 +708,7 @@ impl TableRun<'_> {
             let written = if finished || stop {
                 write.await?
             } else {
-                let (written, fetched) = tokio::join!(write, self.fetch_page(&cp, limit));
+                let (fetched, written) = tokio::join!(self.query_page(&cp, limit), write);
                 let written = written?;
                 next = Some(fetched?);
                 written
@@ -688,7 +716,6 @@ impl TableRun<'_> {
             progress.rows_written += written;
             slowest = slowest.max(page_started.elapsed());
             page_started = Instant::now();
-            tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
             if stop {
                 progress.continued = true;
                 progress.watermark_after = stored.watermark;
