@@ -279,7 +279,8 @@ impl PlatformStore {
     }
 
     /// Creates (or recreates, empty) the staging table of `schema.table`, with `columns`,
-    /// [`SYNCED_AT_COLUMN`] and the primary key, creating the schema when missing.
+    /// [`SYNCED_AT_COLUMN`] and no key yet (built by [`Platform::swap_in`]), creating the schema
+    /// when missing.
     ///
     /// # Errors
     /// A classified PostgreSQL error.
@@ -288,7 +289,6 @@ impl PlatformStore {
         schema: &str,
         table: &str,
         columns: &[PgColumn],
-        primary_key: &[String],
     ) -> Result<()> {
         let client = self.client().await?;
         let schema_q = ident(schema)?;
@@ -301,13 +301,8 @@ impl PlatformStore {
             "{} timestamptz NOT NULL DEFAULT now()",
             ident(SYNCED_AT_COLUMN)?
         ));
-        if !primary_key.is_empty() {
-            cols.push(format!(
-                "CONSTRAINT {} PRIMARY KEY ({})",
-                ident(&format!("{}_pkey", staging_name(table)))?,
-                idents(primary_key)?
-            ));
-        }
+        // No primary key yet: pages go in by plain COPY (no index to maintain row by row),
+        // and the key is built once, by sorting, when the table is swapped in.
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema_q}; DROP TABLE IF EXISTS {stage_q}; CREATE TABLE {stage_q} ({})",
             cols.join(", ")
@@ -355,15 +350,17 @@ impl PlatformStore {
 
     /// Writes one page given as binary COPY tuples ([`crate::arrow_decode::write_copy_binary`]).
     ///
-    /// - Into a staging table (full refresh, backfill) the page is copied straight in: the
-    ///   staging table's primary key refuses a row that is already there (a page re-read after a
-    ///   crash between its commit and its checkpoint), and only then is the page upserted.
+    /// - Into a staging table (full refresh, backfill) the page is copied straight in, in a
+    ///   transaction whose start time stamps its rows (`_snowsync_synced_at`); the stamp is
+    ///   returned for the checkpoint (see [`Platform::discard_staged_after`]). Should the staging
+    ///   table already have its key (a swap that failed after building it) and the row be there,
+    ///   the page is upserted instead.
     /// - Into the live table (incremental) a keyed page is upserted: copied into a temporary
     ///   table, then `INSERT ... ON CONFLICT DO UPDATE`, in one transaction, so a page written
     ///   twice (a retry, a resumed run, a lookback overlap) changes nothing.
     /// - Without a key the page is copied straight in.
     ///
-    /// Returns the rows written.
+    /// Returns the rows written and, for a staging table, the page's stamp.
     ///
     /// # Errors
     /// A classified PostgreSQL error; `config` when the source key is not unique within a page.
@@ -375,7 +372,7 @@ impl PlatformStore {
         columns: &[PgColumn],
         primary_key: &[String],
         data: Bytes,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Option<String>)> {
         let mut client = self.client().await?;
         let name = target.table_name(table);
         let what = format!("load {schema}.{name}");
@@ -386,7 +383,13 @@ impl PlatformStore {
             .collect::<Result<Vec<_>>>()?
             .join(", ");
         if primary_key.is_empty() || target == Target::Staging {
-            let sink = client
+            let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
+            let stamp: String = tx
+                .query_one("SELECT now()::text", &[])
+                .await
+                .map_err(|e| pg_error(&what, e))?
+                .get(0);
+            let sink = tx
                 .copy_in::<_, Bytes>(&format!(
                     "COPY {target_q} ({col_list}) FROM STDIN (FORMAT binary)"
                 ))
@@ -398,8 +401,13 @@ impl PlatformStore {
                         && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
                 {
                     tracing::info!(table = %name, "page already partly written: upserting it");
+                    tx.rollback().await.map_err(|e| pg_error(&what, e))?;
                 }
-                done => return done.map_err(|e| pg_error(&what, e)),
+                Err(e) => return Err(pg_error(&what, e)),
+                Ok(n) => {
+                    tx.commit().await.map_err(|e| pg_error(&what, e))?;
+                    return Ok((n, Some(stamp)));
+                }
             }
         }
         let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
@@ -448,7 +456,37 @@ impl PlatformStore {
                 }
             })?;
         tx.commit().await.map_err(|e| pg_error(&what, e))?;
-        Ok(n)
+        Ok((n, None))
+    }
+
+    /// Removes from the staging table every row stamped after `stamp` (every row when `None`):
+    /// pages committed after the checkpoint being resumed, which the run reads again.
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error.
+    pub async fn discard_staged_after(
+        &self,
+        schema: &str,
+        table: &str,
+        stamp: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        let stage_q = format!("{}.{}", ident(schema)?, ident(&staging_name(table))?);
+        let what = format!("discard uncheckpointed rows of {schema}.{table}");
+        let n = client
+            .execute(
+                &format!(
+                    "DELETE FROM {stage_q} WHERE $1::text IS NULL OR {} > $1::text::timestamptz",
+                    ident(SYNCED_AT_COLUMN)?
+                ),
+                &[&stamp],
+            )
+            .await
+            .map_err(|e| pg_error(&what, e))?;
+        if n > 0 {
+            tracing::info!(table, rows = n, "discarded staged rows past the checkpoint");
+        }
+        Ok(())
     }
 
     /// Swaps the staging table in for `schema.table` in one transaction (drop the old table,
@@ -456,13 +494,46 @@ impl PlatformStore {
     ///
     /// # Errors
     /// A classified PostgreSQL error; the live table is untouched on error.
-    pub async fn swap_in(&self, schema: &str, table: &str, has_primary_key: bool) -> Result<()> {
+    pub async fn swap_in(&self, schema: &str, table: &str, primary_key: &[String]) -> Result<()> {
         let client = self.client().await?;
         let schema_q = ident(schema)?;
         let stage = staging_name(table);
         let stage_q = ident(&stage)?;
         let table_q = ident(table)?;
-        let rename_index = if has_primary_key {
+        if !primary_key.is_empty() {
+            // The key, built in one sort (unless a failed swap already built it). A duplicate
+            // here is a key that is not unique in the source.
+            let pkey = format!("{stage}_pkey");
+            let what = format!("build the primary key of {schema}.{table}");
+            let built = client
+                .query_opt(
+                    "SELECT 1 FROM pg_constraint WHERE conname = $1 AND conrelid = $2::text::regclass",
+                    &[&pkey, &format!("{schema_q}.{stage_q}")],
+                )
+                .await
+                .map_err(|e| pg_error(&what, e))?
+                .is_some();
+            if !built {
+                client
+                    .batch_execute(&format!(
+                        "ALTER TABLE {schema_q}.{stage_q} ADD CONSTRAINT {} PRIMARY KEY ({})",
+                        ident(&pkey)?,
+                        idents(primary_key)?
+                    ))
+                    .await
+                    .map_err(|e| {
+                        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                            SyncError::config(format!(
+                                "{what}: the configured primary key ({}) is not unique in the source: fix primary_key in [[pull]]",
+                                primary_key.join(", ")
+                            ))
+                        } else {
+                            pg_error(&what, e)
+                        }
+                    })?;
+            }
+        }
+        let rename_index = if !primary_key.is_empty() {
             format!(
                 "ALTER INDEX {schema_q}.{} RENAME TO {};",
                 ident(&format!("{stage}_pkey"))?,

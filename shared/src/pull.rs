@@ -314,7 +314,19 @@ struct Checkpoint {
     rows: u64,
     /// Pages so far.
     pages: u64,
+    /// The `_snowsync_synced_at` (transaction start) of the last page committed into the
+    /// staging table before this checkpoint. Rows stamped later belong to a page committed
+    /// after it (a crash between the commit and the checkpoint) and are discarded on resume,
+    /// so the staging table never holds a row twice.
+    #[serde(default)]
+    staged_at: Option<String>,
+    /// The checkpoint's format: 2 since `staged_at` (0 when absent).
+    #[serde(default)]
+    format: u8,
 }
+
+/// The current [`Checkpoint::format`].
+const CHECKPOINT_FORMAT: u8 = 2;
 
 fn decode_key(s: &str, what: &str) -> Result<KeyValue> {
     KeyValue::decode(s).map_err(|e| {
@@ -417,6 +429,8 @@ impl TableRun<'_> {
                 columns,
                 rows: 0,
                 pages: 0,
+                staged_at: None,
+                format: CHECKPOINT_FORMAT,
             });
         };
         let upper = self.upper_bound(cursor).await?;
@@ -449,6 +463,8 @@ impl TableRun<'_> {
             columns,
             rows: 0,
             pages: 0,
+            staged_at: None,
+            format: CHECKPOINT_FORMAT,
         })
     }
 
@@ -545,11 +561,12 @@ impl TableRun<'_> {
 
     /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
     /// part of a page), while the async side waits on Snowflake for the next page.
-    async fn encode(&self, batches: Vec<RecordBatch>) -> Result<Vec<u8>> {
+    async fn encode(&self, batches: Vec<RecordBatch>, capacity: usize) -> Result<Vec<u8>> {
         let specs = self.specs.clone();
         let table = self.t.table.to_string();
         tokio::task::spawn_blocking(move || {
-            let mut buf = Vec::new();
+            // Sized from the last page, so the buffer does not grow (copy, fault) as it fills.
+            let mut buf = Vec::with_capacity(capacity);
             for b in &batches {
                 write_copy_binary(b, &specs, &mut buf)
                     .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
@@ -596,12 +613,21 @@ impl TableRun<'_> {
             .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
         let mut cp = match resumable {
             Some(cp) if cp.kind == PlanKind::Incremental => Some(cp),
+            // A checkpoint from before `staged_at` existed cannot say which staged rows it
+            // covers: such a run starts over.
+            Some(cp) if cp.format < CHECKPOINT_FORMAT => None,
             Some(cp) => {
                 let staged = self
                     .deps
                     .platform
                     .has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols)
                     .await?;
+                if staged {
+                    self.deps
+                        .platform
+                        .discard_staged_after(&self.schema, &self.pg_table, cp.staged_at.as_deref())
+                        .await?;
+                }
                 staged.then_some(cp)
             }
             None => None,
@@ -617,7 +643,7 @@ impl TableRun<'_> {
                 if cp.kind != PlanKind::Incremental {
                     self.deps
                         .platform
-                        .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols, &self.pk_pg)
+                        .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols)
                         .await?;
                 }
                 self.save(&cp).await?;
@@ -677,12 +703,15 @@ impl TableRun<'_> {
             }
             let batches = page.batches;
             let write = async {
-                let buf = self.encode(batches).await?;
+                let per_row = bytes_per_row.load(std::sync::atomic::Ordering::Relaxed);
+                let buf = self
+                    .encode(batches, rows.saturating_mul(per_row + per_row / 8))
+                    .await?;
                 let bytes = buf.len();
                 if let Some(per_row) = bytes.checked_div(rows) {
                     bytes_per_row.store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
                 }
-                let written = if rows > 0 {
+                let (written, stamp) = if rows > 0 {
                     self.deps
                         .platform
                         .write_page(
@@ -695,17 +724,21 @@ impl TableRun<'_> {
                         )
                         .await?
                 } else {
-                    0
+                    (0, None)
                 };
+                let mut saved = cp.clone();
+                if stamp.is_some() {
+                    saved.staged_at.clone_from(&stamp);
+                }
                 if !finished {
-                    self.save(&cp).await?;
+                    self.save(&saved).await?;
                 }
                 tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
-                Ok::<u64, SyncError>(written)
+                Ok::<(u64, Option<String>), SyncError>((written, saved.staged_at))
             };
             // Read ahead unless this was the last page or the deadline is near.
             let stop = !finished && budget.should_stop(slowest);
-            let written = if finished || stop {
+            let (written, staged_at) = if finished || stop {
                 write.await?
             } else {
                 let (fetched, written) = tokio::join!(self.query_page(&cp, limit), write);
@@ -713,6 +746,7 @@ impl TableRun<'_> {
                 next = Some(fetched?);
                 written
             };
+            cp.staged_at = staged_at;
             progress.rows_written += written;
             slowest = slowest.max(page_started.elapsed());
             page_started = Instant::now();
@@ -725,7 +759,7 @@ impl TableRun<'_> {
         if target == Target::Staging {
             self.deps
                 .platform
-                .swap_in(&self.schema, &self.pg_table, !self.pk_pg.is_empty())
+                .swap_in(&self.schema, &self.pg_table, &self.pk_pg)
                 .await?;
         }
         let new_watermark = match cp.kind {

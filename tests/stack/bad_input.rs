@@ -209,7 +209,14 @@ async fn pull_edited(
 }
 
 /// A runtime failure case: name, database, user, `[[pull]]` body, expected kind, config edits.
-type Failure<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+type Failure<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+);
 
 #[tokio::test]
 async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
@@ -354,6 +361,36 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
             ],
             vec![Some("3".into()), Some("null cursor".into()), None],
         ]
+    );
+
+    // A key that is not unique in the source (Snowflake does not enforce keys): named, and
+    // nothing is swapped in.
+    sf.execute("CREATE TABLE PUBLIC.DUPES (ID NUMBER(38,0), U TIMESTAMP_NTZ)")
+        .await
+        .expect("create");
+    sf.execute(
+        "INSERT INTO PUBLIC.DUPES VALUES (1, '2026-01-01'), (2, '2026-01-02'), (1, '2026-01-03')",
+    )
+    .await
+    .expect("insert");
+    let body = "[[pull]]\ntable = \"DUPES\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
+    let (tenant, r) = pull_one(&stack, &db, "SVC", body).await;
+    assert_eq!(r.outcome.as_str(), "failed", "{r:?}");
+    assert_eq!(r.error_kind.map(|k| k.as_str()), Some("config"), "{r:?}");
+    let msg = r.error.as_deref().unwrap_or("");
+    assert!(
+        msg.contains("primary key (id) is not unique in the source"),
+        "{msg}"
+    );
+    let schema = snowsync::config::TenantId::parse(&tenant)
+        .expect("id")
+        .pg_schema();
+    assert_eq!(
+        stack
+            .pg_text(&format!("SELECT count(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = 'dupes'"))
+            .await[0][0]
+            .as_deref(),
+        Some("0")
     );
 
     // A VARIANT at Snowflake's 16 MB limit (16,777,208 bytes of JSON) and NUMBER(38,0) at the
