@@ -5,7 +5,9 @@
 //! killed and restarted mid-run; PostgreSQL connections dropped. After each, the destination
 //! equals the source exactly.
 
-use crate::helpers::{cli, secret, spawn_stack, text, unique, wait_for_pages, Emulator, TestStack};
+use crate::helpers::{
+    cli, secret, spawn_stack, text, unique, wait_for_pages, Emulator, Spawned, TestStack,
+};
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 
@@ -180,14 +182,8 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
         ("SNOWSYNC_LEASE_TTL_SECS", "2"),
         ("SNOWSYNC_DATABASE_URL", url.as_str()),
     ];
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
-        .args(["pull", &tenant, "--table", "LEDGER"])
-        .envs(env)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    // Drop every snowsync session of this database, repeatedly, while the run goes on.
+    let mut child = Spawned::snowsync(&["pull", &tenant, "--table", "LEDGER"], &env);
+    // Drop every session of this run, repeatedly, while the run goes on.
     let mut dropped = 0i64;
     for _ in 0..40 {
         if child.try_wait().expect("wait").is_some() {
@@ -202,7 +198,7 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
             .unwrap_or(0);
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    child.wait().expect("reap");
+    child.finish();
     assert!(dropped > 0, "no connection was dropped mid-run");
     // The interrupted run may have failed; within a few runs the destination is exact.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -313,13 +309,7 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
         ("SNOWSYNC_PAGE_ROWS", "50"),
         ("SNOWSYNC_LEASE_TTL_SECS", "2"),
     ];
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
-        .args(["pull", &tenant])
-        .envs(env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = Spawned::snowsync(&["pull", &tenant], &env);
     wait_for_pages(
         &stack,
         &tenant,
@@ -335,13 +325,9 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
     emulator.kill();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     emulator.restart().await;
-    let out = child.wait_with_output().expect("reap");
-    let (stdout, stderr) = text(&out);
+    let (status, output) = child.finish();
     // The client's retries may bridge the restart; if not, the run fails transient.
-    assert!(
-        out.status.success() || stdout.contains("transient") || stderr.contains("transient"),
-        "{stdout}{stderr}"
-    );
+    assert!(status.success() || output.contains("transient"), "{output}");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let out = cli(&["pull", &tenant], &env);
     assert!(out.status.success(), "{:?}", text(&out));

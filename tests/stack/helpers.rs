@@ -202,6 +202,53 @@ pub fn rsa_key(dir: &std::path::Path) -> std::path::PathBuf {
     key
 }
 
+/// A `snowsync` process running in the background with its output in a file (never a pipe: with
+/// `RUST_LOG=debug` a full pipe would block it), appended to `.stack/cli-output.log` at the end.
+pub struct Spawned {
+    pub child: std::process::Child,
+    args: String,
+    log: std::path::PathBuf,
+}
+
+impl Spawned {
+    pub fn snowsync(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let log = stack_dir().join(format!("child-{}.log", unique("")));
+        let file = std::fs::File::create(&log).expect("child log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn snowsync");
+        Self {
+            child,
+            args: args.join(" "),
+            log,
+        }
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()
+    }
+
+    /// Waits for the process; its exit status and output (also appended to cli-output.log).
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("reap");
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.log);
+        append(
+            "cli-output.log",
+            &format!("$ snowsync {}\n{text}", self.args),
+        );
+        (status, text)
+    }
+}
+
 /// Seeded fault choices, so a failing fault test replays: the seed comes from
 /// `SNOWSYNC_FAULT_SEED` when set, else from the clock, and every choice is logged to stderr and
 /// `.stack/faults.log` (`<test> seed=<n>` first, then one line per fault).
@@ -263,13 +310,7 @@ impl Faults {
     ) -> bool {
         let delay = std::time::Duration::from_millis(self.below(window.as_millis() as u64 + 1));
         self.attempts += 1;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn snowsync");
+        let mut child = Spawned::snowsync(args, env);
         let started = std::time::Instant::now();
         while started.elapsed() < delay && child.try_wait().expect("wait").is_none() {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
@@ -279,16 +320,7 @@ impl Faults {
             child.kill().expect("SIGKILL");
             self.kills += 1;
         }
-        let out = child.wait_with_output().expect("reap");
-        append(
-            "cli-output.log",
-            &format!(
-                "$ snowsync {}\n{}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        );
+        child.finish();
         self.log(&format!(
             "attempt {} `snowsync {}`: {} after {} ms",
             self.attempts,
@@ -385,7 +417,7 @@ pub async fn wait_for_pages(
     tenant: &str,
     object: &str,
     pages: u64,
-    child: &mut std::process::Child,
+    child: &mut Spawned,
 ) {
     let id = snowsync::config::TenantId::parse(tenant).expect("id");
     let started = std::time::Instant::now();

@@ -10,7 +10,7 @@ use snowsync::runner::Mode;
 use snowsync::state::Direction;
 
 use crate::helpers::{
-    cli, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults, TestStack,
+    cli, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults, Spawned, TestStack,
 };
 
 const TABLE: &str =
@@ -223,13 +223,7 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
     let kill_points = [1u64, 2, 4, 9, 15, 22, 31, 40, 48, 55];
     let mut killed = 0;
     for pages in kill_points {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_snowsync"))
-            .args(["pull", &tenant, "--backfill"])
-            .envs(env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = Spawned::snowsync(&["pull", &tenant, "--backfill"], &env);
         wait_for_pages(
             &stack,
             &tenant,
@@ -242,7 +236,7 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
             child.kill().expect("SIGKILL");
             killed += 1;
         }
-        child.wait().expect("reap");
+        child.finish();
         // The dead run's lease expires (2 s); the next run takes it over.
         tokio::time::sleep(Duration::from_millis(2100)).await;
     }
