@@ -385,7 +385,11 @@ impl PlatformStore {
         if primary_key.is_empty() || target == Target::Staging {
             let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
             let stamp: String = tx
-                .query_one("SELECT now()::text", &[])
+                // UTC, fixed format: the same text whatever the session's DateStyle/TimeZone.
+                .query_one(
+                    "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+                    &[],
+                )
                 .await
                 .map_err(|e| pg_error(&what, e))?
                 .get(0);
@@ -476,7 +480,7 @@ impl PlatformStore {
         let n = client
             .execute(
                 &format!(
-                    "DELETE FROM {stage_q} WHERE $1::text IS NULL OR {} > $1::text::timestamptz",
+                    "DELETE FROM {stage_q} WHERE $1::text IS NULL OR {} > ($1::text || '+00')::timestamptz",
                     ident(SYNCED_AT_COLUMN)?
                 ),
                 &[&stamp],
