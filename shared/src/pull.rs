@@ -328,6 +328,30 @@ struct Checkpoint {
 /// The current [`Checkpoint::format`].
 const CHECKPOINT_FORMAT: u8 = 2;
 
+impl Checkpoint {
+    /// A new run's plan, before its first page.
+    fn start(
+        kind: PlanKind,
+        phase: Phase,
+        upper: Option<String>,
+        lower: Option<String>,
+        columns: Vec<String>,
+    ) -> Self {
+        Self {
+            kind,
+            phase,
+            upper,
+            lower,
+            after: None,
+            columns,
+            rows: 0,
+            pages: 0,
+            staged_at: None,
+            format: CHECKPOINT_FORMAT,
+        }
+    }
+}
+
 fn decode_key(s: &str, what: &str) -> Result<KeyValue> {
     KeyValue::decode(s).map_err(|e| {
         SyncError::config(format!(
@@ -420,18 +444,13 @@ impl TableRun<'_> {
             .map(|c| c.ident.name().to_owned())
             .collect();
         let Some(cursor) = &self.t.cursor else {
-            return Ok(Checkpoint {
-                kind: PlanKind::FullRefresh,
-                phase: Phase::Main,
-                upper: None,
-                lower: None,
-                after: None,
+            return Ok(Checkpoint::start(
+                PlanKind::FullRefresh,
+                Phase::Main,
+                None,
+                None,
                 columns,
-                rows: 0,
-                pages: 0,
-                staged_at: None,
-                format: CHECKPOINT_FORMAT,
-            });
+            ));
         };
         let upper = self.upper_bound(cursor).await?;
         let live_ok = self
@@ -454,18 +473,13 @@ impl TableRun<'_> {
             }
             _ => (PlanKind::Backfill, Phase::NullCursor, None),
         };
-        Ok(Checkpoint {
+        Ok(Checkpoint::start(
             kind,
             phase,
-            upper: upper.map(|u| u.encode()),
+            upper.map(|u| u.encode()),
             lower,
-            after: None,
             columns,
-            rows: 0,
-            pages: 0,
-            staged_at: None,
-            format: CHECKPOINT_FORMAT,
-        })
+        ))
     }
 
     /// The page query of the checkpoint's phase, and the key columns it is ordered by.

@@ -203,9 +203,12 @@ impl Kind {
 /// the emulator: about 5,800 against 620 rows/s), and values stay exact: every value travels as
 /// its PostgreSQL text and is cast by the temporary table's type.
 struct Load {
+    /// `INSERT INTO <stage> (...) SELECT <casts> FROM TABLE(FLATTEN(INPUT => PARSE_JSON(`
     head: String,
-    tail: &'static str,
 }
+
+/// What closes a [`Load`] statement after the literal.
+const LOAD_TAIL: &str = ")))";
 
 impl Load {
     /// The `INSERT`s of one batch, each under [`MAX_INSERT_BYTES`] of SQL, and the batch's last
@@ -215,7 +218,7 @@ impl Load {
         rows: &[tokio_postgres::Row],
         cols: &[Column],
     ) -> Result<(Vec<String>, Position)> {
-        let budget = MAX_INSERT_BYTES.saturating_sub(self.head.len() + self.tail.len() + 2);
+        let budget = MAX_INSERT_BYTES.saturating_sub(self.head.len() + LOAD_TAIL.len() + 2);
         let mut statements = Vec::new();
         let mut json: Vec<u8> = Vec::new();
         // The literal's length: the JSON plus one byte per quote or backslash it escapes.
@@ -276,7 +279,7 @@ impl Load {
         json.push(b']');
         // serde_json wrote valid UTF-8 (escaping what is not).
         let text = String::from_utf8_lossy(json);
-        let s = format!("{}{}{}", self.head, sf_string(&text), self.tail);
+        let s = format!("{}{}{LOAD_TAIL}", self.head, sf_string(&text));
         json.clear();
         s
     }
@@ -590,7 +593,6 @@ impl Export<'_> {
                 "INSERT INTO {} ({names}) SELECT {casts} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(",
                 stage.sql()
             ),
-            tail: ")))",
         };
 
         let mut progress = Progress {

@@ -194,13 +194,16 @@ impl SfType {
         Ok(ty)
     }
 
+    /// Whether the values land in a PostgreSQL `bigint` (a whole `NUMBER` of at most 18
+    /// digits); other numbers land in `numeric`.
+    pub fn is_pg_bigint(&self) -> bool {
+        matches!(*self, SfType::Number { precision, scale: 0 } if precision <= BIGINT_MAX_PRECISION)
+    }
+
     /// The PostgreSQL column type the values land in.
     pub fn pg_type(&self) -> String {
         match *self {
-            SfType::Number {
-                precision,
-                scale: 0,
-            } if precision <= BIGINT_MAX_PRECISION => "bigint".to_owned(),
+            _ if self.is_pg_bigint() => "bigint".to_owned(),
             SfType::Number { precision, scale } => format!("numeric({precision},{scale})"),
             SfType::Float => "double precision".to_owned(),
             SfType::Text | SfType::Geography | SfType::Geometry => "text".to_owned(),

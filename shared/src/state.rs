@@ -233,6 +233,20 @@ impl StateStore {
         }
     }
 
+    /// An `UpdateItem` on one table's or export's status row (`STATUS#<direction>#<object>`).
+    fn update_status(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+        object: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(status_sk(direction, object)))
+    }
+
     /// Stores (creates or replaces) a tenant's config text. Idempotent.
     ///
     /// # Errors
@@ -378,11 +392,7 @@ impl StateStore {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(status_sk(direction, object)))
+            .update_status(tenant, direction, object)
             .update_expression(
                 "SET lease_owner = :me, lease_expires_at = :exp, tenant = :t, direction = :d, #o = :obj",
             )
@@ -417,11 +427,7 @@ impl StateStore {
         owner: &str,
     ) -> Result<()> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(status_sk(direction, object)))
+            .update_status(tenant, direction, object)
             .update_expression("REMOVE lease_owner, lease_expires_at")
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":me", s(owner))
@@ -479,11 +485,7 @@ impl StateStore {
         let expires =
             Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(status_sk(direction, object)))
+            .update_status(tenant, direction, object)
             .update_expression("SET checkpoint = :c, lease_expires_at = :exp")
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":c", s(checkpoint))
@@ -514,11 +516,7 @@ impl StateStore {
         watermark: Option<&str>,
     ) -> Result<()> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(status_sk(direction, object)))
+            .update_status(tenant, direction, object)
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":me", s(owner));
         update = match watermark {
@@ -589,11 +587,7 @@ impl StateStore {
             return Ok(());
         }
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(status_sk(r.direction, &r.object)))
+            .update_status(tenant, r.direction, &r.object)
             .expression_attribute_names("#o", "object")
             .expression_attribute_values(":t", s(tenant.as_str()))
             .expression_attribute_values(":d", s(r.direction.as_str()))

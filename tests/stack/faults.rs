@@ -39,24 +39,27 @@ async fn injected(user: &str) -> u64 {
     v["injected"].as_u64().unwrap_or(0)
 }
 
-/// A tenant (own user) pulling 600 rows; returns (tenant, user, schema).
+const LEDGER: &str =
+    "[[pull]]\ntable = \"LEDGER\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
+
+/// `LEDGER (ID, UPDATED_AT, AMOUNT)` with `rows` rows: id n+1, one second apart from
+/// 2026-01-01, amount n/4 (see [`exact`]).
+async fn ledger(sf: &snowsync::snowflake::Session, rows: u32) {
+    sf.execute("CREATE TABLE PUBLIC.LEDGER (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2))")
+        .await
+        .expect("create");
+    sf.execute(&format!("INSERT INTO PUBLIC.LEDGER SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 4 FROM TABLE(GENERATOR(ROWCOUNT => {rows}))"))
+        .await
+        .expect("insert");
+}
+
+/// A tenant (own user) pulling a 600-row [`ledger`]; returns (tenant, user, schema).
 async fn faulty_tenant(stack: &TestStack) -> (String, String, String) {
     let tenant = unique("t-");
     let user = unique("FAULTY_").to_uppercase();
     let db = unique("DB_").to_uppercase();
-    let sf = stack.snowflake(&db).await;
-    sf.execute("CREATE TABLE PUBLIC.LEDGER (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2))")
-        .await
-        .expect("create");
-    sf.execute("INSERT INTO PUBLIC.LEDGER SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 4 FROM TABLE(GENERATOR(ROWCOUNT => 600))")
-        .await
-        .expect("insert");
-    let toml = crate::helpers::tenant_toml(
-        &tenant,
-        &db,
-        &user,
-        "[[pull]]\ntable = \"LEDGER\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n",
-    );
+    ledger(&stack.snowflake(&db).await, 600).await;
+    let toml = crate::helpers::tenant_toml(&tenant, &db, &user, LEDGER);
     let cfg = stack.onboard(&toml, &secret("pw-")).await;
     (tenant, user, cfg.tenant.pg_schema())
 }
@@ -77,17 +80,26 @@ async fn pull(stack: &TestStack, tenant: &str) -> snowsync::runner::ObjectReport
         .remove(0)
 }
 
-async fn exact(stack: &TestStack, schema: &str) {
+/// The tenant's copy of a [`ledger`] of `n` rows is whole: count, distinct ids, the sum of
+/// amounts and the last cursor.
+async fn exact(stack: &TestStack, schema: &str, n: u32) {
     let rows = stack
         .pg_text(&format!("SELECT count(*), count(DISTINCT id), sum(amount), max(updated_at)::text FROM \"{schema}\".ledger"))
         .await;
+    let quarters = u64::from(n) * u64::from(n - 1) / 2; // the sum of amounts, in quarters
+    let last = n - 1; // seconds after midnight
     assert_eq!(
         rows[0],
         vec![
-            Some("600".into()),
-            Some("600".into()),
-            Some("44925.00".into()),
-            Some("2026-01-01 00:09:59".into())
+            Some(n.to_string()),
+            Some(n.to_string()),
+            Some(format!("{}.{:02}", quarters / 4, quarters % 4 * 25)),
+            Some(format!(
+                "2026-01-01 {:02}:{:02}:{:02}",
+                last / 3600,
+                last / 60 % 60,
+                last % 60
+            ))
         ]
     );
 }
@@ -110,7 +122,7 @@ async fn pulls_survive_5xx_429_expired_sessions_and_slow_responses_exactly() {
             u64::from(count),
             "{kind}: every fault was injected"
         );
-        exact(&stack, &schema).await;
+        exact(&stack, &schema, 600).await;
     }
 }
 
@@ -146,7 +158,7 @@ async fn a_burst_of_errors_beyond_the_retries_fails_transient_and_the_next_run_r
         second.rows_read < 600,
         "the second run resumed instead of starting over: {second:?}"
     );
-    exact(&stack, &schema).await;
+    exact(&stack, &schema, 600).await;
 }
 
 /// The database of a tenant's config.
@@ -212,7 +224,7 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     }
     assert!(last.is_some(), "no run completed after the drops");
-    exact(&stack, &schema).await;
+    exact(&stack, &schema, 600).await;
 }
 
 #[tokio::test]
@@ -276,7 +288,7 @@ async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
         .await
         .expect("release");
     assert_eq!(pull(&stack, &tenant).await.outcome.as_str(), "complete");
-    exact(&stack, &schema).await;
+    exact(&stack, &schema, 600).await;
 }
 
 #[tokio::test]
@@ -284,20 +296,9 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
     let stack = spawn_stack().await;
     let mut emulator = Emulator::start().await;
     let db = unique("DB_").to_uppercase();
-    let sf = emulator.admin(&db).await;
-    sf.execute("CREATE TABLE PUBLIC.LEDGER (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2))")
-        .await
-        .expect("create");
-    sf.execute("INSERT INTO PUBLIC.LEDGER SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 4 FROM TABLE(GENERATOR(ROWCOUNT => 3000))")
-        .await
-        .expect("insert");
+    ledger(&emulator.admin(&db).await, 3000).await;
     let tenant = unique("t-");
-    let toml = crate::helpers::tenant_toml(
-        &tenant,
-        &db,
-        "SVC",
-        "[[pull]]\ntable = \"LEDGER\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n",
-    );
+    let toml = crate::helpers::tenant_toml(&tenant, &db, "SVC", LEDGER);
     let schema = stack
         .onboard(&toml, &secret("pw-"))
         .await
@@ -331,16 +332,5 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let out = cli(&["pull", &tenant], &env);
     assert!(out.status.success(), "{:?}", text(&out));
-    let rows = stack
-        .pg_text(&format!("SELECT count(*), count(DISTINCT id), sum(amount), max(updated_at)::text FROM \"{schema}\".ledger"))
-        .await;
-    assert_eq!(
-        rows[0],
-        vec![
-            Some("3000".into()),
-            Some("3000".into()),
-            Some("1124625.00".into()),
-            Some("2026-01-01 00:49:59".into())
-        ]
-    );
+    exact(&stack, &schema, 3000).await;
 }

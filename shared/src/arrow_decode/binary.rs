@@ -28,7 +28,7 @@ pub(super) fn write_field(
 fn write_value(out: &mut Vec<u8>, value: Value<'_>, sf_type: SfType) -> Result<(), CellError> {
     match value {
         Value::Number { unscaled, scale } => {
-            if sf_type.pg_type() == "bigint" {
+            if sf_type.is_pg_bigint() {
                 let v = i64::try_from(unscaled)
                     .ok()
                     .filter(|_| scale == 0)
@@ -48,7 +48,11 @@ fn write_value(out: &mut Vec<u8>, value: Value<'_>, sf_type: SfType) -> Result<(
             out.extend_from_slice(s.as_bytes());
         }
         Value::Json(s) => {
-            if json_has_nul_escape(s) || s.as_bytes().contains(&0) {
+            // As in COPY text: a raw NUL is a NUL, a `\u0000` escape is jsonb's refusal.
+            if s.as_bytes().contains(&0) {
+                return Err(CellError::Nul);
+            }
+            if json_has_nul_escape(s) {
                 return Err(CellError::JsonNul);
             }
             out.push(1); // jsonb's binary format version
