@@ -146,6 +146,9 @@ class SessionState:
     # logged in naming the designated missing warehouse: queries that need compute fail 000606
     no_warehouse: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    # fakesnow refuses a second statement on a connection that is still running one ("connection
+    # is busy"); Snowflake accepts concurrent statements in a session. Queue them instead.
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 sessions: dict[str, SessionState] = {}  # session token -> state
@@ -153,6 +156,9 @@ masters: dict[str, str] = {}  # master token -> current session token
 query_tags: list[str] = []  # every QUERY_TAG set, in order, across sessions
 last_jwt: dict[str, str] = {}  # LOGIN_NAME upper-cased -> last JWT sent with SNOWFLAKE_JWT
 query_counts: dict[str, int] = {}  # LOGIN_NAME upper-cased -> query requests received (benchmarks)
+RECORD_SQL_MAX = 64 * 1024  # --record-sql keeps statements up to this size (not push's big INSERTs)
+record_sql = False  # --record-sql: keep each user's SELECTs for /_emulator/queries (benchmarks)
+recorded_sql: dict[str, list[str]] = {}  # LOGIN_NAME upper-cased -> SELECT texts, in arrival order
 _next_session_id = [1_000_000_000 + secrets.randbelow(1_000_000)]
 
 # exceptions raised/logged while fakesnow handled the current request (see _CaptureHandler)
@@ -503,6 +509,10 @@ class SnowflakeShape:
             # query requests received from one user's sessions, ALTER SESSION included
             user = query.get("user", "").upper()
             await send_json(send, {"user": user, "queries": query_counts.get(user, 0)})
+        elif path == "/_emulator/queries" and method == "GET":
+            # the SELECTs one user's sessions sent (--record-sql only), for replaying them raw
+            user = query.get("user", "").upper()
+            await send_json(send, {"user": user, "recording": record_sql, "sql": recorded_sql.get(user, [])})
         elif path == "/_emulator/sessions" and method == "GET":
             await send_json(
                 send,
@@ -697,6 +707,8 @@ class SnowflakeShape:
         query_counts[state.user] = query_counts.get(state.user, 0) + 1
         words = first_keywords(sql)
         keyword = words[0] if words else ""
+        if record_sql and keyword == "SELECT" and len(sql) <= RECORD_SQL_MAX:
+            recorded_sql.setdefault(state.user, []).append(sql)
 
         # ALTER SESSION SET/UNSET: fakesnow only knows AUTOCOMMIT and QUOTED_IDENTIFIERS_IGNORE_CASE
         if keyword == "ALTER" and len(words) > 1 and words[1] == "SESSION":
@@ -751,7 +763,8 @@ class SnowflakeShape:
             body["sqlText"] = rewritten
             body_bytes = json.dumps(body).encode()
 
-        res = await call_inner(self.app, scope, body_bytes, receive)
+        async with state.busy:
+            res = await call_inner(self.app, scope, body_bytes, receive)
         resp = res.json()
         if keyword == "USE" and len(words) > 1 and words[1] == "ROLE" and isinstance(resp, dict) and resp.get("success"):
             # fakesnow treats USE ROLE as a no-op; track it so finalRoleName and the no-write role follow
@@ -883,7 +896,14 @@ def main() -> None:
         "--db-path",
         help="keep every database in DIR/<DATABASE>.db so it survives a restart (default: in memory)",
     )
+    parser.add_argument(
+        "--record-sql",
+        action="store_true",
+        help="keep every user's SELECT statements for GET /_emulator/queries?user= (benchmarks)",
+    )
     args = parser.parse_args()
+    global record_sql
+    record_sql = args.record_sql
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.WARNING),

@@ -8,15 +8,22 @@
 //! - **incremental**: rows with `watermark - lookback < cursor <= MAX(cursor)` (the upper bound
 //!   taken first, in the UTC-pinned session), upserted into the live table.
 //!
-//! Rows are read in keyset pages, `WHERE (cursor, key) > <largest tuple of the previous page>
-//! ORDER BY cursor, key LIMIT n`, with n bounded by rows and by the bytes per row seen. A page's
-//! bound is computed from the rows it holds, never from the order they arrived in (the client
-//! does not keep result order across chunks), and kept at the source's full precision
-//! (nanoseconds, exact decimals: [`KeyValue`]). Each page is committed in PostgreSQL first and
-//! only then recorded as the checkpoint in DynamoDB, conditional on our lease: a crash between
-//! the two re-reads one page, which the upsert absorbs. A run that finds a checkpoint carries on
-//! from it, so crashes, timeouts and deadline hops lose and double nothing.
+//! Rows are read in pages of at most n rows (n bounded by rows and by the bytes per row seen),
+//! in key order: `(cursor, key)` for a cursor table, the primary key otherwise. A boundary
+//! pre-scan (the key of every n-th row, key columns only) cuts a phase into ranges
+//! `lo < key <= hi`, so two ranges are read at once while the page before them is written; a
+//! range that grew since comes back full and is read on from its largest key (keyset), and an
+//! incremental run starts with one keyset page (`key > checkpoint ORDER BY key LIMIT n`), all a
+//! small delta costs. A page's largest key is computed from its rows, never from the order they
+//! arrived in (the client does not keep result order across chunks), and kept at the source's
+//! full precision (nanoseconds, exact decimals: [`KeyValue`]). Pages are written in key order,
+//! each committed in PostgreSQL first and only then recorded as the checkpoint in DynamoDB,
+//! conditional on our lease: a crash between the two re-reads one page, which the upsert (or,
+//! for a staging table, the discarding of rows stamped after the checkpoint) absorbs. A run
+//! that finds a checkpoint carries on from it, so crashes, timeouts and deadline hops lose and
+//! double nothing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -257,6 +264,42 @@ fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
     terms.join(" OR ")
 }
 
+/// `(k1 < v1) OR (k1 = v1 AND k2 < v2) OR ... OR (k1 = v1 AND ... AND kn = vn)`: rows at or
+/// before `bound` in key order.
+fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
+    let eq = |j: usize| format!("{} = {}", keys[j].sql(), bound[j].sf_literal());
+    let mut terms = Vec::with_capacity(keys.len() + 1);
+    for i in 0..keys.len() {
+        let mut parts: Vec<String> = (0..i).map(eq).collect();
+        parts.push(format!("{} < {}", keys[i].sql(), bound[i].sf_literal()));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    terms.push(format!(
+        "({})",
+        (0..keys.len()).map(eq).collect::<Vec<_>>().join(" AND ")
+    ));
+    terms.join(" OR ")
+}
+
+/// Pages read at once: while one is written, the next two are read (Snowflake runs a session's
+/// statements concurrently; the emulator queues them), so the warehouse never waits on us.
+const READ_AHEAD: usize = 2;
+
+/// Pages one boundary pre-scan plans ahead.
+const SCAN_PAGES: usize = 16;
+
+/// A key range of one phase: rows with `lo < key <= hi` (`None`: from the phase's start, to its
+/// end). The pre-scan cuts ranges of `n` rows each; a read of one is `LIMIT n + n/16 + 1`, so a
+/// range that grew since (rows written meanwhile) comes back full and is read on from the
+/// page's largest key.
+#[derive(Debug, Clone)]
+struct Range {
+    lo: Option<Vec<KeyValue>>,
+    hi: Option<Vec<KeyValue>>,
+    /// The most rows a read of it returns; that many means more may follow.
+    limit: usize,
+}
+
 /// What a run of one table does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,10 +321,41 @@ struct Page {
     rows: usize,
     /// The largest key tuple among the rows (None when the page is empty).
     max: Option<Vec<KeyValue>>,
-    /// Whether the page was ordered by a key (a keyless table is read in one query).
-    keyed: bool,
-    /// The row limit the page was read with: fewer rows means the phase is done.
-    limit: usize,
+}
+
+/// What finished while a phase's pages move (see `TableRun::read_phase`).
+enum Event {
+    /// A boundary pre-scan: the boundaries, and the rows per range and ranges it asked for.
+    Scanned(Result<(Vec<Vec<KeyValue>>, usize, usize)>),
+    /// A page of a range, read.
+    Read(Range, Result<Page>),
+    /// A page written and checkpointed: rows written, the staging stamp it left.
+    Wrote(Result<(u64, Option<String>)>),
+}
+
+/// How fast a run's pages go: the next page's size, and the slowest page for the deadline.
+struct Pace {
+    /// Bytes per row of the last page encoded (0 = none yet).
+    bytes_per_row: std::sync::atomic::AtomicUsize,
+    /// The slowest page so far, and when the current one started.
+    timing: std::sync::Mutex<(Duration, Instant)>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            bytes_per_row: std::sync::atomic::AtomicUsize::new(0),
+            timing: std::sync::Mutex::new((Duration::ZERO, Instant::now())),
+        }
+    }
+}
+
+/// Awaits the future if there is one; never finishes otherwise (a `select!` branch that waits).
+async fn maybe<F: std::future::Future + Unpin>(f: &mut Option<F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Which rows a backfill is reading.
@@ -389,6 +463,68 @@ fn minus_lookback(value: &KeyValue, lookback: Duration, cursor: &Ident) -> Resul
     })
 }
 
+/// A spawned task that is aborted when dropped (a run that stops early leaves no read behind).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads one page and finds its largest key (the client does not keep result order). Only the
+/// key columns (`key_specs`: their column index and spec) are decoded here; the page is encoded
+/// and written later.
+async fn read_page(
+    session: &Session,
+    sql: &str,
+    key_specs: &[(usize, ColumnSpec)],
+    table: &str,
+    primary_key: &str,
+) -> Result<Page> {
+    let asked = Instant::now();
+    let batches = session.query(sql).await?;
+    let answered = asked.elapsed();
+    let mut rows = 0usize;
+    let mut max: Option<Vec<KeyValue>> = None;
+    for b in &batches {
+        rows += b.num_rows();
+        for row in 0..b.num_rows() {
+            let key = key_specs
+                .iter()
+                .map(|(i, spec)| key_value(b, *i, spec, row))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| SyncError::config(format!("decode key of {table}: {e}")))?;
+            if key.iter().any(|k| matches!(k, KeyValue::Null)) {
+                return Err(SyncError::config(format!(
+                    "table {table} has a row whose primary key ({primary_key}) is NULL: fix primary_key in [[pull]] or the data"
+                )));
+            }
+            if max.as_ref().is_none_or(|m| key > *m) {
+                max = Some(key);
+            }
+        }
+    }
+    tracing::debug!(
+        table,
+        rows,
+        query_ms = answered.as_millis() as u64,
+        "page read"
+    );
+    Ok(Page { batches, rows, max })
+}
+
 /// The run of one table: plan (or resume), keyset pages, commit, watermark.
 struct TableRun<'a> {
     deps: &'a Deps,
@@ -396,7 +532,7 @@ struct TableRun<'a> {
     object: String,
     run_id: &'a str,
     t: &'a PullTable,
-    session: &'a Session,
+    session: &'a Arc<Session>,
     cols: Vec<SourceColumn>,
     specs: Vec<ColumnSpec>,
     pg_cols: Vec<PgColumn>,
@@ -482,14 +618,9 @@ impl TableRun<'_> {
         ))
     }
 
-    /// The page query of the checkpoint's phase, and the key columns it is ordered by.
-    fn page_sql(&self, cp: &Checkpoint, limit: usize) -> Result<(String, Vec<Ident>)> {
-        let select = self
-            .cols
-            .iter()
-            .map(|c| c.sf_type.select_expr(&c.ident))
-            .collect::<Vec<_>>()
-            .join(", ");
+    /// The filters of the checkpoint's phase, and the key columns its pages are ordered by
+    /// (none for a keyless table: it is read in one query).
+    fn phase_filters(&self, cp: &Checkpoint) -> Result<(Vec<String>, Vec<Ident>)> {
         let mut keys: Vec<Ident> = Vec::new();
         let mut filters: Vec<String> = Vec::new();
         match (&self.t.cursor, cp.phase) {
@@ -509,68 +640,150 @@ impl TableRun<'_> {
             (None, _) => {}
         }
         keys.extend(self.t.primary_key.iter().cloned());
-        if let Some(after) = &cp.after {
-            let bound = after
-                .iter()
-                .map(|v| decode_key(v, "checkpoint"))
-                .collect::<Result<Vec<_>>>()?;
-            if bound.len() != keys.len() {
-                return Err(SyncError::config(
-                    "stored checkpoint does not fit the table's key: run snowsync pull --backfill",
-                ));
-            }
-            filters.push(format!("({})", keyset_after(&keys, &bound)));
-        }
-        let mut sql = format!("SELECT {select} FROM {}", self.t.table.sql());
-        if !filters.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&filters.join(" AND "));
-        }
-        if !keys.is_empty() {
-            let order = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
-            sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
-        }
-        Ok((sql, keys))
+        Ok((filters, keys))
     }
 
-    /// Reads one keyset page of the checkpoint's phase and finds its largest key (the next
-    /// page's bound; the crate does not keep result order). Only the key columns are decoded
-    /// here, so the next query can go out while this page is encoded and written.
-    async fn query_page(&self, cp: &Checkpoint, limit: usize) -> Result<Page> {
-        let (sql, keys) = self.page_sql(cp, limit)?;
-        let key_idx: Vec<usize> = keys.iter().filter_map(|k| self.spec_index(k)).collect();
+    /// The checkpoint's key bound (rows after it are still to read), checked against the keys.
+    fn resume_after(&self, cp: &Checkpoint, keys: &[Ident]) -> Result<Option<Vec<KeyValue>>> {
+        let Some(after) = &cp.after else {
+            return Ok(None);
+        };
+        let bound = after
+            .iter()
+            .map(|v| decode_key(v, "checkpoint"))
+            .collect::<Result<Vec<_>>>()?;
+        if bound.len() != keys.len() {
+            return Err(SyncError::config(
+                "stored checkpoint does not fit the table's key: run snowsync pull --backfill",
+            ));
+        }
+        Ok(Some(bound))
+    }
+
+    /// `WHERE` of the phase and of `lo < key <= hi`.
+    fn where_clause(
+        mut filters: Vec<String>,
+        keys: &[Ident],
+        lo: Option<&[KeyValue]>,
+        hi: Option<&[KeyValue]>,
+    ) -> String {
+        if let Some(lo) = lo {
+            filters.push(format!("({})", keyset_after(keys, lo)));
+        }
+        if let Some(hi) = hi {
+            filters.push(format!("({})", keyset_upto(keys, hi)));
+        }
+        if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        }
+    }
+
+    /// The query of one page of a range of the checkpoint's phase.
+    fn page_sql(&self, cp: &Checkpoint, range: &Range) -> Result<String> {
+        let select = self
+            .cols
+            .iter()
+            .map(|c| c.sf_type.select_expr(&c.ident))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (filters, keys) = self.phase_filters(cp)?;
+        let mut sql = format!("SELECT {select} FROM {}", self.t.table.sql());
+        sql.push_str(&Self::where_clause(
+            filters,
+            &keys,
+            range.lo.as_deref(),
+            range.hi.as_deref(),
+        ));
+        if !keys.is_empty() {
+            let order = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
+            sql.push_str(&format!(" ORDER BY {order} LIMIT {}", range.limit));
+        }
+        Ok(sql)
+    }
+
+    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for `count` pages.
+    /// It reads only the key columns, so it costs a fraction of a page; its ranges can then be
+    /// read two at a time instead of each waiting for the last one's largest key.
+    fn boundary_sql(
+        &self,
+        cp: &Checkpoint,
+        lo: Option<&[KeyValue]>,
+        per_page: usize,
+        count: usize,
+    ) -> Result<String> {
+        let (filters, keys) = self.phase_filters(cp)?;
+        let k = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
+        let filter = Self::where_clause(filters, &keys, lo, None);
+        let table = self.t.table.sql();
+        let rows = per_page.saturating_mul(count);
+        Ok(format!(
+            "SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS \"_SNOWSYNC_RN\" \
+             FROM (SELECT {k} FROM {table}{filter} ORDER BY {k} LIMIT {rows})) \
+             WHERE MOD(\"_SNOWSYNC_RN\", {per_page}) = 0"
+        ))
+    }
+
+    /// Runs a boundary pre-scan; the boundaries in key order (the client keeps no order).
+    async fn boundaries(&self, sql: String, keys: &[Ident]) -> Result<Vec<Vec<KeyValue>>> {
+        let specs: Vec<ColumnSpec> = keys
+            .iter()
+            .filter_map(|k| self.spec_index(k).map(|i| self.specs[i].clone()))
+            .collect();
+        let asked = Instant::now();
         let batches = self.session.query(&sql).await?;
-        let mut rows = 0usize;
-        let mut max: Option<Vec<KeyValue>> = None;
+        let mut out = Vec::new();
         for b in &batches {
-            rows += b.num_rows();
             for row in 0..b.num_rows() {
-                let key = key_idx
+                let key = specs
                     .iter()
-                    .map(|&i| key_value(b, i, &self.specs[i], row))
+                    .enumerate()
+                    .map(|(j, spec)| key_value(b, j, spec, row))
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|e| {
-                        SyncError::config(format!("decode key of {}: {e}", self.t.table))
+                        SyncError::config(format!("decode a key boundary of {}: {e}", self.t.table))
                     })?;
-                if key.iter().any(|k| matches!(k, KeyValue::Null)) {
-                    return Err(SyncError::config(format!(
-                        "table {} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
-                        self.t.table,
-                        self.t.primary_key.iter().map(Ident::name).collect::<Vec<_>>().join(", ")
-                    )));
-                }
-                if max.as_ref().is_none_or(|m| key > *m) {
-                    max = Some(key);
-                }
+                out.push(key);
             }
         }
-        Ok(Page {
-            batches,
-            rows,
-            max,
-            keyed: !keys.is_empty(),
-            limit,
-        })
+        out.sort();
+        out.dedup();
+        tracing::debug!(table = %self.t.table, boundaries = out.len(), query_ms = asked.elapsed().as_millis() as u64, "pre-scan");
+        Ok(out)
+    }
+
+    /// One page of a range, with the range it belongs to. The read runs as a task of its own,
+    /// so the client's parsing of a response (JSON, base64, Arrow) runs beside the writes
+    /// instead of holding up the run's task.
+    fn read_range(
+        &self,
+        sql: String,
+        keys: &[Ident],
+        range: Range,
+    ) -> impl std::future::Future<Output = (Range, Result<Page>)> {
+        let session = Arc::clone(self.session);
+        let key_specs: Vec<(usize, ColumnSpec)> = keys
+            .iter()
+            .filter_map(|k| self.spec_index(k).map(|i| (i, self.specs[i].clone())))
+            .collect();
+        let table = self.t.table.to_string();
+        let primary_key = self
+            .t
+            .primary_key
+            .iter()
+            .map(Ident::name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(
+            async move { read_page(&session, &sql, &key_specs, &table, &primary_key).await },
+        )));
+        async move {
+            let page = task
+                .await
+                .unwrap_or_else(|e| Err(SyncError::transient(format!("read a page: {e}"))));
+            (range, page)
+        }
     }
 
     /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
@@ -605,6 +818,256 @@ impl TableRun<'_> {
                 self.deps.settings.lease_ttl,
             )
             .await
+    }
+
+    /// The rows of the next page: as many as fit the byte budget, judged by the last page
+    /// encoded. Arrow's own sizes are no guide: every column of an IPC batch reports the whole
+    /// shared buffer.
+    fn page_rows(&self, pace: &Pace) -> usize {
+        let settings = &self.deps.settings;
+        let most = settings.page_rows.max(1);
+        match pace
+            .bytes_per_row
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => most,
+            per_row => (settings.page_bytes / per_row).clamp(most.min(100), most),
+        }
+    }
+
+    /// Encodes, writes and checkpoints one page (`saved` is the checkpoint once it is in).
+    async fn write(
+        &self,
+        page: Page,
+        target: Target,
+        mut saved: Checkpoint,
+        finished: bool,
+        build_key: bool,
+        pace: &Pace,
+    ) -> Result<(u64, Option<String>)> {
+        if build_key {
+            let started = Instant::now();
+            self.deps
+                .platform
+                .build_key(&self.schema, &self.pg_table, &self.pk_pg)
+                .await?;
+            tracing::debug!(table = %self.t.table, ms = started.elapsed().as_millis() as u64, "staging key built");
+        }
+        let rows = page.rows;
+        let per_row = pace
+            .bytes_per_row
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let buf = self
+            .encode(page.batches, rows.saturating_mul(per_row + per_row / 8))
+            .await?;
+        let bytes = buf.len();
+        if let Some(per_row) = bytes.checked_div(rows) {
+            pace.bytes_per_row
+                .store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
+        }
+        let (written, stamp) = if rows > 0 {
+            self.deps
+                .platform
+                .write_page(
+                    &self.schema,
+                    &self.pg_table,
+                    target,
+                    &self.pg_cols,
+                    &self.pk_pg,
+                    buf.into(),
+                )
+                .await?
+        } else {
+            (0, None)
+        };
+        if stamp.is_some() {
+            saved.staged_at.clone_from(&stamp);
+        }
+        if !finished {
+            self.save(&saved).await?;
+        }
+        tracing::debug!(table = %self.t.table, page = saved.pages, rows, bytes, write_ms = started.elapsed().as_millis() as u64, "page committed");
+        Ok((written, saved.staged_at))
+    }
+
+    /// Reads and writes every page of the checkpoint's phase from its checkpoint on; returns
+    /// whether the deadline stopped it (its checkpoint saved).
+    ///
+    /// Boundary pre-scans cut the phase into ranges of n rows, and [`READ_AHEAD`] ranges are
+    /// read while the page before them is encoded, written and checkpointed. An incremental
+    /// run's first page is a keyset page (`key > checkpoint ORDER BY key LIMIT n`) instead, so
+    /// a small delta costs one query; the pre-scans start once it comes back full. Pages are written in key order, so the checkpoint is
+    /// always "everything up to here"; at most `READ_AHEAD + 2` pages are held at once (read
+    /// or being read, one waiting, one being written), plus a range's continuation, and two
+    /// more while the staging key is built.
+    async fn read_phase(
+        &self,
+        cp: &mut Checkpoint,
+        target: Target,
+        skip_main: bool,
+        budget: &Budget,
+        progress: &mut Progress,
+        pace: &Pace,
+    ) -> Result<bool> {
+        use futures::stream::{FuturesOrdered, StreamExt};
+        let (_, keys) = self.phase_filters(cp)?;
+        let keys = &keys;
+        // Ranges handed out so far end here; a pre-scan starts from it.
+        let mut frontier = self.resume_after(cp, keys)?;
+        // The main phase of a backfill or full refresh (usually big) starts with a pre-scan: its
+        // first page is then a cheap range read too. An incremental run (usually a small delta)
+        // and a backfill's NULL-cursor rows (usually none) start with one keyset page, which is
+        // all that fewer rows than a page cost.
+        let scan_first = target == Target::Staging && cp.phase == Phase::Main && !keys.is_empty();
+        let mut ranges = std::collections::VecDeque::new();
+        if !scan_first {
+            ranges.push_back(Range {
+                lo: frontier.clone(),
+                hi: None,
+                limit: self.page_rows(pace),
+            });
+        }
+        // Whether the phase's last range (`hi: None`) is handed out: no pre-scan is needed.
+        let mut planned = !scan_first;
+        let mut reads = FuturesOrdered::new();
+        let mut ready = std::collections::VecDeque::new();
+        let mut writing = None;
+        let mut scanning = None;
+        // Whether the page being written is the run's last (no deadline check after it).
+        let mut finishing = false;
+        // The staging table's key is built before the last pages are written, so that its sort
+        // runs while they are read instead of after (as the swap would).
+        let mut key_built = false;
+        let mut building = false;
+        loop {
+            if !planned && scanning.is_none() && ranges.len() < READ_AHEAD {
+                let per_page = self.page_rows(pace);
+                let sql = self.boundary_sql(cp, frontier.as_deref(), per_page, SCAN_PAGES)?;
+                scanning = Some(Box::pin(async move {
+                    self.boundaries(sql, keys)
+                        .await
+                        .map(|b| (b, per_page, SCAN_PAGES))
+                }));
+            }
+            // READ_AHEAD reads in flight, and one page read ahead of the writer; while the
+            // writer builds the key (a few hundred ms), two more, so reading does not stall.
+            let ahead = if building { READ_AHEAD + 2 } else { READ_AHEAD };
+            while reads.len() < READ_AHEAD && reads.len() + ready.len() <= ahead {
+                let Some(range) = ranges.pop_front() else {
+                    break;
+                };
+                let sql = self.page_sql(cp, &range)?;
+                reads.push_back(Box::pin(self.read_range(sql, keys, range)));
+            }
+            if writing.is_none() {
+                if let Some((range, page)) = ready.pop_front() {
+                    let (range, page): (Range, Page) = (range, page);
+                    let full = !keys.is_empty() && page.rows >= range.limit;
+                    cp.rows += page.rows as u64;
+                    cp.pages += 1;
+                    progress.rows_read += page.rows as u64;
+                    progress.pages += 1;
+                    let mut last = false;
+                    if full {
+                        cp.after = page
+                            .max
+                            .as_ref()
+                            .map(|k| k.iter().map(KeyValue::encode).collect());
+                    } else if let Some(hi) = &range.hi {
+                        cp.after = Some(hi.iter().map(KeyValue::encode).collect());
+                    } else {
+                        last = true;
+                    }
+                    let mut saved = cp.clone();
+                    // The phase's last page: the checkpoint moves on to the next phase, or the
+                    // run is finished (the watermark write follows, no checkpoint).
+                    let finished = last && (cp.phase == Phase::Main || skip_main);
+                    if last && !finished {
+                        saved.phase = Phase::Main;
+                        saved.after = None;
+                    }
+                    finishing = finished;
+                    let build_key = !key_built
+                        && planned
+                        && scanning.is_none()
+                        && target == Target::Staging
+                        && cp.phase == Phase::Main
+                        && reads.len() + ready.len() + ranges.len() <= READ_AHEAD;
+                    key_built |= build_key;
+                    building = build_key;
+                    writing = Some(Box::pin(
+                        self.write(page, target, saved, finished, build_key, pace),
+                    ));
+                }
+            }
+            if writing.is_none() && reads.is_empty() && scanning.is_none() && ranges.is_empty() {
+                return Ok(false);
+            }
+            let event = tokio::select! {
+                Some((range, page)) = reads.next(), if !reads.is_empty() => Event::Read(range, page),
+                wrote = maybe(&mut writing) => Event::Wrote(wrote),
+                scanned = maybe(&mut scanning) => Event::Scanned(scanned),
+            };
+            match event {
+                Event::Scanned(scanned) => {
+                    scanning = None;
+                    let (bounds, per_page, count) = scanned?;
+                    let limit = per_page + per_page / 16 + 1;
+                    let found = bounds.len();
+                    for hi in bounds {
+                        ranges.push_back(Range {
+                            lo: frontier.replace(hi.clone()),
+                            hi: Some(hi),
+                            limit,
+                        });
+                    }
+                    if found < count {
+                        ranges.push_back(Range {
+                            lo: frontier.clone(),
+                            hi: None,
+                            limit,
+                        });
+                        planned = true;
+                    }
+                }
+                Event::Read(range, page) => {
+                    let page = page?;
+                    if !keys.is_empty() && page.rows >= range.limit {
+                        // Full: the range holds more rows than it did (or, for the first page,
+                        // the phase goes on). Read on from this page's largest key.
+                        if range.hi.is_some() {
+                            let cont = Range {
+                                lo: page.max.clone(),
+                                ..range.clone()
+                            };
+                            let sql = self.page_sql(cp, &cont)?;
+                            reads.push_front(Box::pin(self.read_range(sql, keys, cont)));
+                        } else {
+                            frontier.clone_from(&page.max);
+                            planned = false;
+                        }
+                    }
+                    ready.push_back((range, page));
+                }
+                Event::Wrote(wrote) => {
+                    writing = None;
+                    building = false;
+                    let (written, staged_at) = wrote?;
+                    cp.staged_at = staged_at;
+                    progress.rows_written += written;
+                    let slowest = {
+                        let mut t = pace.timing.lock().unwrap_or_else(|p| p.into_inner());
+                        *t = (t.0.max(t.1.elapsed()), Instant::now());
+                        t.0
+                    };
+                    // Stop at any page boundary but the run's last, a phase's end included.
+                    if !finishing && budget.should_stop(slowest) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
     }
 
     async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
@@ -675,100 +1138,24 @@ impl TableRun<'_> {
         };
         // Nothing to read on the main phase when the table had no non-NULL cursor.
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
-        let settings = &self.deps.settings;
-        let most = settings.page_rows.max(1);
-        // Pipelined: once page k's rows are in and its largest key is known, page k+1's query
-        // goes out; meanwhile page k is encoded (on a blocking thread), written to PostgreSQL
-        // and checkpointed. At most two pages are held at once: memory stays flat.
-        let mut limit = most;
-        // Bytes per row of the last page encoded (0 = none yet).
-        let bytes_per_row = std::sync::atomic::AtomicUsize::new(0);
-        let mut slowest = Duration::ZERO;
-        let mut page_started = Instant::now();
-        let mut next = if cp.phase == Phase::Main && skip_main {
-            None
-        } else {
-            Some(self.query_page(&cp, limit).await?)
-        };
-        while let Some(page) = next.take() {
-            let rows = page.rows;
-            progress.rows_read += rows as u64;
-            progress.pages += 1;
-            cp.rows += rows as u64;
-            cp.pages += 1;
-            let mut finished = false;
-            if !page.keyed || rows < page.limit {
-                if cp.phase == Phase::NullCursor {
-                    cp.phase = Phase::Main;
-                    cp.after = None;
-                    finished = skip_main;
-                } else {
-                    finished = true;
-                }
-            } else {
-                cp.after = page.max.map(|k| k.iter().map(KeyValue::encode).collect());
+        let pace = Pace::default();
+        loop {
+            if cp.phase == Phase::Main && skip_main {
+                break;
             }
-            // The next page's size: as many rows as fit the byte budget, judged by the last
-            // page encoded (this one is encoded while the next is read). Arrow's own sizes are
-            // no guide: every column of an IPC batch reports the whole shared buffer.
-            let per_row = bytes_per_row.load(std::sync::atomic::Ordering::Relaxed);
-            if per_row > 0 {
-                limit = (settings.page_bytes / per_row.max(1)).clamp(most.min(100), most);
-            }
-            let batches = page.batches;
-            let write = async {
-                let per_row = bytes_per_row.load(std::sync::atomic::Ordering::Relaxed);
-                let buf = self
-                    .encode(batches, rows.saturating_mul(per_row + per_row / 8))
-                    .await?;
-                let bytes = buf.len();
-                if let Some(per_row) = bytes.checked_div(rows) {
-                    bytes_per_row.store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
-                }
-                let (written, stamp) = if rows > 0 {
-                    self.deps
-                        .platform
-                        .write_page(
-                            &self.schema,
-                            &self.pg_table,
-                            target,
-                            &self.pg_cols,
-                            &self.pk_pg,
-                            buf.into(),
-                        )
-                        .await?
-                } else {
-                    (0, None)
-                };
-                let mut saved = cp.clone();
-                if stamp.is_some() {
-                    saved.staged_at.clone_from(&stamp);
-                }
-                if !finished {
-                    self.save(&saved).await?;
-                }
-                tracing::debug!(table = %self.t.table, page = cp.pages, rows, bytes, "page committed");
-                Ok::<(u64, Option<String>), SyncError>((written, saved.staged_at))
-            };
-            // Read ahead unless this was the last page or the deadline is near.
-            let stop = !finished && budget.should_stop(slowest);
-            let (written, staged_at) = if finished || stop {
-                write.await?
-            } else {
-                let (fetched, written) = tokio::join!(self.query_page(&cp, limit), write);
-                let written = written?;
-                next = Some(fetched?);
-                written
-            };
-            cp.staged_at = staged_at;
-            progress.rows_written += written;
-            slowest = slowest.max(page_started.elapsed());
-            page_started = Instant::now();
-            if stop {
+            if self
+                .read_phase(&mut cp, target, skip_main, budget, &mut progress, &pace)
+                .await?
+            {
                 progress.continued = true;
                 progress.watermark_after = stored.watermark;
                 return Ok(progress);
             }
+            if cp.phase == Phase::Main || skip_main {
+                break;
+            }
+            cp.phase = Phase::Main;
+            cp.after = None;
         }
         if target == Target::Staging {
             self.deps
@@ -810,7 +1197,7 @@ async fn pull_table(
     deps: &Deps,
     cfg: &TenantConfig,
     t: &PullTable,
-    session: &Session,
+    session: &Arc<Session>,
     mode: Mode,
     run_id: &str,
     budget: &Budget,
@@ -863,5 +1250,55 @@ mod tests {
             keyset_after(&keys, &bound),
             r#"("A" > 5) OR ("A" = 5 AND "b" > 'x''y')"#
         );
+        assert_eq!(
+            keyset_upto(&keys, &bound),
+            r#"("A" < 5) OR ("A" = 5 AND "b" < 'x''y') OR ("A" = 5 AND "b" = 'x''y')"#
+        );
+    }
+
+    /// `keyset_after(lo)` and `keyset_upto(hi)` together hold exactly the tuples in `(lo, hi]`,
+    /// checked against tuple order for every tuple of a small grid.
+    #[test]
+    fn range_predicates_select_exactly_the_half_open_range() {
+        let keys = vec![Ident::from_exact("A"), Ident::from_exact("B")];
+        let grid: Vec<Vec<i64>> = (0..4)
+            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
+            .collect();
+        // Evaluates a predicate of the form these functions write, for one tuple.
+        let eval = |sql: &str, t: &[i64]| -> bool {
+            sql.split(" OR ").any(|term| {
+                term.trim_matches(|c| c == '(' || c == ')')
+                    .split(" AND ")
+                    .all(|cmp| {
+                        let parts: Vec<&str> = cmp.split(' ').collect();
+                        let v = if parts[0] == "\"A\"" { t[0] } else { t[1] };
+                        let n: i64 = parts[2].parse().expect("int");
+                        match parts[1] {
+                            ">" => v > n,
+                            "<" => v < n,
+                            "=" => v == n,
+                            op => panic!("{op}"),
+                        }
+                    })
+            })
+        };
+        let kv = |t: &[i64]| {
+            t.iter()
+                .map(|&v| KeyValue::Int(v.into()))
+                .collect::<Vec<_>>()
+        };
+        for lo in &grid {
+            for hi in &grid {
+                let after = keyset_after(&keys, &kv(lo));
+                let upto = keyset_upto(&keys, &kv(hi));
+                for t in &grid {
+                    assert_eq!(
+                        eval(&after, t) && eval(&upto, t),
+                        lo < t && t <= hi,
+                        "{t:?} in ({lo:?}, {hi:?}]: {after} AND {upto}"
+                    );
+                }
+            }
+        }
     }
 }

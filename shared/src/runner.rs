@@ -45,10 +45,14 @@ pub(crate) async fn open_session(
     deps: &Deps,
     cfg: &crate::config::TenantConfig,
     run_id: &str,
-) -> Result<Result<crate::snowflake::Session>> {
+) -> Result<Result<std::sync::Arc<crate::snowflake::Session>>> {
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    Ok(crate::snowflake::Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag).await)
+    Ok(
+        crate::snowflake::Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag)
+            .await
+            .map(std::sync::Arc::new),
+    )
 }
 
 /// The run's shared session, or its login failure as this object's failure.
@@ -56,8 +60,8 @@ pub(crate) async fn open_session(
 /// # Errors
 /// The login failure, with its kind and message.
 pub(crate) fn shared_session(
-    session: &Result<crate::snowflake::Session>,
-) -> Result<&crate::snowflake::Session> {
+    session: &Result<std::sync::Arc<crate::snowflake::Session>>,
+) -> Result<&std::sync::Arc<crate::snowflake::Session>> {
     session
         .as_ref()
         .map_err(|e| crate::SyncError::new(e.kind(), e.message().to_owned()))

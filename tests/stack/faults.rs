@@ -55,10 +55,15 @@ async fn ledger(sf: &snowsync::snowflake::Session, rows: u32) {
 
 /// A tenant (own user) pulling a 600-row [`ledger`]; returns (tenant, user, schema).
 async fn faulty_tenant(stack: &TestStack) -> (String, String, String) {
+    faulty_tenant_with(stack, 600).await
+}
+
+/// A tenant whose login is `FAULTY_…` (faults are armed per user) and its ledger of `rows`.
+async fn faulty_tenant_with(stack: &TestStack, rows: u32) -> (String, String, String) {
     let tenant = unique("t-");
     let user = unique("FAULTY_").to_uppercase();
     let db = unique("DB_").to_uppercase();
-    ledger(&stack.snowflake(&db).await, 600).await;
+    ledger(&stack.snowflake(&db).await, rows).await;
     let toml = crate::helpers::tenant_toml(&tenant, &db, &user, LEDGER);
     let cfg = stack.onboard(&toml, &secret("pw-")).await;
     (tenant, user, cfg.tenant.pg_schema())
@@ -130,9 +135,10 @@ async fn pulls_survive_5xx_429_expired_sessions_and_slow_responses_exactly() {
 async fn a_burst_of_errors_beyond_the_retries_fails_transient_and_the_next_run_resumes() {
     let stack = spawn_stack().await;
     let (tenant, user, schema) = faulty_tenant(&stack).await;
-    // Eight queries succeed (session setup, describe, MAX, the first pages), then five in a
-    // row fail: more than the client's three retries.
-    arm_after(&user, "http_503", 1, 5, 0, 8).await;
+    // Eight queries succeed (session setup, describe, MAX, the first pages), then ten in a
+    // row fail: more than the client's three retries, even shared by the three requests a run
+    // keeps in flight (two pages and a boundary pre-scan).
+    arm_after(&user, "http_503", 1, 10, 0, 8).await;
     let first = pull(&stack, &tenant).await;
     assert_eq!(first.outcome.as_str(), "failed", "{first:?}");
     assert_eq!(
@@ -159,6 +165,67 @@ async fn a_burst_of_errors_beyond_the_retries_fails_transient_and_the_next_run_r
         "the second run resumed instead of starting over: {second:?}"
     );
     exact(&stack, &schema, 600).await;
+}
+
+#[tokio::test]
+async fn rows_written_into_a_planned_range_mid_backfill_are_read_on_from_its_full_page() {
+    // The pre-scan cuts the backfill into ranges of 50 rows; every query is slowed down, and
+    // once a few pages are in, 100 rows land inside a range not yet read (between seconds 700
+    // and 701). That range comes back full (LIMIT 54) and must be read on from its last key:
+    // a run that took a full range page as the whole range would lose 50 of them.
+    let stack = spawn_stack().await;
+    let (tenant, user, schema) = faulty_tenant_with(&stack, 1_000).await;
+    arm(&user, "delay", 1, 400, 150).await;
+    let db = stack_db(&stack, &tenant).await;
+    let child = midway(
+        &stack,
+        &["pull", &tenant, "--backfill"],
+        &[("SNOWSYNC_PAGE_ROWS", "50")],
+        (&tenant, &db, 3),
+        "the insert",
+    )
+    .await;
+    stack
+        .snowflake(&db)
+        .await
+        .execute("INSERT INTO PUBLIC.LEDGER SELECT 10001 + SEQ4(), DATEADD('millisecond', SEQ4() + 1, '2026-01-01 00:11:40'::TIMESTAMP_NTZ), 0 FROM TABLE(GENERATOR(ROWCOUNT => 100))")
+        .await
+        .expect("insert");
+    let (status, output) = child.finish();
+    assert!(status.success(), "{output}");
+    let rows = stack
+        .pg_text(&format!(
+            "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id > 10000) FROM \"{schema}\".ledger"
+        ))
+        .await;
+    assert_eq!(
+        rows[0],
+        vec![
+            Some("1100".to_owned()),
+            Some("1100".to_owned()),
+            Some("100".to_owned())
+        ],
+        "{output}"
+    );
+}
+
+/// Starts `snowsync <args>` and waits until its pull of the tenant's `db`.PUBLIC.LEDGER has
+/// checkpointed `pages` pages, the run still going (for `what` to happen mid-run).
+async fn midway(
+    stack: &TestStack,
+    args: &[&str],
+    env: &[(&str, &str)],
+    (tenant, db, pages): (&str, &str, u64),
+    what: &str,
+) -> Spawned {
+    let mut child = Spawned::snowsync(args, env);
+    let object = format!("{db}.PUBLIC.LEDGER");
+    wait_for_pages(stack, tenant, &object, pages, &mut child).await;
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the run ended before {what}"
+    );
+    child
 }
 
 /// The database of a tenant's config.
@@ -310,19 +377,14 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
         ("SNOWSYNC_PAGE_ROWS", "50"),
         ("SNOWSYNC_LEASE_TTL_SECS", "2"),
     ];
-    let mut child = Spawned::snowsync(&["pull", &tenant], &env);
-    wait_for_pages(
+    let child = midway(
         &stack,
-        &tenant,
-        &format!("{db}.PUBLIC.LEDGER"),
-        5,
-        &mut child,
+        &["pull", &tenant],
+        &env,
+        (&tenant, &db, 5),
+        "the restart",
     )
     .await;
-    assert!(
-        child.try_wait().expect("wait").is_none(),
-        "the run ended before the restart"
-    );
     emulator.kill();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     emulator.restart().await;
