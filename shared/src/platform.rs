@@ -414,7 +414,7 @@ impl PlatformStore {
             // A staging table with its key (built before the last pages, see `build_key`)
             // refuses a row twice: a resume discards the rows past its checkpoint first, so
             // that is a key not unique in the source.
-            let n = send_copy(sink, data.clone()).await.map_err(|e| {
+            let n = send_copy(sink, data).await.map_err(|e| {
                 if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
                     not_unique(&what, primary_key)
                 } else {

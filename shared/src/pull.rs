@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::arrow_decode::{key_value, write_copy_binary, ColumnSpec, KeyValue};
+use crate::arrow_decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
 use crate::config::{PullTable, TenantConfig, TenantId};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
@@ -325,28 +325,104 @@ struct Page {
 
 /// What finished while a phase's pages move (see `TableRun::read_phase`).
 enum Event {
-    /// A boundary pre-scan: the boundaries, and the rows per range and ranges it asked for.
-    Scanned(Result<(Vec<Vec<KeyValue>>, usize, usize)>),
+    /// A boundary pre-scan: the boundaries, and the rows per range it asked for.
+    Scanned(Result<(Vec<Vec<KeyValue>>, usize)>),
     /// A page of a range, read.
     Read(Range, Result<Page>),
     /// A page written and checkpointed: rows written, the staging stamp it left.
     Wrote(Result<(u64, Option<String>)>),
 }
 
-/// How fast a run's pages go: the next page's size, and the slowest page for the deadline.
+/// How big the run's pages are: bytes per row of the last page encoded (0 = none yet). Set by
+/// the page being written while the next pages are planned.
+#[derive(Default)]
 struct Pace {
-    /// Bytes per row of the last page encoded (0 = none yet).
     bytes_per_row: std::sync::atomic::AtomicUsize,
-    /// The slowest page so far, and when the current one started.
-    timing: std::sync::Mutex<(Duration, Instant)>,
 }
 
-impl Default for Pace {
-    fn default() -> Self {
+/// The slowest page so far (for the deadline), and when the current one started.
+struct PageClock {
+    slowest: Duration,
+    started: Instant,
+}
+
+impl PageClock {
+    fn new() -> Self {
         Self {
-            bytes_per_row: std::sync::atomic::AtomicUsize::new(0),
-            timing: std::sync::Mutex::new((Duration::ZERO, Instant::now())),
+            slowest: Duration::ZERO,
+            started: Instant::now(),
         }
+    }
+
+    /// A page is done: the slowest page so far, this one included.
+    fn lap(&mut self) -> Duration {
+        self.slowest = self.slowest.max(self.started.elapsed());
+        self.started = Instant::now();
+        self.slowest
+    }
+}
+
+/// What the pages of one phase read: the select list, the phase's filters, and the key columns
+/// its pages are ordered by (none for a keyless table: it is read in one query). Built once per
+/// phase.
+struct PhaseQuery {
+    select: String,
+    filters: Vec<String>,
+    keys: Vec<Ident>,
+}
+
+impl PhaseQuery {
+    fn keyed(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// `WHERE` of the phase and of `lo < key <= hi`.
+    fn where_clause(&self, lo: Option<&[KeyValue]>, hi: Option<&[KeyValue]>) -> String {
+        let mut filters = self.filters.clone();
+        if let Some(lo) = lo {
+            filters.push(format!("({})", keyset_after(&self.keys, lo)));
+        }
+        if let Some(hi) = hi {
+            filters.push(format!("({})", keyset_upto(&self.keys, hi)));
+        }
+        if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        }
+    }
+
+    fn order(&self) -> String {
+        self.keys
+            .iter()
+            .map(Ident::sql)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The query of one page of a range.
+    fn page_sql(&self, table: &str, range: &Range) -> String {
+        let mut sql = format!("SELECT {} FROM {table}", self.select);
+        sql.push_str(&self.where_clause(range.lo.as_deref(), range.hi.as_deref()));
+        if self.keyed() {
+            sql.push_str(&format!(" ORDER BY {} LIMIT {}", self.order(), range.limit));
+        }
+        sql
+    }
+
+    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for
+    /// [`SCAN_PAGES`] pages. It reads only the key columns, so it costs a fraction of a page;
+    /// its ranges can then be read two at a time instead of each waiting for the last one's
+    /// largest key.
+    fn boundary_sql(&self, table: &str, lo: Option<&[KeyValue]>, per_page: usize) -> String {
+        let k = self.order();
+        let filter = self.where_clause(lo, None);
+        let rows = per_page.saturating_mul(SCAN_PAGES);
+        format!(
+            "SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS \"_SNOWSYNC_RN\" \
+             FROM (SELECT {k} FROM {table}{filter} ORDER BY {k} LIMIT {rows})) \
+             WHERE MOD(\"_SNOWSYNC_RN\", {per_page}) = 0"
+        )
     }
 }
 
@@ -483,46 +559,108 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Reads one page and finds its largest key (the client does not keep result order). Only the
-/// key columns (`key_specs`: their column index and spec) are decoded here; the page is encoded
-/// and written later.
-async fn read_page(
-    session: &Session,
-    sql: &str,
-    key_specs: &[(usize, ColumnSpec)],
-    table: &str,
-    primary_key: &str,
-) -> Result<Page> {
-    let asked = Instant::now();
-    let batches = session.query(sql).await?;
-    let answered = asked.elapsed();
-    let mut rows = 0usize;
-    let mut max: Option<Vec<KeyValue>> = None;
-    for b in &batches {
-        rows += b.num_rows();
-        for row in 0..b.num_rows() {
-            let key = key_specs
-                .iter()
-                .map(|(i, spec)| key_value(b, *i, spec, row))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| SyncError::config(format!("decode key of {table}: {e}")))?;
-            if key.iter().any(|k| matches!(k, KeyValue::Null)) {
-                return Err(SyncError::config(format!(
-                    "table {table} has a row whose primary key ({primary_key}) is NULL: fix primary_key in [[pull]] or the data"
-                )));
-            }
-            if max.as_ref().is_none_or(|m| key > *m) {
-                max = Some(key);
-            }
+/// The key tuple of one row: `specs` pairs each key column's index in the batch with its spec.
+fn row_key(
+    b: &RecordBatch,
+    specs: &[(usize, ColumnSpec)],
+    row: usize,
+) -> std::result::Result<Vec<KeyValue>, DecodeError> {
+    specs
+        .iter()
+        .map(|(i, spec)| key_value(b, *i, spec, row))
+        .collect()
+}
+
+/// What a page read needs on a task of its own; cheap to clone, one per phase.
+#[derive(Clone)]
+struct PageReader {
+    session: Arc<Session>,
+    /// The key columns: their index in a page's batches, and their spec.
+    key_specs: Arc<[(usize, ColumnSpec)]>,
+    table: Arc<str>,
+    /// The configured primary key, for the NULL-key error.
+    primary_key: Arc<str>,
+}
+
+impl PageReader {
+    /// One page of a range, with the range it belongs to. The read runs as a task of its own,
+    /// so the client's parsing of a response (JSON, base64, Arrow) runs beside the writes
+    /// instead of holding up the run's task.
+    fn read(
+        &self,
+        sql: String,
+        range: Range,
+    ) -> impl std::future::Future<Output = (Range, Result<Page>)> {
+        let reader = self.clone();
+        let task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(
+            async move { reader.read_page(&sql).await },
+        )));
+        async move {
+            let page = task
+                .await
+                .unwrap_or_else(|e| Err(SyncError::transient(format!("read a page: {e}"))));
+            (range, page)
         }
     }
-    tracing::debug!(
-        table,
-        rows,
-        query_ms = answered.as_millis() as u64,
-        "page read"
-    );
-    Ok(Page { batches, rows, max })
+
+    /// Reads one page and finds its largest key (the client does not keep result order). Only
+    /// the key columns are decoded here; the page is encoded and written later.
+    async fn read_page(&self, sql: &str) -> Result<Page> {
+        let table = &*self.table;
+        let asked = Instant::now();
+        let batches = self.session.query(sql).await?;
+        let answered = asked.elapsed();
+        let mut rows = 0usize;
+        let mut max: Option<Vec<KeyValue>> = None;
+        for b in &batches {
+            rows += b.num_rows();
+            for row in 0..b.num_rows() {
+                let key = row_key(b, &self.key_specs, row)
+                    .map_err(|e| SyncError::config(format!("decode key of {table}: {e}")))?;
+                if key.iter().any(|k| matches!(k, KeyValue::Null)) {
+                    return Err(SyncError::config(format!(
+                        "table {table} has a row whose primary key ({}) is NULL: fix primary_key in [[pull]] or the data",
+                        self.primary_key
+                    )));
+                }
+                if max.as_ref().is_none_or(|m| key > *m) {
+                    max = Some(key);
+                }
+            }
+        }
+        tracing::debug!(
+            table,
+            rows,
+            query_ms = answered.as_millis() as u64,
+            "page read"
+        );
+        Ok(Page { batches, rows, max })
+    }
+
+    /// Runs a boundary pre-scan (its columns are the key columns, in order); the boundaries in
+    /// key order (the client keeps no order).
+    async fn boundaries(&self, sql: &str) -> Result<Vec<Vec<KeyValue>>> {
+        let specs: Vec<(usize, ColumnSpec)> = self
+            .key_specs
+            .iter()
+            .enumerate()
+            .map(|(j, (_, spec))| (j, spec.clone()))
+            .collect();
+        let asked = Instant::now();
+        let batches = self.session.query(sql).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            for row in 0..b.num_rows() {
+                out.push(row_key(b, &specs, row).map_err(|e| {
+                    SyncError::config(format!("decode a key boundary of {}: {e}", self.table))
+                })?);
+            }
+        }
+        out.sort();
+        out.dedup();
+        tracing::debug!(table = %self.table, boundaries = out.len(), query_ms = asked.elapsed().as_millis() as u64, "pre-scan");
+        Ok(out)
+    }
 }
 
 /// The run of one table: plan (or resume), keyset pages, commit, watermark.
@@ -618,9 +756,8 @@ impl TableRun<'_> {
         ))
     }
 
-    /// The filters of the checkpoint's phase, and the key columns its pages are ordered by
-    /// (none for a keyless table: it is read in one query).
-    fn phase_filters(&self, cp: &Checkpoint) -> Result<(Vec<String>, Vec<Ident>)> {
+    /// The query parts of the checkpoint's phase.
+    fn phase_query(&self, cp: &Checkpoint) -> Result<PhaseQuery> {
         let mut keys: Vec<Ident> = Vec::new();
         let mut filters: Vec<String> = Vec::new();
         match (&self.t.cursor, cp.phase) {
@@ -640,7 +777,17 @@ impl TableRun<'_> {
             (None, _) => {}
         }
         keys.extend(self.t.primary_key.iter().cloned());
-        Ok((filters, keys))
+        let select = self
+            .cols
+            .iter()
+            .map(|c| c.sf_type.select_expr(&c.ident))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(PhaseQuery {
+            select,
+            filters,
+            keys,
+        })
     }
 
     /// The checkpoint's key bound (rows after it are still to read), checked against the keys.
@@ -660,129 +807,23 @@ impl TableRun<'_> {
         Ok(Some(bound))
     }
 
-    /// `WHERE` of the phase and of `lo < key <= hi`.
-    fn where_clause(
-        mut filters: Vec<String>,
-        keys: &[Ident],
-        lo: Option<&[KeyValue]>,
-        hi: Option<&[KeyValue]>,
-    ) -> String {
-        if let Some(lo) = lo {
-            filters.push(format!("({})", keyset_after(keys, lo)));
-        }
-        if let Some(hi) = hi {
-            filters.push(format!("({})", keyset_upto(keys, hi)));
-        }
-        if filters.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", filters.join(" AND "))
-        }
-    }
-
-    /// The query of one page of a range of the checkpoint's phase.
-    fn page_sql(&self, cp: &Checkpoint, range: &Range) -> Result<String> {
-        let select = self
-            .cols
-            .iter()
-            .map(|c| c.sf_type.select_expr(&c.ident))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (filters, keys) = self.phase_filters(cp)?;
-        let mut sql = format!("SELECT {select} FROM {}", self.t.table.sql());
-        sql.push_str(&Self::where_clause(
-            filters,
-            &keys,
-            range.lo.as_deref(),
-            range.hi.as_deref(),
-        ));
-        if !keys.is_empty() {
-            let order = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
-            sql.push_str(&format!(" ORDER BY {order} LIMIT {}", range.limit));
-        }
-        Ok(sql)
-    }
-
-    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for `count` pages.
-    /// It reads only the key columns, so it costs a fraction of a page; its ranges can then be
-    /// read two at a time instead of each waiting for the last one's largest key.
-    fn boundary_sql(
-        &self,
-        cp: &Checkpoint,
-        lo: Option<&[KeyValue]>,
-        per_page: usize,
-        count: usize,
-    ) -> Result<String> {
-        let (filters, keys) = self.phase_filters(cp)?;
-        let k = keys.iter().map(Ident::sql).collect::<Vec<_>>().join(", ");
-        let filter = Self::where_clause(filters, &keys, lo, None);
-        let table = self.t.table.sql();
-        let rows = per_page.saturating_mul(count);
-        Ok(format!(
-            "SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS \"_SNOWSYNC_RN\" \
-             FROM (SELECT {k} FROM {table}{filter} ORDER BY {k} LIMIT {rows})) \
-             WHERE MOD(\"_SNOWSYNC_RN\", {per_page}) = 0"
-        ))
-    }
-
-    /// Runs a boundary pre-scan; the boundaries in key order (the client keeps no order).
-    async fn boundaries(&self, sql: String, keys: &[Ident]) -> Result<Vec<Vec<KeyValue>>> {
-        let specs: Vec<ColumnSpec> = keys
-            .iter()
-            .filter_map(|k| self.spec_index(k).map(|i| self.specs[i].clone()))
-            .collect();
-        let asked = Instant::now();
-        let batches = self.session.query(&sql).await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            for row in 0..b.num_rows() {
-                let key = specs
-                    .iter()
-                    .enumerate()
-                    .map(|(j, spec)| key_value(b, j, spec, row))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        SyncError::config(format!("decode a key boundary of {}: {e}", self.t.table))
-                    })?;
-                out.push(key);
-            }
-        }
-        out.sort();
-        out.dedup();
-        tracing::debug!(table = %self.t.table, boundaries = out.len(), query_ms = asked.elapsed().as_millis() as u64, "pre-scan");
-        Ok(out)
-    }
-
-    /// One page of a range, with the range it belongs to. The read runs as a task of its own,
-    /// so the client's parsing of a response (JSON, base64, Arrow) runs beside the writes
-    /// instead of holding up the run's task.
-    fn read_range(
-        &self,
-        sql: String,
-        keys: &[Ident],
-        range: Range,
-    ) -> impl std::future::Future<Output = (Range, Result<Page>)> {
-        let session = Arc::clone(self.session);
-        let key_specs: Vec<(usize, ColumnSpec)> = keys
-            .iter()
-            .filter_map(|k| self.spec_index(k).map(|i| (i, self.specs[i].clone())))
-            .collect();
-        let table = self.t.table.to_string();
-        let primary_key = self
-            .t
-            .primary_key
-            .iter()
-            .map(Ident::name)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(
-            async move { read_page(&session, &sql, &key_specs, &table, &primary_key).await },
-        )));
-        async move {
-            let page = task
-                .await
-                .unwrap_or_else(|e| Err(SyncError::transient(format!("read a page: {e}"))));
-            (range, page)
+    /// The reader of a phase's pages, ordered by `keys`.
+    fn reader(&self, keys: &[Ident]) -> PageReader {
+        PageReader {
+            session: Arc::clone(self.session),
+            key_specs: keys
+                .iter()
+                .filter_map(|k| self.spec_index(k).map(|i| (i, self.specs[i].clone())))
+                .collect(),
+            table: self.t.table.to_string().into(),
+            primary_key: self
+                .t
+                .primary_key
+                .iter()
+                .map(Ident::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into(),
         }
     }
 
@@ -897,10 +938,11 @@ impl TableRun<'_> {
     /// Boundary pre-scans cut the phase into ranges of n rows, and [`READ_AHEAD`] ranges are
     /// read while the page before them is encoded, written and checkpointed. An incremental
     /// run's first page is a keyset page (`key > checkpoint ORDER BY key LIMIT n`) instead, so
-    /// a small delta costs one query; the pre-scans start once it comes back full. Pages are written in key order, so the checkpoint is
-    /// always "everything up to here"; at most `READ_AHEAD + 2` pages are held at once (read
-    /// or being read, one waiting, one being written), plus a range's continuation, and two
-    /// more while the staging key is built.
+    /// a small delta costs one query; the pre-scans start once it comes back full. Pages are
+    /// written in key order, so the checkpoint is always "everything up to here". At most
+    /// `READ_AHEAD + 2` pages are held at once (read or being read, one waiting, one being
+    /// written), plus a range's continuation, and two more while the staging key is built.
+    #[allow(clippy::too_many_arguments)]
     async fn read_phase(
         &self,
         cp: &mut Checkpoint,
@@ -909,17 +951,19 @@ impl TableRun<'_> {
         budget: &Budget,
         progress: &mut Progress,
         pace: &Pace,
+        clock: &mut PageClock,
     ) -> Result<bool> {
         use futures::stream::{FuturesOrdered, StreamExt};
-        let (_, keys) = self.phase_filters(cp)?;
-        let keys = &keys;
+        let q = self.phase_query(cp)?;
+        let reader = self.reader(&q.keys);
+        let table = self.t.table.sql();
         // Ranges handed out so far end here; a pre-scan starts from it.
-        let mut frontier = self.resume_after(cp, keys)?;
+        let mut frontier = self.resume_after(cp, &q.keys)?;
         // The main phase of a backfill or full refresh (usually big) starts with a pre-scan: its
         // first page is then a cheap range read too. An incremental run (usually a small delta)
         // and a backfill's NULL-cursor rows (usually none) start with one keyset page, which is
         // all that fewer rows than a page cost.
-        let scan_first = target == Target::Staging && cp.phase == Phase::Main && !keys.is_empty();
+        let scan_first = target == Target::Staging && cp.phase == Phase::Main && q.keyed();
         let mut ranges = std::collections::VecDeque::new();
         if !scan_first {
             ranges.push_back(Range {
@@ -931,23 +975,24 @@ impl TableRun<'_> {
         // Whether the phase's last range (`hi: None`) is handed out: no pre-scan is needed.
         let mut planned = !scan_first;
         let mut reads = FuturesOrdered::new();
-        let mut ready = std::collections::VecDeque::new();
+        // Pages read, in key order, with whether each came back full.
+        let mut ready: std::collections::VecDeque<(Range, Page, bool)> =
+            std::collections::VecDeque::new();
         let mut writing = None;
         let mut scanning = None;
         // Whether the page being written is the run's last (no deadline check after it).
         let mut finishing = false;
         // The staging table's key is built before the last pages are written, so that its sort
         // runs while they are read instead of after (as the swap would).
-        let mut key_built = false;
+        let mut key_built = self.pk_pg.is_empty() || target != Target::Staging;
         let mut building = false;
         loop {
             if !planned && scanning.is_none() && ranges.len() < READ_AHEAD {
                 let per_page = self.page_rows(pace);
-                let sql = self.boundary_sql(cp, frontier.as_deref(), per_page, SCAN_PAGES)?;
+                let sql = q.boundary_sql(&table, frontier.as_deref(), per_page);
+                let reader = &reader;
                 scanning = Some(Box::pin(async move {
-                    self.boundaries(sql, keys)
-                        .await
-                        .map(|b| (b, per_page, SCAN_PAGES))
+                    reader.boundaries(&sql).await.map(|b| (b, per_page))
                 }));
             }
             // READ_AHEAD reads in flight, and one page read ahead of the writer; while the
@@ -957,47 +1002,40 @@ impl TableRun<'_> {
                 let Some(range) = ranges.pop_front() else {
                     break;
                 };
-                let sql = self.page_sql(cp, &range)?;
-                reads.push_back(Box::pin(self.read_range(sql, keys, range)));
+                reads.push_back(reader.read(q.page_sql(&table, &range), range));
             }
             if writing.is_none() {
-                if let Some((range, page)) = ready.pop_front() {
-                    let (range, page): (Range, Page) = (range, page);
-                    let full = !keys.is_empty() && page.rows >= range.limit;
+                if let Some((range, page, full)) = ready.pop_front() {
                     cp.rows += page.rows as u64;
                     cp.pages += 1;
                     progress.rows_read += page.rows as u64;
                     progress.pages += 1;
-                    let mut last = false;
-                    if full {
-                        cp.after = page
-                            .max
-                            .as_ref()
-                            .map(|k| k.iter().map(KeyValue::encode).collect());
-                    } else if let Some(hi) = &range.hi {
-                        cp.after = Some(hi.iter().map(KeyValue::encode).collect());
+                    let bound = if full {
+                        page.max.as_ref()
                     } else {
-                        last = true;
+                        range.hi.as_ref()
+                    };
+                    // No bound: the phase's last page. The checkpoint moves on to the next
+                    // phase, or the run is finished (the watermark write follows, no checkpoint).
+                    let last = bound.is_none();
+                    if let Some(bound) = bound {
+                        cp.after = Some(bound.iter().map(KeyValue::encode).collect());
                     }
                     let mut saved = cp.clone();
-                    // The phase's last page: the checkpoint moves on to the next phase, or the
-                    // run is finished (the watermark write follows, no checkpoint).
                     let finished = last && (cp.phase == Phase::Main || skip_main);
                     if last && !finished {
                         saved.phase = Phase::Main;
                         saved.after = None;
                     }
                     finishing = finished;
-                    let build_key = !key_built
+                    building = !key_built
                         && planned
                         && scanning.is_none()
-                        && target == Target::Staging
                         && cp.phase == Phase::Main
                         && reads.len() + ready.len() + ranges.len() <= READ_AHEAD;
-                    key_built |= build_key;
-                    building = build_key;
+                    key_built |= building;
                     writing = Some(Box::pin(
-                        self.write(page, target, saved, finished, build_key, pace),
+                        self.write(page, target, saved, finished, building, pace),
                     ));
                 }
             }
@@ -1012,9 +1050,9 @@ impl TableRun<'_> {
             match event {
                 Event::Scanned(scanned) => {
                     scanning = None;
-                    let (bounds, per_page, count) = scanned?;
+                    let (bounds, per_page) = scanned?;
                     let limit = per_page + per_page / 16 + 1;
-                    let found = bounds.len();
+                    planned = bounds.len() < SCAN_PAGES;
                     for hi in bounds {
                         ranges.push_back(Range {
                             lo: frontier.replace(hi.clone()),
@@ -1022,33 +1060,32 @@ impl TableRun<'_> {
                             limit,
                         });
                     }
-                    if found < count {
+                    if planned {
                         ranges.push_back(Range {
                             lo: frontier.clone(),
                             hi: None,
                             limit,
                         });
-                        planned = true;
                     }
                 }
                 Event::Read(range, page) => {
                     let page = page?;
-                    if !keys.is_empty() && page.rows >= range.limit {
-                        // Full: the range holds more rows than it did (or, for the first page,
+                    let full = q.keyed() && page.rows >= range.limit;
+                    if full {
+                        // The range holds more rows than it did (or, for a first keyset page,
                         // the phase goes on). Read on from this page's largest key.
                         if range.hi.is_some() {
                             let cont = Range {
                                 lo: page.max.clone(),
                                 ..range.clone()
                             };
-                            let sql = self.page_sql(cp, &cont)?;
-                            reads.push_front(Box::pin(self.read_range(sql, keys, cont)));
+                            reads.push_front(reader.read(q.page_sql(&table, &cont), cont));
                         } else {
                             frontier.clone_from(&page.max);
                             planned = false;
                         }
                     }
-                    ready.push_back((range, page));
+                    ready.push_back((range, page, full));
                 }
                 Event::Wrote(wrote) => {
                     writing = None;
@@ -1056,11 +1093,7 @@ impl TableRun<'_> {
                     let (written, staged_at) = wrote?;
                     cp.staged_at = staged_at;
                     progress.rows_written += written;
-                    let slowest = {
-                        let mut t = pace.timing.lock().unwrap_or_else(|p| p.into_inner());
-                        *t = (t.0.max(t.1.elapsed()), Instant::now());
-                        t.0
-                    };
+                    let slowest = clock.lap();
                     // Stop at any page boundary but the run's last, a phase's end included.
                     if !finishing && budget.should_stop(slowest) {
                         return Ok(true);
@@ -1139,12 +1172,21 @@ impl TableRun<'_> {
         // Nothing to read on the main phase when the table had no non-NULL cursor.
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
         let pace = Pace::default();
+        let mut clock = PageClock::new();
         loop {
             if cp.phase == Phase::Main && skip_main {
                 break;
             }
             if self
-                .read_phase(&mut cp, target, skip_main, budget, &mut progress, &pace)
+                .read_phase(
+                    &mut cp,
+                    target,
+                    skip_main,
+                    budget,
+                    &mut progress,
+                    &pace,
+                    &mut clock,
+                )
                 .await?
             {
                 progress.continued = true;

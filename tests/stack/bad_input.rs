@@ -7,7 +7,9 @@ use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 use snowsync::secrets::Credentials;
 
-use crate::helpers::{openssl, rsa_key, secret, spawn_stack, tenant_toml, unique, TestStack};
+use crate::helpers::{
+    openssl, pg_schema, rsa_key, secret, spawn_stack, tenant_toml, unique, TestStack,
+};
 
 const BASE: &str = "tenant = \"acme\"\n[snowflake]\naccount = \"abc-xyz\"\nuser = \"SVC\"\nwarehouse = \"WH\"\ndatabase = \"SALES\"\nschema = \"PUBLIC\"\n";
 const PULL: &str = "[[pull]]\ntable = \"T\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
@@ -181,6 +183,25 @@ async fn pull_one(
     pull_edited(stack, db, user, body, &[]).await
 }
 
+/// Pulls one table as `SVC`, which must complete with `rows` rows written, and returns what
+/// `sql` reads, its `{schema}` replaced by the tenant's quoted schema.
+async fn pull_complete(
+    stack: &TestStack,
+    db: &str,
+    body: &str,
+    rows: u64,
+    sql: &str,
+) -> Vec<Vec<Option<String>>> {
+    let (tenant, r) = pull_one(stack, db, "SVC", body).await;
+    assert_eq!(
+        (r.outcome.as_str(), r.rows_written),
+        ("complete", rows),
+        "{r:?}"
+    );
+    let schema = format!("\"{}\"", pg_schema(&tenant));
+    stack.pg_text(&sql.replace("{schema}", &schema)).await
+}
+
 /// [`pull_one`] with a config edited by `(from, to)` replacements.
 async fn pull_edited(
     stack: &TestStack,
@@ -309,43 +330,26 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
     }
 
     // An empty table: complete, zero rows, the table exists.
-    let (tenant, r) = pull_one(
+    let rows = pull_complete(
         &stack,
         &db,
-        "SVC",
         "[[pull]]\ntable = \"EMPTY_ONE\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n",
+        0,
+        "SELECT count(*) FROM {schema}.empty_one",
     )
     .await;
-    assert_eq!(
-        (r.outcome.as_str(), r.rows_written),
-        ("complete", 0),
-        "{r:?}"
-    );
-    let schema = snowsync::config::TenantId::parse(&tenant)
-        .expect("id")
-        .pg_schema();
-    assert_eq!(
-        stack
-            .pg_text(&format!("SELECT count(*) FROM \"{schema}\".empty_one"))
-            .await[0][0]
-            .as_deref(),
-        Some("0")
-    );
+    assert_eq!(rows[0][0].as_deref(), Some("0"));
 
     // Unicode, quotes and reserved words in names and values, a NULL cursor, years 1 and 9999.
     let body = "[[pull]]\ntable = '\"Größe \"\"Select\"\"\"'\ncursor = '\"select\"'\nprimary_key = ['\"order\"']\n";
-    let (tenant, r) = pull_one(&stack, &db, "SVC", body).await;
-    assert_eq!(
-        (r.outcome.as_str(), r.rows_written),
-        ("complete", 3),
-        "{r:?}"
-    );
-    let schema = snowsync::config::TenantId::parse(&tenant)
-        .expect("id")
-        .pg_schema();
-    let rows = stack
-        .pg_text(&format!(r#"SELECT "order", "name with space", "select"::text FROM "{schema}"."größe ""select""" ORDER BY 1"#))
-        .await;
+    let rows = pull_complete(
+        &stack,
+        &db,
+        body,
+        3,
+        r#"SELECT "order", "name with space", "select"::text FROM {schema}."größe ""select""" ORDER BY 1"#,
+    )
+    .await;
     assert_eq!(
         rows,
         vec![
@@ -382,9 +386,7 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
         msg.contains("primary key (id) is not unique in the source"),
         "{msg}"
     );
-    let schema = snowsync::config::TenantId::parse(&tenant)
-        .expect("id")
-        .pg_schema();
+    let schema = pg_schema(&tenant);
     assert_eq!(
         stack
             .pg_text(&format!("SELECT count(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = 'dupes'"))
@@ -410,18 +412,14 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
     .await
     .expect("insert");
     let body = "[[pull]]\ntable = \"BIG\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
-    let (tenant, r) = pull_one(&stack, &db, "SVC", body).await;
-    assert_eq!(
-        (r.outcome.as_str(), r.rows_written),
-        ("complete", 2),
-        "{r:?}"
-    );
-    let schema = snowsync::config::TenantId::parse(&tenant)
-        .expect("id")
-        .pg_schema();
-    let rows = stack
-        .pg_text(&format!(r#"SELECT id, (v->>'k') = repeat('é', 8388600), octet_length(v->>'k'), n::text, v::text = '[1, 2]' FROM "{schema}".big ORDER BY id"#))
-        .await;
+    let rows = pull_complete(
+        &stack,
+        &db,
+        body,
+        2,
+        r#"SELECT id, (v->>'k') = repeat('é', 8388600), octet_length(v->>'k'), n::text, v::text = '[1, 2]' FROM {schema}.big ORDER BY id"#,
+    )
+    .await;
     assert_eq!(
         rows,
         vec![

@@ -3,7 +3,7 @@
 
 use lambda_runtime::{Context, LambdaEvent};
 
-use crate::helpers::{secret, spawn_stack, tenant_toml, unique, TestStack};
+use crate::helpers::{pg_schema, secret, spawn_stack, tenant_toml, unique, TestStack};
 
 const TABLE: &str =
     "[[pull]]\ntable = \"ORDERS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
@@ -57,9 +57,7 @@ async fn eight_simultaneous_invocations_run_one_and_skip_seven() {
         7,
         "{outcomes:?}"
     );
-    let schema = snowsync::config::TenantId::parse(&tenant)
-        .expect("id")
-        .pg_schema();
+    let schema = pg_schema(&tenant);
     let rows = stack
         .pg_text(&format!(
             "SELECT count(*), count(DISTINCT id), sum(total) FROM \"{schema}\".orders"
@@ -85,9 +83,7 @@ async fn many_tenants_at_once_do_not_interfere() {
         let t = &result["tables"][0];
         assert_eq!(t["outcome"], "complete", "{result}");
         assert_eq!(t["rows_written"].as_u64(), Some(u64::from(*n)), "{result}");
-        let schema = snowsync::config::TenantId::parse(tenant)
-            .expect("id")
-            .pg_schema();
+        let schema = pg_schema(tenant);
         let count = stack
             .pg_text(&format!("SELECT count(*) FROM \"{schema}\".orders"))
             .await;

@@ -299,6 +299,29 @@ impl Faults {
         (z ^ (z >> 31)) % n.max(1)
     }
 
+    /// Times one clean run of `snowsync <args>` (it must succeed): kills then land anywhere in
+    /// 1.2 times that, from process start to past the end of a run.
+    pub fn kill_window(&self, args: &[&str], env: &[(&str, &str)]) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let out = cli(args, env);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let window = started.elapsed() * 6 / 5;
+        self.log(&format!("kill window {} ms", window.as_millis()));
+        window
+    }
+
+    /// Whether fewer than `kills` runs were SIGKILLed mid-run so far; fails when most runs
+    /// finish before their kill (the window is too short to test anything).
+    pub fn wants_kills(&self, kills: u32) -> bool {
+        assert!(
+            self.attempts < kills * 4,
+            "only {} of {} runs were killed mid-run",
+            self.kills,
+            self.attempts
+        );
+        self.kills < kills
+    }
+
     /// Runs the `snowsync` binary with `args` and `env`, and SIGKILLs it after a seeded delay
     /// in `0..window` unless it has finished by then. Returns whether it was killed. Its output
     /// goes to `.stack/cli-output.log` like [`cli`]'s.
@@ -330,6 +353,13 @@ impl Faults {
         ));
         killed
     }
+}
+
+/// The PostgreSQL schema of a tenant id.
+pub fn pg_schema(tenant: &str) -> String {
+    snowsync::config::TenantId::parse(tenant)
+        .expect("tenant id")
+        .pg_schema()
 }
 
 /// A Snowflake emulator of the test's own (not the stack's), keeping its databases in a folder

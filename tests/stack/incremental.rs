@@ -2,7 +2,7 @@
 //! inside the lookback window, rows a microsecond either side of the watermark, SIGKILL in the
 //! middle of a backfill at several points, and the lease.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use snowsync::config::TenantId;
 use snowsync::pull::{run_pull, Budget, PullEvent};
@@ -10,7 +10,8 @@ use snowsync::runner::Mode;
 use snowsync::state::Direction;
 
 use crate::helpers::{
-    cli, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults, Spawned, TestStack,
+    cli, pg_schema, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults,
+    Spawned, TestStack,
 };
 
 const TABLE: &str =
@@ -55,7 +56,7 @@ async fn pull(
 
 /// The destination's rows as `id|updated_at|amount|note` lines, ordered by id.
 async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
-    let schema = TenantId::parse(tenant).expect("id").pg_schema();
+    let schema = pg_schema(tenant);
     stack
         .pg_text(&format!(
             "SELECT id::text || '|' || coalesce(updated_at::text, 'NULL') || '|' || amount::text || '|' || coalesce(note, 'NULL') \
@@ -307,7 +308,7 @@ async fn a_held_lease_makes_a_concurrent_run_skip_and_an_expired_one_is_taken_ov
 }
 
 async fn dest_missing(stack: &TestStack, tenant: &str) -> bool {
-    let schema = TenantId::parse(tenant).expect("id").pg_schema();
+    let schema = pg_schema(tenant);
     stack
         .pg_text(&format!("SELECT to_regclass('\"{schema}\".deals') IS NULL"))
         .await[0][0]
@@ -385,18 +386,8 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
     let mut faults = Faults::seeded("pull_sigkill_storm");
     // A clean backfill measures a whole run: kills land anywhere from process start (login,
     // DDL) through pages, checkpoints and the swap, to the end.
-    let started = Instant::now();
-    let out = cli(&["pull", &tenant, "--backfill"], &env);
-    assert!(out.status.success(), "{:?}", text(&out));
-    let window = started.elapsed() * 6 / 5;
-    faults.log(&format!("kill window {} ms", window.as_millis()));
-    while faults.kills < 20 {
-        assert!(
-            faults.attempts < 80,
-            "only {} of {} runs were killed mid-run",
-            faults.kills,
-            faults.attempts
-        );
+    let window = faults.kill_window(&["pull", &tenant, "--backfill"], &env);
+    while faults.wants_kills(20) {
         let backfill = faults.below(4) != 0;
         let mut args = vec!["pull", tenant.as_str()];
         if backfill {

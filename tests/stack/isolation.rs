@@ -8,7 +8,7 @@ use snowsync::pull::{run_pull, PullEvent};
 use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Budget, Mode};
 
-use crate::helpers::{secret, spawn_stack, tenant_toml, unique, TestStack};
+use crate::helpers::{pg_schema, secret, spawn_stack, tenant_toml, unique, TestStack};
 
 const DEALS: &str = "[[pull]]\ntable = \"DEALS\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
 
@@ -35,7 +35,7 @@ async fn deals_db(stack: &TestStack, n: u32, note: &str) -> String {
 }
 
 async fn schema_rows(stack: &TestStack, tenant: &str) -> Vec<Vec<Option<String>>> {
-    let schema = TenantId::parse(tenant).expect("id").pg_schema();
+    let schema = pg_schema(tenant);
     stack
         .pg_text(&format!(
             "SELECT count(*), min(note), max(note) FROM \"{schema}\".deals"

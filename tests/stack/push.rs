@@ -302,22 +302,12 @@ async fn twenty_seeded_sigkills_of_push_never_double_or_skip_a_row() {
     let mut faults = Faults::seeded("push_sigkill_storm");
     // A clean backfill measures a whole run; kills land anywhere in it (login, DDL, the
     // temporary table, INSERTs, the MERGE, the watermark write).
-    let started = std::time::Instant::now();
-    let out = cli(
+    let window = faults.kill_window(
         &["push", &tenant, "--source", "actions", "--backfill"],
         &env,
     );
-    assert!(out.status.success(), "{:?}", text(&out));
-    let window = started.elapsed() * 6 / 5;
-    faults.log(&format!("kill window {} ms", window.as_millis()));
     let mut seeded = 1200;
-    while faults.kills < 20 {
-        assert!(
-            faults.attempts < 80,
-            "only {} of {} runs were killed mid-run",
-            faults.kills,
-            faults.attempts
-        );
+    while faults.wants_kills(20) {
         let mut args = vec!["push", tenant.as_str(), "--source", "actions"];
         if faults.below(4) != 0 {
             args.push("--backfill");
