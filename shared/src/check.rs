@@ -118,7 +118,7 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
         }
     };
     let tag = format!("snowsync check tenant={}", cfg.tenant);
-    let session = match Session::connect(sf, &creds, &deps.endpoint, &tag).await {
+    let session = match Session::connect(sf, &creds, &deps.endpoint, &tag, None).await {
         Ok(s) => {
             out.push(Status::Ok, "account reachable", deps.endpoint.describe(sf));
             out.push(

@@ -9,10 +9,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use pkcs8::der::zeroize::Zeroizing;
-use pkcs8::{
-    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, EncryptedPrivateKeyInfo, LineEnding,
-};
+use pkcs8::{DecodePrivateKey, EncodePublicKey, EncryptedPrivateKeyInfo};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,17 +86,6 @@ fn pem_body(text: &str, label: &str) -> Result<Vec<u8>> {
         .map_err(|_| SyncError::config("credentials: \"private_key\" is not valid base64 PEM"))
 }
 
-/// The unencrypted PKCS#8 PEM of `key`, for the Snowflake client (which parses it itself).
-///
-/// # Errors
-/// `config` if the key cannot be encoded (never for a key that loaded).
-pub fn unencrypted_pem(key: &RsaPrivateKey) -> Result<SecretString> {
-    let pem: Zeroizing<String> = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|_| SyncError::config("credentials: could not re-encode the private key"))?;
-    Ok(SecretString::from(pem.as_str().to_owned()))
-}
-
 /// Signs Snowflake key-pair login tokens for one user.
 pub struct Jwt {
     key: RsaPrivateKey,
@@ -166,15 +152,4 @@ impl Jwt {
             })?;
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
-}
-
-/// Replaces the `TOKEN` of a key-pair login request body with `token`; other bodies unchanged.
-pub(crate) fn replace_login_token(body: &[u8], token: &str) -> Option<Vec<u8>> {
-    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let data = v.get_mut("data")?.as_object_mut()?;
-    if data.get("AUTHENTICATOR").and_then(|a| a.as_str()) != Some("SNOWFLAKE_JWT") {
-        return None;
-    }
-    data.insert("TOKEN".into(), token.into());
-    serde_json::to_vec(&v).ok()
 }

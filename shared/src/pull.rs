@@ -131,7 +131,7 @@ pub async fn run_pull(
     let span = tracing::info_span!("pull", tenant = %cfg.tenant, run_id);
     let _enter = span.enter();
     // One login per invocation. If it fails, every table reports that failure.
-    let session = open_session(deps, &cfg, run_id).await?;
+    let session = open_session(deps, &cfg, run_id, budget).await?;
     let mut reports = Vec::with_capacity(tables.len());
     for t in tables {
         let object = t.table.to_string();
@@ -162,13 +162,14 @@ pub async fn run_pull(
     })
 }
 
-/// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order.
+/// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
+/// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
 async fn describe(
     session: &Session,
     t: &PullTable,
 ) -> Result<Vec<(Ident, Result<SfType, String>)>> {
     let sql = format!(
-        "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
         t.table.database.sql(),
         sf_string(t.table.schema.name()),
         sf_string(t.table.table.name())
@@ -186,10 +187,11 @@ async fn describe(
                 None,
             )
             .map_err(|e| e.to_string());
-            out.push((Ident::from_exact(&name), ty));
+            out.push((int_at(b, 4, row), Ident::from_exact(&name), ty));
         }
     }
-    Ok(out)
+    out.sort_by_key(|(ordinal, _, _)| *ordinal);
+    Ok(out.into_iter().map(|(_, name, ty)| (name, ty)).collect())
 }
 
 /// Resolves the configured columns against the table's, with types.

@@ -42,6 +42,8 @@ use crate::state::Direction;
 
 /// The most bytes of SQL text in one `INSERT` (Snowflake's statement limit is 1 MiB).
 const MAX_INSERT_BYTES: usize = 900 * 1024;
+/// Sessions one batch may go through (fresh logins mid-batch) before the run gives up.
+const MAX_BATCH_SESSIONS: u32 = 3;
 
 /// The `push` function's event (the contract's shape).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,7 +326,7 @@ pub async fn run_push(
     deps.platform.migrate().await?;
     let span = tracing::info_span!("push", tenant = %cfg.tenant, run_id);
     let _enter = span.enter();
-    let session = open_session(deps, &cfg, run_id).await?;
+    let session = open_session(deps, &cfg, run_id, budget).await?;
     for p in selected {
         let object = p.source.as_str().to_owned();
         let r = run_object(
@@ -570,7 +572,7 @@ impl Export<'_> {
         );
         let schema_grant = schema_grant(&self.p.table);
         self.session
-            .execute(&format!(
+            .execute_setup(&format!(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({stage_defs})",
                 stage.sql()
             ))
@@ -636,20 +638,40 @@ impl Export<'_> {
             let encoded = serde_json::to_string(&last)
                 .map_err(|e| SyncError::transient(format!("encode watermark: {e}")))?;
             let send = async {
-                self.session
-                    .execute(&format!("DELETE FROM {}", stage.sql()))
-                    .await
-                    .map_err(|e| self.grant_hint(e, &schema_grant))?;
-                for s in &statements {
+                // A fresh login mid-batch (the session expired past renewal) recreates the
+                // temporary table empty: the batch is loaded and merged again (MERGE by ID
+                // makes the repeat harmless) until one session saw it through.
+                let mut attempts = 0;
+                loop {
+                    let epoch = self.session.epoch();
                     self.session
-                        .execute(s)
+                        .execute(&format!("DELETE FROM {}", stage.sql()))
                         .await
                         .map_err(|e| self.grant_hint(e, &schema_grant))?;
+                    for s in &statements {
+                        self.session
+                            .execute(s)
+                            .await
+                            .map_err(|e| self.grant_hint(e, &schema_grant))?;
+                    }
+                    self.session
+                        .execute(&merge)
+                        .await
+                        .map_err(|e| self.grant_hint(e, &insert_grant))?;
+                    if self.session.epoch() == epoch {
+                        break;
+                    }
+                    attempts += 1;
+                    if attempts >= MAX_BATCH_SESSIONS {
+                        return Err(SyncError::transient(format!(
+                            "the Snowflake session was lost {attempts} times while loading one batch; the next run retries it"
+                        )));
+                    }
+                    tracing::info!(
+                        export = self.object,
+                        "Snowflake session logged in afresh mid-batch; loading the batch again"
+                    );
                 }
-                self.session
-                    .execute(&merge)
-                    .await
-                    .map_err(|e| self.grant_hint(e, &insert_grant))?;
                 // Snowflake confirmed: only now does the watermark move.
                 self.deps
                     .state

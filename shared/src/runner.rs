@@ -45,14 +45,19 @@ pub(crate) async fn open_session(
     deps: &Deps,
     cfg: &crate::config::TenantConfig,
     run_id: &str,
+    budget: &Budget,
 ) -> Result<Result<std::sync::Arc<crate::snowflake::Session>>> {
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    Ok(
-        crate::snowflake::Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag)
-            .await
-            .map(std::sync::Arc::new),
+    Ok(crate::snowflake::Session::connect(
+        &cfg.snowflake,
+        &creds,
+        &deps.endpoint,
+        &tag,
+        budget.deadline,
     )
+    .await
+    .map(std::sync::Arc::new))
 }
 
 /// The run's shared session, or its login failure as this object's failure.

@@ -139,7 +139,7 @@ async fn admin_session(db: &str, endpoint: &Endpoint) -> Session {
         .expect("seed config")
         .snowflake;
     let creds = Credentials::parse(r#"{"password": "admin"}"#).expect("creds");
-    Session::connect(&cfg, &creds, endpoint, "snowsync tests seeding")
+    Session::connect(&cfg, &creds, endpoint, "snowsync tests seeding", None)
         .await
         .expect("admin login to the emulator")
 }
@@ -367,11 +367,23 @@ pub fn pg_schema(tenant: &str) -> String {
 pub struct Emulator {
     pub port: u16,
     dir: std::path::PathBuf,
+    args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
+/// The variable `scripts/test` sets for its realistic pass (`--realistic`): every emulator a
+/// test starts of its own behaves like the stack's.
+pub const EMULATOR_ARGS_VAR: &str = "SNOWSYNC_EMULATOR_ARGS";
+
 impl Emulator {
+    /// An emulator with the stack's behaviour (`SNOWSYNC_EMULATOR_ARGS`, none by default).
     pub async fn start() -> Self {
+        let args = std::env::var(EMULATOR_ARGS_VAR).unwrap_or_default();
+        Self::start_with(&args.split_whitespace().collect::<Vec<_>>()).await
+    }
+
+    /// An emulator started with these extra arguments (realistic behaviours).
+    pub async fn start_with(args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -380,6 +392,7 @@ impl Emulator {
         let mut e = Self {
             port,
             dir,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         e.restart().await;
@@ -398,6 +411,7 @@ impl Emulator {
             .arg(root.join("scripts/emulator/snowflake.py"))
             .args(["--port", &self.port.to_string(), "--db-path"])
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()

@@ -1,0 +1,196 @@
+//! What went wrong talking to Snowflake, and what the operator should do about it.
+//!
+//! [`Failure`] says what really happened on the wire (no answer, an HTTP status, an answer
+//! that was not Snowflake's JSON, a chunk that would not download, a statement still running
+//! at the deadline, or Snowflake's own error code). [`classify`] turns it into a
+//! [`SyncError`] of the contract's kinds, with the fix in the message. Neither ever carries a
+//! token, a credential or a row value.
+
+use crate::config::SnowflakeConfig;
+use crate::error::{ErrorKind, SyncError};
+
+use super::endpoint::Endpoint;
+use super::http::retryable_status;
+
+/// A failed exchange with Snowflake or its result storage.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Snowflake answered with an error code.
+    #[error("Snowflake error {code}: {message}")]
+    Api {
+        /// Snowflake's six-digit code.
+        code: String,
+        /// Snowflake's message (first line used in reports).
+        message: String,
+    },
+    /// No HTTP answer (connect error, timeout, reset), after the retries.
+    #[error("no answer to {what}: {source}")]
+    Unreachable {
+        /// The request.
+        what: &'static str,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The answer's body broke off.
+    #[error("the answer to {what} broke off: {source}")]
+    Cut {
+        /// The request.
+        what: &'static str,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// An HTTP error status (after the retries, for retryable ones).
+    #[error("HTTP {status} in answer to {what}")]
+    Status {
+        /// The request.
+        what: &'static str,
+        /// The status code.
+        status: u16,
+    },
+    /// An answer that is not Snowflake's JSON.
+    #[error("the answer to {what} is not Snowflake's JSON: {source}")]
+    Undecodable {
+        /// The request.
+        what: &'static str,
+        /// Where parsing stopped.
+        source: serde_json::Error,
+    },
+    /// An answer in Snowflake's JSON that lacks what the protocol promises.
+    #[error("unexpected answer to {what}: {detail}")]
+    Protocol {
+        /// The request.
+        what: &'static str,
+        /// What was missing or wrong.
+        detail: String,
+    },
+    /// A result chunk could not be downloaded or read, after the retries.
+    #[error("result chunk {index} of {of}: {detail}")]
+    Chunk {
+        /// 1-based position of the chunk.
+        index: usize,
+        /// How many chunks the result has.
+        of: usize,
+        /// What failed (an HTTP status, a cut body, Arrow that does not decode).
+        detail: String,
+    },
+    /// A result's Arrow data does not decode.
+    #[error("the result does not decode as Arrow: {0}")]
+    Arrow(String),
+    /// A statement still running when the run had to stop waiting; it was aborted.
+    #[error("statement {query_id} still running after {waited_secs} s; aborted")]
+    StillRunning {
+        /// Snowflake's query id (to find it in `QUERY_HISTORY`).
+        query_id: String,
+        /// How long it had been running.
+        waited_secs: u64,
+    },
+}
+
+impl Failure {
+    /// Whether another attempt of the same request can help.
+    pub(crate) fn retryable(&self) -> bool {
+        match self {
+            Failure::Unreachable { .. } | Failure::Cut { .. } => true,
+            Failure::Status { status, .. } => reqwest::StatusCode::from_u16(*status)
+                .map(retryable_status)
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// Snowflake's error code, when Snowflake answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Failure::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a [`Failure`] into a classified, actionable error. Never includes credentials.
+pub(crate) fn classify(cfg: &SnowflakeConfig, endpoint: &Endpoint, f: Failure) -> SyncError {
+    let at = endpoint.describe(cfg);
+    let (code, msg) = match &f {
+        Failure::Api { code, message } => (code.clone(), message.clone()),
+        Failure::Unreachable { .. } => {
+            let text = format!("could not reach Snowflake at {at}: check the account ({}) and the network; retrying may help", cfg.account);
+            return SyncError::transient(text).with_source(f);
+        }
+        Failure::Cut { .. } | Failure::Status { .. } => {
+            let text = format!("Snowflake at {at} failed a request ({f}); retrying may help");
+            return SyncError::transient(text).with_source(f);
+        }
+        Failure::Undecodable { .. } | Failure::Protocol { .. } => {
+            let text = format!("Snowflake at {at} sent an answer snowsync could not read ({f}); retry, and check the account URL if it persists");
+            return SyncError::transient(text).with_source(f);
+        }
+        Failure::Chunk { .. } | Failure::Arrow(_) => {
+            let text =
+                format!("a query result from Snowflake could not be read: {f}; retrying may help");
+            return SyncError::transient(text).with_source(f);
+        }
+        Failure::StillRunning { .. } => {
+            let text = format!("{f} to stop before the function's deadline; the next run retries it (a warehouse that is too small or queued makes statements this slow)");
+            return SyncError::transient(text).with_source(f);
+        }
+    };
+    let (kind, text) = by_code(cfg, &code, &msg);
+    SyncError::new(kind, text).with_source(f)
+}
+
+/// The kind and the actionable message for Snowflake's error `code`.
+fn by_code(cfg: &SnowflakeConfig, code: &str, msg: &str) -> (ErrorKind, String) {
+    let user = &cfg.user;
+    let account = &cfg.account;
+    let first_line = msg.lines().next().unwrap_or_default().trim();
+    match code {
+        "390100" => (
+            ErrorKind::Auth,
+            format!("Snowflake refused the login of user {user} to account {account}: incorrect username or password ({code}); check snowflake.user and the credentials, then run snowsync tenant add again"),
+        ),
+        "390422" => (
+            ErrorKind::NetworkPolicy,
+            format!("Snowflake refused user {user} on account {account}: {first_line} ({code}); the account's network policy must allow snowsync's egress IPs (snowsync egress-ips)"),
+        ),
+        "390144" | "394304" | "394300" | "390186" => (
+            ErrorKind::Auth,
+            format!("Snowflake refused the key-pair login of user {user} to account {account}: {first_line} ({code}); check that the user's RSA_PUBLIC_KEY matches the private key"),
+        ),
+        "390189" | "390201" | "390190" => (
+            ErrorKind::MissingObject,
+            format!("Snowflake could not set up the session of user {user} on account {account}: {first_line} ({code}); check snowflake.role, warehouse, database and schema"),
+        ),
+        c if super::wire::session_gone(c) => (
+            ErrorKind::Transient,
+            format!("Snowflake session expired and could not be renewed: {first_line} ({code}); retrying may help"),
+        ),
+        c if c.starts_with("3901") || c.starts_with("3902") || c.starts_with("3903") => (
+            ErrorKind::Auth,
+            format!("Snowflake refused the login of user {user} to account {account}: {first_line} ({code})"),
+        ),
+        c if c.starts_with("0030") => (
+            ErrorKind::Privilege,
+            format!("role {} lacks a privilege on account {account}: {first_line} ({code}); grant it to the role", cfg.role_label()),
+        ),
+        "000606" => (
+            ErrorKind::MissingObject,
+            format!("{first_line} ({code}); check that warehouse {} exists and GRANT USAGE ON WAREHOUSE {} TO ROLE {}", cfg.warehouse, cfg.warehouse.sql(), cfg.role_label()),
+        ),
+        "002003" | "002043" | "000625" | "002151" | "090105" | "090106" => (
+            ErrorKind::MissingObject,
+            format!("{first_line} ({code}); check the name in the tenant config and that role {} can see it", cfg.role_label()),
+        ),
+        "000630" => (
+            ErrorKind::Transient,
+            format!("Snowflake cancelled a statement at its timeout: {first_line} ({code}); the next run retries it (a larger or less busy warehouse helps)"),
+        ),
+        "000603" | "000604" | "000605" | "300005" => (
+            ErrorKind::Transient,
+            format!("Snowflake failed the statement: {first_line} ({code}); retrying may help"),
+        ),
+        _ => (
+            ErrorKind::Config,
+            format!("Snowflake rejected a statement: {first_line} ({code})"),
+        ),
+    }
+}

@@ -1,0 +1,24 @@
+//! Snowflake: the session over its REST protocol, and everything it takes to survive real
+//! Snowflake (README, "Real Snowflake, not only the emulator").
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | [`endpoint`] | where requests go: the account's host or `SNOWSYNC_SNOWFLAKE_URL` |
+//! | `http` | request ids, retries with back-off, HTTP failures |
+//! | `wire` | the protocol's JSON, as the official drivers parse it |
+//! | [`session`] | login, pins, statements polled to their end, renewal, abort |
+//! | `result` | inline part and chunks into Arrow batches |
+//! | [`errors`] | what happened, and the contract's error kinds with the fix |
+//! | [`cells`] | reading small metadata results |
+
+pub mod cells;
+pub mod endpoint;
+pub mod errors;
+mod http;
+mod result;
+pub mod session;
+mod wire;
+
+pub use cells::{int_at, text_at};
+pub use endpoint::{Endpoint, URL_OVERRIDE_VAR};
+pub use session::Session;

@@ -1,0 +1,331 @@
+//! A query result as Arrow batches: the inline first part, then the chunks from cloud storage.
+//!
+//! Snowflake sends a large result as a first part in `rowsetBase64` (possibly empty) and
+//! `chunks[]`, presigned URLs on the cloud provider's storage, each a gzip-compressed Arrow IPC
+//! stream. Downloads need the SSE-C headers of `chunkHeaders`, or, when only `qrmk` is sent,
+//! headers built from it (snowflake-connector-python `result_batch.py`). Chunks are fetched a
+//! few at a time, in order, each retried on 429/5xx, resets and cut bodies; the batches come
+//! back in result order, and their row count must match the result's `total`.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use arrow_array::RecordBatch;
+use base64::Engine;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::errors::Failure;
+use super::http::{backoff, retryable_status, wait_to_retry};
+use super::wire::{Chunk, QueryData};
+
+/// Chunks downloaded at once: memory holds at most this many beyond the decoded result.
+const PARALLEL_CHUNKS: usize = 4;
+/// Retries of one chunk download (the official drivers retry 5 to 10 times).
+const CHUNK_RETRIES: u32 = 7;
+const SSE_C_ALGORITHM: &str = "x-amz-server-side-encryption-customer-algorithm";
+const SSE_C_KEY: &str = "x-amz-server-side-encryption-customer-key";
+const SSE_C_AES: &str = "AES256";
+
+/// The result's rows as Arrow batches in result order (none for an empty result).
+///
+/// # Errors
+/// [`Failure::Protocol`] for a JSON result with rows (the session pins Arrow) or a row count
+/// that does not match `total`; [`Failure::Arrow`] or [`Failure::Chunk`] for data that does not
+/// download or decode.
+pub(crate) async fn batches(
+    http: &reqwest::Client,
+    data: QueryData,
+) -> Result<Vec<RecordBatch>, Failure> {
+    let json = data
+        .query_result_format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if json || (data.rowset_base64.is_none() && data.rowset.is_some()) {
+        let has_rows = data
+            .rowset
+            .as_ref()
+            .and_then(|r| r.as_array())
+            .is_some_and(|r| !r.is_empty())
+            || !data.chunks.is_empty();
+        if has_rows {
+            return Err(Failure::Protocol {
+                what: "run a query",
+                detail: "Snowflake sent the rows as JSON, not Arrow: the session's GO_QUERY_RESULT_FORMAT = 'ARROW' did not hold".into(),
+            });
+        }
+        return Ok(Vec::new());
+    }
+    let mut out = match data.rowset_base64.as_deref() {
+        Some(b64) if !b64.is_empty() => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| Failure::Arrow(format!("the inline part is not base64: {e}")))?;
+            decode(&raw).map_err(Failure::Arrow)?
+        }
+        _ => Vec::new(),
+    };
+    if !data.chunks.is_empty() {
+        let headers = chunk_headers(&data)?;
+        let of = data.chunks.len();
+        let downloads: Vec<_> = data
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| fetch(http, &headers, c, i + 1, of))
+            .collect();
+        let fetched: Vec<Vec<RecordBatch>> = futures::stream::iter(downloads)
+            .buffered(PARALLEL_CHUNKS)
+            .try_collect()
+            .await?;
+        out.extend(fetched.into_iter().flatten());
+    }
+    let rows: u64 = out.iter().map(|b| b.num_rows() as u64).sum();
+    if let Some(total) = data.total {
+        if total != rows {
+            return Err(Failure::Protocol {
+                what: "run a query",
+                detail: format!("the result announced {total} rows and held {rows}"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The headers of every chunk download: `chunkHeaders`, or SSE-C headers built from `qrmk`.
+fn chunk_headers(data: &QueryData) -> Result<HeaderMap, Failure> {
+    let bad = |_| Failure::Protocol {
+        what: "download a result chunk",
+        detail: "a chunk header is not a valid HTTP header".into(),
+    };
+    let mut map = HeaderMap::new();
+    match (&data.chunk_headers, &data.qrmk) {
+        (Some(h), _) if !h.is_empty() => {
+            for (k, v) in h {
+                let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| Failure::Protocol {
+                    what: "download a result chunk",
+                    detail: "a chunk header name is not valid".into(),
+                })?;
+                let mut value = HeaderValue::from_str(v).map_err(bad)?;
+                value.set_sensitive(true);
+                map.insert(name, value);
+            }
+        }
+        (_, Some(qrmk)) => {
+            map.insert(SSE_C_ALGORITHM, HeaderValue::from_static(SSE_C_AES));
+            let mut key = HeaderValue::from_str(qrmk).map_err(bad)?;
+            key.set_sensitive(true);
+            map.insert(SSE_C_KEY, key);
+        }
+        _ => {}
+    }
+    Ok(map)
+}
+
+/// Downloads and decodes chunk `index` of `of`, retrying what may pass.
+async fn fetch(
+    http: &reqwest::Client,
+    headers: &HeaderMap,
+    chunk: &Chunk,
+    index: usize,
+    of: usize,
+) -> Result<Vec<RecordBatch>, Failure> {
+    let policy = backoff(CHUNK_RETRIES);
+    let started = SystemTime::now();
+    let mut attempt = 0;
+    loop {
+        match fetch_once(http, headers, chunk).await {
+            Ok(b) => return Ok(b),
+            Err((detail, retry)) => {
+                if retry && wait_to_retry(&policy, started, attempt).await {
+                    tracing::debug!(index, of, attempt, %detail, "result chunk failed; retrying");
+                    attempt += 1;
+                    continue;
+                }
+                return Err(Failure::Chunk { index, of, detail });
+            }
+        }
+    }
+}
+
+/// One attempt; on failure, what happened and whether another attempt may help.
+async fn fetch_once(
+    http: &reqwest::Client,
+    headers: &HeaderMap,
+    chunk: &Chunk,
+) -> Result<Vec<RecordBatch>, (String, bool)> {
+    let resp = http
+        .get(&chunk.url)
+        .headers(headers.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            (
+                format!("no answer from the result storage ({})", without_url(&e)),
+                true,
+            )
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let hint = if status == reqwest::StatusCode::FORBIDDEN {
+            " (an expired URL or missing SSE-C headers)"
+        } else {
+            ""
+        };
+        return Err((
+            format!("the result storage answered HTTP {}{hint}", status.as_u16()),
+            retryable_status(status),
+        ));
+    }
+    let body = resp.bytes().await.map_err(|e| {
+        (
+            format!("the download broke off ({})", without_url(&e)),
+            true,
+        )
+    })?;
+    let raw = gunzip(&body, chunk.uncompressed_size)
+        .map_err(|e| (format!("the chunk is not valid gzip: {e}"), true))?;
+    // A body cut without the transport noticing shows up here: another attempt may pass.
+    let batches = decode(&raw).map_err(|e| (e, true))?;
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    if let Some(announced) = chunk.row_count.filter(|&n| n != rows) {
+        return Err((
+            format!("the chunk held {rows} rows of the {announced} announced"),
+            true,
+        ));
+    }
+    Ok(batches)
+}
+
+/// A transport error's text without its URL (a presigned URL is a credential for the data).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "<chunk URL>");
+    }
+    s
+}
+
+/// The body, gunzipped when it starts with gzip's magic bytes (storage serves chunks gzipped
+/// and does not always say so in `Content-Encoding`; reqwest decodes the ones that do).
+fn gunzip(body: &[u8], size_hint: u64) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        let hint = usize::try_from(size_hint).unwrap_or(0).min(256 << 20);
+        let mut out = Vec::with_capacity(hint.max(body.len() * 4));
+        flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out)?;
+        Ok(std::borrow::Cow::Owned(out))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(body))
+    }
+}
+
+/// The batches of one Arrow IPC stream.
+pub(crate) fn decode(raw: &[u8]) -> Result<Vec<RecordBatch>, String> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(raw), None)
+        .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("an Arrow batch does not decode: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ipc(values: &[i64]) -> Vec<u8> {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "ID",
+            arrow_schema::DataType::Int64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(arrow_array::Int64Array::from(values.to_vec()))],
+        )
+        .expect("batch");
+        let mut out = Vec::new();
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).expect("writer");
+        w.write(&batch).expect("write");
+        w.finish().expect("finish");
+        drop(w);
+        out
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_its_magic_bytes() {
+        let raw = ipc(&[1, 2, 3]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        assert_eq!(gunzip(&gz, 0).expect("gunzip").as_ref(), raw.as_slice());
+        assert_eq!(gunzip(&raw, 0).expect("plain").as_ref(), raw.as_slice());
+    }
+
+    #[test]
+    fn a_cut_stream_is_an_error_not_fewer_rows() {
+        let raw = ipc(&(0..1000).collect::<Vec<_>>());
+        assert!(decode(&raw[..raw.len() / 2]).is_err());
+        assert_eq!(decode(&raw).expect("whole")[0].num_rows(), 1000);
+    }
+
+    #[test]
+    fn headers_come_from_qrmk_when_chunk_headers_are_absent() {
+        let data = QueryData {
+            qrmk: Some("a2V5".into()),
+            ..QueryData::default()
+        };
+        let h = chunk_headers(&data).expect("headers");
+        assert_eq!(h[SSE_C_ALGORITHM], "AES256");
+        assert_eq!(h[SSE_C_KEY], "a2V5");
+        let data = QueryData {
+            qrmk: Some("a2V5".into()),
+            chunk_headers: Some(
+                [(
+                    "x-amz-server-side-encryption-customer-key".to_owned(),
+                    "b3RoZXI=".to_owned(),
+                )]
+                .into(),
+            ),
+            ..QueryData::default()
+        };
+        assert_eq!(
+            chunk_headers(&data).expect("headers")[SSE_C_KEY],
+            "b3RoZXI="
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_result_with_rows_is_refused_and_an_empty_one_is_empty() {
+        let http = reqwest::Client::new();
+        let rows = QueryData {
+            query_result_format: Some("json".into()),
+            rowset: Some(serde_json::json!([["1"]])),
+            ..QueryData::default()
+        };
+        assert!(matches!(
+            batches(&http, rows).await,
+            Err(Failure::Protocol { .. })
+        ));
+        let empty = QueryData {
+            query_result_format: Some("json".into()),
+            rowset: Some(serde_json::json!([])),
+            ..QueryData::default()
+        };
+        assert!(batches(&http, empty).await.expect("empty").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_row_count_short_of_total_is_an_error() {
+        let http = reqwest::Client::new();
+        let data = QueryData {
+            rowset_base64: Some(base64::engine::general_purpose::STANDARD.encode(ipc(&[1, 2]))),
+            total: Some(3),
+            ..QueryData::default()
+        };
+        assert!(matches!(
+            batches(&http, data).await,
+            Err(Failure::Protocol { .. })
+        ));
+    }
+}

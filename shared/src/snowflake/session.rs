@@ -1,0 +1,483 @@
+//! One logged-in Snowflake session per run, over Snowflake's REST protocol.
+//!
+//! What a session does that a plain HTTP client would not (README, "Real Snowflake"):
+//! - logs in with a password or a key-pair JWT of ours ([`crate::keypair`]) and pins every
+//!   session parameter our SQL depends on, whatever the account's defaults ([`PINS`]);
+//! - polls a statement that Snowflake answers "still running" (`333333`/`333334`) at its
+//!   `getResultUrl`, until the run's deadline, then aborts it;
+//! - renews an expired session token with the master token, or logs in afresh when that has
+//!   expired too, restoring the pins and the session's temporary tables, and retries once;
+//! - reads results from their inline part and chunks ([`super::result`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Mutex, RwLock};
+
+use super::endpoint::Endpoint;
+use super::errors::{classify, Failure};
+use super::http::{self, Api, Call};
+use super::result;
+use super::wire::{
+    in_progress, session_gone, AbortRequest, Envelope, LoginData, QueryData, QueryRequest,
+    RenewData, RenewRequest,
+};
+use crate::config::SnowflakeConfig;
+use crate::error::{Result, SyncError};
+use crate::keypair::{load_private_key, Jwt};
+use crate::quote::sf_string;
+use crate::secrets::Credentials;
+
+/// Session parameters pinned at every login, because an account or user may default them
+/// otherwise and our SQL depends on them: UTC for cursor bounds and timestamp literals, Arrow
+/// results (we present ourselves as the Go driver, so `GO_QUERY_RESULT_FORMAT` is the one
+/// Snowflake reads), `AUTO` input formats for our ISO literals, exact quoted identifiers, and
+/// autocommit for the push's MERGE.
+const PINS: &str = "TIMEZONE = 'UTC' GO_QUERY_RESULT_FORMAT = 'ARROW' \
+TIMESTAMP_INPUT_FORMAT = 'AUTO' DATE_INPUT_FORMAT = 'AUTO' TIME_INPUT_FORMAT = 'AUTO' \
+QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE AUTOCOMMIT = TRUE";
+/// The statement timeout of a session without a deadline (the CLI).
+const TIMEOUT_WITHOUT_DEADLINE: Duration = Duration::from_secs(4 * 3600);
+/// Time kept in hand before a deadline: a poll gives up (and aborts) with this much left.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// The longest pause between two polls of a running statement.
+const MAX_POLL_PAUSE: Duration = Duration::from_secs(1);
+
+/// The tokens of the current login.
+struct Tokens {
+    session: SecretString,
+    master: SecretString,
+    /// Changes with every renewal or login, so concurrent refreshes happen once.
+    serial: u64,
+}
+
+impl Tokens {
+    fn auth(&self) -> String {
+        format!("Snowflake Token=\"{}\"", self.session.expose_secret())
+    }
+}
+
+/// A logged-in Snowflake session for one run.
+pub struct Session {
+    api: Api,
+    cfg: SnowflakeConfig,
+    creds: Credentials,
+    jwt: Option<Jwt>,
+    endpoint: Endpoint,
+    query_tag: String,
+    deadline: Option<Instant>,
+    tokens: RwLock<Arc<Tokens>>,
+    sequence: AtomicU64,
+    serial: AtomicU64,
+    /// Fresh logins after the first: a temporary table made before one is gone (or empty).
+    epoch: AtomicU64,
+    /// Statements that set the session up (temporary tables), replayed after a fresh login.
+    setup: Mutex<Vec<String>>,
+}
+
+impl Session {
+    /// Logs in and pins the session ([`PINS`], a `QUERY_TAG` naming snowsync and the run, and
+    /// a `STATEMENT_TIMEOUT_IN_SECONDS` inside `deadline`, when there is one).
+    ///
+    /// # Errors
+    /// `auth`, `network_policy`, `missing_object` (warehouse, database), `config` (a key that
+    /// cannot sign), `transient`.
+    pub async fn connect(
+        cfg: &SnowflakeConfig,
+        creds: &Credentials,
+        endpoint: &Endpoint,
+        query_tag: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Self> {
+        let jwt = match creds {
+            Credentials::Password(_) => None,
+            Credentials::KeyPair {
+                private_key,
+                passphrase,
+            } => {
+                let key = load_private_key(private_key, passphrase.as_ref())?;
+                Some(Jwt::new(key, &cfg.account.login_name(), &cfg.user)?)
+            }
+        };
+        let fail = |f| classify(cfg, endpoint, f);
+        let api = Api {
+            http: http::client().map_err(fail)?,
+            base: endpoint.base_url(cfg)?,
+        };
+        let mut session = Self {
+            api,
+            cfg: cfg.clone(),
+            creds: creds.clone(),
+            jwt,
+            endpoint: endpoint.clone(),
+            query_tag: query_tag.to_owned(),
+            deadline,
+            tokens: RwLock::new(Arc::new(Tokens {
+                session: SecretString::from(String::new()),
+                master: SecretString::from(String::new()),
+                serial: 0,
+            })),
+            sequence: AtomicU64::new(0),
+            serial: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            setup: Mutex::new(Vec::new()),
+        };
+        let tokens = session.login().await.map_err(fail)?;
+        session.tokens = RwLock::new(Arc::new(tokens));
+        session.restore().await.map_err(fail)?;
+        Ok(session)
+    }
+
+    /// Runs a query and returns its Arrow batches in result order (none for an empty result).
+    ///
+    /// # Errors
+    /// A classified error.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let data = self.statement(sql).await.map_err(|f| self.classify(f))?;
+        result::batches(&self.api.http, data)
+            .await
+            .map_err(|f| self.classify(f))
+    }
+
+    /// Runs a statement whose result is not needed (DDL, DML); its chunks are never fetched.
+    ///
+    /// # Errors
+    /// A classified error.
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        self.statement(sql)
+            .await
+            .map(drop)
+            .map_err(|f| self.classify(f))
+    }
+
+    /// Runs a statement that sets the session up (a temporary table), and runs it again after
+    /// any fresh login, so the session keeps its shape. See [`Self::epoch`] for the data.
+    ///
+    /// # Errors
+    /// A classified error.
+    pub async fn execute_setup(&self, sql: &str) -> Result<()> {
+        self.execute(sql).await?;
+        self.setup.lock().await.push(sql.to_owned());
+        Ok(())
+    }
+
+    /// How many times the session was lost and logged in afresh. A temporary table is
+    /// recreated empty by then: work that filled one must start again when this changes.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn classify(&self, f: Failure) -> SyncError {
+        classify(&self.cfg, &self.endpoint, f)
+    }
+
+    /// The statement's data, polled to the end; after an expired session, renewed (or logged
+    /// in afresh) and run once more.
+    async fn statement(&self, sql: &str) -> Result<QueryData, Failure> {
+        let tokens = self.tokens.read().await.clone();
+        match self.run(sql, &tokens).await {
+            Err(Failure::Api { code, .. }) if session_gone(&code) => {
+                tracing::info!(code = %code, "Snowflake session expired; renewing it");
+                self.refresh(&tokens).await?;
+                let tokens = self.tokens.read().await.clone();
+                self.run(sql, &tokens).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends one statement and waits for its end.
+    async fn run(&self, sql: &str, tokens: &Tokens) -> Result<QueryData, Failure> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let body = QueryRequest {
+            sql_text: sql,
+            async_exec: false,
+            sequence_id: self.sequence.fetch_add(1, Ordering::SeqCst) + 1,
+            is_internal: false,
+        };
+        let auth = tokens.auth();
+        let call = Call::new(
+            Method::POST,
+            "/queries/v1/query-request",
+            &request_id,
+            "run a statement",
+        )
+        .auth(&auth)
+        .body(&body);
+        let answer: Envelope<QueryData> = self.api.send(&call).await?;
+        if in_progress(answer.code.as_deref()) {
+            return self.poll(sql, &request_id, answer).await;
+        }
+        into_data(answer)
+    }
+
+    /// Polls a running statement's `getResultUrl` until it ends, or aborts it when the run
+    /// must stop waiting (the deadline, less a margin; without one, the statement timeout).
+    async fn poll(
+        &self,
+        sql: &str,
+        request_id: &str,
+        mut answer: Envelope<QueryData>,
+    ) -> Result<QueryData, Failure> {
+        let started = Instant::now();
+        let give_up = self.deadline.map_or(
+            started + TIMEOUT_WITHOUT_DEADLINE + Duration::from_secs(60),
+            |d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d),
+        );
+        let data = answer.data.take().unwrap_or_default();
+        let query_id = data.query_id.clone().unwrap_or_default();
+        let url = data
+            .get_result_url
+            .clone()
+            .ok_or_else(|| Failure::Protocol {
+                what: "run a statement",
+                detail: "a statement in progress came without its getResultUrl".into(),
+            })?;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if Instant::now() + pause >= give_up {
+                self.abort(sql, request_id).await;
+                return Err(Failure::StillRunning {
+                    query_id,
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_POLL_PAUSE);
+            let tokens = self.tokens.read().await.clone();
+            let auth = tokens.auth();
+            let poll_id = uuid::Uuid::new_v4().to_string();
+            let call: Call<'_, ()> =
+                Call::new(Method::GET, &url, &poll_id, "poll a running statement").auth(&auth);
+            let answer: Envelope<QueryData> = self.api.send(&call).await?;
+            if in_progress(answer.code.as_deref()) {
+                continue;
+            }
+            match into_data(answer) {
+                Err(Failure::Api { code, .. }) if session_gone(&code) => {
+                    tracing::info!(code = %code, "Snowflake session expired while polling; renewing it");
+                    self.refresh(&tokens).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Asks Snowflake to cancel a statement we stopped waiting for (best effort: a failure is
+    /// logged, and the statement timeout pinned at login ends it anyway).
+    async fn abort(&self, sql: &str, request_id: &str) {
+        let tokens = self.tokens.read().await.clone();
+        let auth = tokens.auth();
+        let own_id = uuid::Uuid::new_v4().to_string();
+        let body = AbortRequest {
+            sql_text: sql,
+            request_id,
+        };
+        let call = Call::new(
+            Method::POST,
+            "/queries/v1/abort-request",
+            &own_id,
+            "abort a statement",
+        )
+        .auth(&auth)
+        .body(&body);
+        match self.api.send::<_, serde_json::Value>(&call).await {
+            Ok(_) => tracing::info!(
+                request_id,
+                "aborted a statement still running at the deadline"
+            ),
+            Err(e) => tracing::warn!(request_id, error = %e, "could not abort a running statement"),
+        }
+    }
+
+    /// Replaces tokens that Snowflake refused: renewed with the master token, or, when that
+    /// fails too (the master token expired), a fresh login, after which the session's pins
+    /// and setup statements run again. Concurrent callers with the same stale tokens refresh
+    /// once.
+    async fn refresh(&self, stale: &Tokens) -> Result<(), Failure> {
+        let fresh_login = {
+            let mut guard = self.tokens.write().await;
+            if guard.serial != stale.serial {
+                return Ok(());
+            }
+            match self.renew(&guard).await {
+                Ok(t) => {
+                    *guard = Arc::new(t);
+                    false
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "Snowflake did not renew the session; logging in again");
+                    *guard = Arc::new(self.login().await?);
+                    self.epoch.fetch_add(1, Ordering::SeqCst);
+                    true
+                }
+            }
+        };
+        if fresh_login {
+            // Boxed: restoring runs statements, which may poll, which may refresh again.
+            Box::pin(self.restore()).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the pins and the setup statements in the current login, without refreshing.
+    async fn restore(&self) -> Result<(), Failure> {
+        let timeout = self.deadline.map_or(TIMEOUT_WITHOUT_DEADLINE, |d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(60))
+        });
+        let pin = format!(
+            "ALTER SESSION SET {PINS} STATEMENT_TIMEOUT_IN_SECONDS = {} QUERY_TAG = {}",
+            timeout.as_secs(),
+            sf_string(&self.query_tag)
+        );
+        let setup = self.setup.lock().await.clone();
+        let tokens = self.tokens.read().await.clone();
+        for sql in std::iter::once(&pin).chain(setup.iter()) {
+            self.run(sql, &tokens).await?;
+        }
+        Ok(())
+    }
+
+    /// Logs in: a password, or a fresh JWT signed with the tenant's key.
+    async fn login(&self) -> Result<Tokens, Failure> {
+        let cfg = &self.cfg;
+        let mut data = serde_json::json!({
+            "CLIENT_APP_ID": "Go",
+            "CLIENT_APP_VERSION": "1.6.22",
+            "SVN_REVISION": "",
+            "ACCOUNT_NAME": cfg.account.login_name(),
+            "LOGIN_NAME": cfg.user.to_uppercase(),
+            "SESSION_PARAMETERS": {"CLIENT_VALIDATE_DEFAULT_PARAMETERS": true},
+            "CLIENT_ENVIRONMENT": {
+                "APPLICATION": "snowsync",
+                "OS": std::env::consts::OS,
+                "OS_VERSION": std::env::consts::ARCH,
+                "OCSP_MODE": "FAIL_OPEN",
+            },
+        });
+        match (&self.creds, &self.jwt) {
+            (_, Some(jwt)) => {
+                let token =
+                    jwt.token(chrono::Utc::now().timestamp())
+                        .map_err(|e| Failure::Protocol {
+                            what: "log in",
+                            detail: e.message().to_owned(),
+                        })?;
+                data["AUTHENTICATOR"] = "SNOWFLAKE_JWT".into();
+                data["TOKEN"] = token.into();
+            }
+            (Credentials::Password(p), None) => {
+                data["PASSWORD"] = p.expose_secret().into();
+            }
+            (Credentials::KeyPair { .. }, None) => {
+                return Err(missing("log in", "a signer for the key pair"));
+            }
+        }
+        let body = serde_json::json!({ "data": data });
+        let warehouse = cfg.warehouse.name().to_uppercase();
+        let database = cfg.database.name().to_uppercase();
+        let schema = cfg.schema.name().to_uppercase();
+        let role = cfg.role.as_ref().map(|r| r.name().to_uppercase());
+        let mut params = vec![
+            ("warehouse", warehouse.as_str()),
+            ("databaseName", database.as_str()),
+            ("schemaName", schema.as_str()),
+        ];
+        if let Some(role) = &role {
+            params.push(("roleName", role.as_str()));
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let call = Call {
+            params: &params,
+            ..Call::new(
+                Method::POST,
+                "/session/v1/login-request",
+                &request_id,
+                "log in",
+            )
+            .body(&body)
+        };
+        let answer: Envelope<LoginData> = self.api.send(&call).await?;
+        if !answer.success {
+            return Err(api_failure(answer.code, answer.message, None));
+        }
+        let data = answer.data.ok_or_else(|| missing("log in", "data"))?;
+        tracing::debug!(session_id = ?data.session_id, "logged in to Snowflake");
+        Ok(Tokens {
+            session: data.token.ok_or_else(|| missing("log in", "token"))?.into(),
+            master: data
+                .master_token
+                .ok_or_else(|| missing("log in", "masterToken"))?
+                .into(),
+            serial: self.serial.fetch_add(1, Ordering::SeqCst) + 1,
+        })
+    }
+
+    /// Renews the session token with the master token (the session and its tables stay).
+    async fn renew(&self, old: &Tokens) -> Result<Tokens, Failure> {
+        let auth = format!("Snowflake Token=\"{}\"", old.master.expose_secret());
+        let body = RenewRequest {
+            old_session_token: old.session.expose_secret(),
+            request_type: "RENEW",
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let call = Call::new(
+            Method::POST,
+            "/session/token-request",
+            &request_id,
+            "renew the session",
+        )
+        .auth(&auth)
+        .body(&body);
+        let answer: Envelope<RenewData> = self.api.send(&call).await?;
+        if !answer.success {
+            return Err(api_failure(answer.code, answer.message, None));
+        }
+        let data = answer
+            .data
+            .ok_or_else(|| missing("renew the session", "data"))?;
+        Ok(Tokens {
+            session: data
+                .session_token
+                .ok_or_else(|| missing("renew the session", "sessionToken"))?
+                .into(),
+            master: data.master_token.map_or_else(
+                || old.master.expose_secret().to_owned().into(),
+                SecretString::from,
+            ),
+            serial: self.serial.fetch_add(1, Ordering::SeqCst) + 1,
+        })
+    }
+}
+
+/// A query answer's data, or its error.
+fn into_data(answer: Envelope<QueryData>) -> Result<QueryData, Failure> {
+    if answer.success {
+        return Ok(answer.data.unwrap_or_default());
+    }
+    let data_code = answer.data.and_then(|d| d.error_code);
+    Err(api_failure(answer.code, answer.message, data_code))
+}
+
+fn api_failure(
+    code: Option<String>,
+    message: Option<String>,
+    data_code: Option<String>,
+) -> Failure {
+    Failure::Api {
+        code: code.or(data_code).unwrap_or_else(|| "000000".into()),
+        message: message.unwrap_or_default(),
+    }
+}
+
+fn missing(what: &'static str, field: &str) -> Failure {
+    Failure::Protocol {
+        what,
+        detail: format!("a successful answer without {field}"),
+    }
+}
