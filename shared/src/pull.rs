@@ -88,6 +88,8 @@ impl PullReport {
 pub(crate) struct SourceColumn {
     pub(crate) ident: Ident,
     pub(crate) sf_type: SfType,
+    /// The most bytes one of its values can take in a page, from its declared length.
+    pub(crate) max_bytes: usize,
 }
 
 /// Loads and validates a tenant's config from the state table.
@@ -164,12 +166,9 @@ pub async fn run_pull(
 
 /// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
 /// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
-async fn describe(
-    session: &Session,
-    t: &PullTable,
-) -> Result<Vec<(Ident, Result<SfType, String>)>> {
+async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {
     let sql = format!(
-        "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, CHARACTER_MAXIMUM_LENGTH FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
         t.table.database.sql(),
         sf_string(t.table.schema.name()),
         sf_string(t.table.table.name())
@@ -187,11 +186,26 @@ async fn describe(
                 None,
             )
             .map_err(|e| e.to_string());
-            out.push((int_at(b, 4, row), Ident::from_exact(&name), ty));
+            out.push((
+                int_at(b, 4, row),
+                Described {
+                    name: Ident::from_exact(&name),
+                    ty,
+                    length: int_at(b, 5, row),
+                },
+            ));
         }
     }
-    out.sort_by_key(|(ordinal, _, _)| *ordinal);
-    Ok(out.into_iter().map(|(_, name, ty)| (name, ty)).collect())
+    out.sort_by_key(|(ordinal, _)| *ordinal);
+    Ok(out.into_iter().map(|(_, d)| d).collect())
+}
+
+/// A column as `INFORMATION_SCHEMA.COLUMNS` describes it.
+struct Described {
+    name: Ident,
+    ty: Result<SfType, String>,
+    /// `CHARACTER_MAXIMUM_LENGTH`: characters of text, bytes of binary.
+    length: Option<i64>,
 }
 
 /// Resolves the configured columns against the table's, with types.
@@ -203,8 +217,8 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
             t.table
         )));
     }
-    let find = |want: &Ident| described.iter().find(|(name, _)| name == want);
-    let wanted: Vec<&(Ident, Result<SfType, String>)> = match &t.columns {
+    let find = |want: &Ident| described.iter().find(|d| &d.name == want);
+    let wanted: Vec<&Described> = match &t.columns {
         Some(cols) => cols
             .iter()
             .map(|c| {
@@ -212,7 +226,7 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
                     SyncError::missing(format!(
                         "column {c} does not exist in table {}: fix [[pull]] columns (the table has {})",
                         t.table,
-                        described.iter().map(|(n, _)| n.name()).collect::<Vec<_>>().join(", ")
+                        described.iter().map(|d| d.name.name()).collect::<Vec<_>>().join(", ")
                     ))
                 })
             })
@@ -228,7 +242,12 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
         }
     }
     let mut cols = Vec::with_capacity(wanted.len());
-    for (ident, ty) in wanted {
+    for Described {
+        name: ident,
+        ty,
+        length,
+    } in wanted
+    {
         let sf_type = ty.clone().map_err(|e| {
             SyncError::config(format!(
                 "column {ident} of {}: {e}; leave it out with [[pull]] columns",
@@ -247,6 +266,7 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
         }
         cols.push(SourceColumn {
             ident: ident.clone(),
+            max_bytes: sf_type.max_value_bytes(*length),
             sf_type,
         });
     }
@@ -335,11 +355,30 @@ enum Event {
     Wrote(Result<(u64, Option<String>)>),
 }
 
-/// How big the run's pages are: bytes per row of the last page encoded (0 = none yet). Set by
-/// the page being written while the next pages are planned.
-#[derive(Default)]
+/// How big the run's pages are: bytes per row of the last page encoded (0 = none yet), set by
+/// the page being written while the next pages are planned; before any, the most a row can
+/// take by its columns' declared sizes.
 struct Pace {
     bytes_per_row: std::sync::atomic::AtomicUsize,
+    declared_row_bytes: usize,
+}
+
+impl Pace {
+    fn new(cols: &[SourceColumn], measured: usize) -> Self {
+        Self {
+            bytes_per_row: std::sync::atomic::AtomicUsize::new(measured),
+            declared_row_bytes: cols.iter().map(|c| c.max_bytes).sum::<usize>().max(1),
+        }
+    }
+
+    /// Bytes per row of the last page encoded, if any was.
+    fn measured(&self) -> Option<usize> {
+        Some(
+            self.bytes_per_row
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .filter(|&b| b > 0)
+    }
 }
 
 /// The slowest page so far (for the deadline), and when the current one started.
@@ -475,6 +514,10 @@ struct Checkpoint {
     /// The checkpoint's format: 2 since `staged_at` (0 when absent).
     #[serde(default)]
     format: u8,
+    /// Bytes per row of the last page encoded, so a continued run sizes its first page as
+    /// measured instead of by the declared sizes (0 = not measured).
+    #[serde(default)]
+    bytes_per_row: usize,
 }
 
 /// The current [`Checkpoint::format`].
@@ -500,6 +543,7 @@ impl Checkpoint {
             pages: 0,
             staged_at: None,
             format: CHECKPOINT_FORMAT,
+            bytes_per_row: 0,
         }
     }
 }
@@ -868,14 +912,16 @@ impl TableRun<'_> {
     /// shared buffer.
     fn page_rows(&self, pace: &Pace) -> usize {
         let settings = &self.deps.settings;
-        let most = settings.page_rows.max(1);
-        match pace
-            .bytes_per_row
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            0 => most,
-            per_row => (settings.page_bytes / per_row).clamp(most.min(100), most),
-        }
+        let per_row = pace.measured().unwrap_or(pace.declared_row_bytes);
+        // A row larger than the budget is read alone.
+        (settings.page_bytes / per_row).clamp(1, settings.page_rows.max(1))
+    }
+
+    /// Whether pages must wait for a measured row size: until one page is encoded, the
+    /// declared sizes allow fewer rows than a full page, so pre-scans (which plan many pages
+    /// of one size) wait for the first page to be written.
+    fn unmeasured_and_bounded(&self, pace: &Pace) -> bool {
+        pace.measured().is_none() && self.page_rows(pace) < self.deps.settings.page_rows.max(1)
     }
 
     /// Encodes, writes and checkpoints one page (`saved` is the checkpoint once it is in).
@@ -909,6 +955,7 @@ impl TableRun<'_> {
             pace.bytes_per_row
                 .store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
         }
+        saved.bytes_per_row = pace.measured().unwrap_or(0);
         let (written, stamp) = if rows > 0 {
             self.deps
                 .platform
@@ -965,7 +1012,10 @@ impl TableRun<'_> {
         // first page is then a cheap range read too. An incremental run (usually a small delta)
         // and a backfill's NULL-cursor rows (usually none) start with one keyset page, which is
         // all that fewer rows than a page cost.
-        let scan_first = target == Target::Staging && cp.phase == Phase::Main && q.keyed();
+        let scan_first = target == Target::Staging
+            && cp.phase == Phase::Main
+            && q.keyed()
+            && !self.unmeasured_and_bounded(pace);
         let mut ranges = std::collections::VecDeque::new();
         if !scan_first {
             ranges.push_back(Range {
@@ -989,7 +1039,11 @@ impl TableRun<'_> {
         let mut key_built = self.pk_pg.is_empty() || target != Target::Staging;
         let mut building = false;
         loop {
-            if !planned && scanning.is_none() && ranges.len() < READ_AHEAD {
+            if !planned
+                && scanning.is_none()
+                && ranges.len() < READ_AHEAD
+                && !self.unmeasured_and_bounded(pace)
+            {
                 let per_page = self.page_rows(pace);
                 let sql = q.boundary_sql(&table, frontier.as_deref(), per_page);
                 let reader = &reader;
@@ -1173,7 +1227,7 @@ impl TableRun<'_> {
         };
         // Nothing to read on the main phase when the table had no non-NULL cursor.
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
-        let pace = Pace::default();
+        let pace = Pace::new(&self.cols, cp.bytes_per_row);
         let mut clock = PageClock::new();
         loop {
             if cp.phase == Phase::Main && skip_main {

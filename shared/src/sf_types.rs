@@ -200,6 +200,29 @@ impl SfType {
         matches!(*self, SfType::Number { precision, scale: 0 } if precision <= BIGINT_MAX_PRECISION)
     }
 
+    /// The most bytes one value takes in a page (binary COPY, length word included), from
+    /// the type and its declared length (`CHARACTER_MAXIMUM_LENGTH`: characters of text,
+    /// bytes of binary). Without a declared length a variable-size value may hold Snowflake's
+    /// largest, 16 MiB (up to 4 bytes a character in UTF-8, never more than that).
+    pub fn max_value_bytes(&self, declared_length: Option<i64>) -> usize {
+        const LARGEST: usize = 16 << 20;
+        let declared = declared_length.and_then(|n| usize::try_from(n).ok());
+        4 + match self {
+            SfType::Number { .. } => 32,
+            SfType::Float | SfType::Date | SfType::Time { .. } | SfType::Boolean => 8,
+            SfType::TimestampNtz { .. }
+            | SfType::TimestampLtz { .. }
+            | SfType::TimestampTz { .. } => 8,
+            SfType::Text => declared.map_or(LARGEST, |n| n.saturating_mul(4).min(LARGEST)),
+            SfType::Binary => declared.map_or(LARGEST, |n| n.min(LARGEST)),
+            SfType::Variant
+            | SfType::Object
+            | SfType::Array
+            | SfType::Geography
+            | SfType::Geometry => LARGEST,
+        }
+    }
+
     /// The PostgreSQL column type the values land in.
     pub fn pg_type(&self) -> String {
         match *self {
@@ -258,6 +281,17 @@ impl fmt::Display for SfType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_sizes_bound_a_value_and_unbounded_ones_take_the_largest() {
+        let text = SfType::Text;
+        assert_eq!(text.max_value_bytes(Some(10)), 4 + 40);
+        assert_eq!(text.max_value_bytes(Some(16_777_216)), 4 + (16 << 20));
+        assert_eq!(text.max_value_bytes(None), 4 + (16 << 20));
+        assert_eq!(SfType::Binary.max_value_bytes(Some(100)), 104);
+        assert_eq!(SfType::Variant.max_value_bytes(None), 4 + (16 << 20));
+        assert_eq!(SfType::Boolean.max_value_bytes(None), 12);
+    }
 
     fn ty(dt: &str, p: Option<i64>, s: Option<i64>, d: Option<i64>) -> SfType {
         match SfType::from_information_schema(dt, p, s, d) {
