@@ -6,18 +6,28 @@ Run against a running stack:
 
 Request bodies mirror snowflake-api 0.14 (requests.rs / session.rs / connection.rs), and the
 response checks mirror the fields its response structs (responses.rs) require, so a response the
-Rust client would fail to deserialise fails here. Prints "N passed, M failed"; exits 1 on failure.
+Rust client would fail to deserialise fails here. Then it starts its own emulator with
+--realistic on free ports and proves, with raw HTTP and the official python connector
+(smoke_realistic.py), the behaviours real Snowflake has and the plain emulator hides.
+Prints "N passed, M failed"; exits 1 on failure.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+# This folder holds snowflake.py, which would shadow the `snowflake` package (the python
+# connector that smoke_realistic.py drives) if it stayed on sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
 import base64
+import importlib.util
 import datetime as dt
 import gzip
 import json
-import os
 import secrets
-import sys
 import traceback
 import urllib.error
 import urllib.parse
@@ -114,7 +124,7 @@ def login(
 SEQ = [0]
 
 
-def query(token: str, sql: str, gzip_body: bool = False) -> tuple[int, Any]:
+def query(token: str, sql: str, gzip_body: bool = False, request_id: str | None = None) -> tuple[int, Any]:
     """POST /queries/v1/query-request exactly like SnowflakeApi::run_sql (ArrowQuery)."""
     SEQ[0] += 1
     body = {"sqlText": sql, "asyncExec": False, "sequenceId": SEQ[0], "isInternal": False}
@@ -123,7 +133,10 @@ def query(token: str, sql: str, gzip_body: bool = False) -> tuple[int, Any]:
     if gzip_body:
         raw = gzip.compress(json.dumps(body).encode())
         headers["Content-Encoding"] = "gzip"
-    return http("POST", "/queries/v1/query-request?" + urllib.parse.urlencode(common_params()), body, headers, raw)
+    params = common_params()
+    if request_id is not None:  # a retry: same requestId, new request_guid
+        params["requestId"] = request_id
+    return http("POST", "/queries/v1/query-request?" + urllib.parse.urlencode(params), body, headers, raw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,9 +286,18 @@ def decode_arrow(d: dict) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 
 
+EXPIRED_BODY = {"code": "390112", "data": None, "message": "Your session has expired. Please login again.", "success": False, "headers": None}
+
+
 def run() -> None:
     status, resp = http("GET", "/_emulator/health")
     check("emulator answers", status == 200, (status, resp))
+    status, resp = http("GET", "/_emulator/config")
+    check(
+        "the stack's emulator runs the code on disk (else: scripts/stack down && scripts/stack up)",
+        status == 200 and isinstance(resp, dict) and resp.get("code") == emu_digest.code_digest(),
+        (status, resp),
+    )
 
     # --- login -----------------------------------------------------------------------------------
     status, resp = login("smoke_user", role="snowsync_role")
@@ -349,7 +371,7 @@ def run() -> None:
             children_ok = all(col.field(i).null_count == 0 for i in range(col.type.num_fields))
             non_nullable = all(not field.type.field(i).nullable for i in range(field.type.num_fields))
             check(f"{col_name}: struct-level validity, non-nullable children have no nulls", col.null_count == 2 and children_ok and non_nullable, (col.null_count, [col.field(i).null_count for i in range(col.type.num_fields)]))
-    except Exception as e:  # noqa: BLE001
+    except Exception:  # noqa: BLE001
         check("SELECT *: arrow decoding", False, traceback.format_exc())
 
     status, resp = query(token, f"SELECT * FROM {table} WHERE id = -1")
@@ -377,6 +399,8 @@ def run() -> None:
     expect_ok("ALTER SESSION SET several params", status, resp)
     status, resp = query(token, "ALTER SESSION UNSET QUERY_TAG")
     expect_ok("ALTER SESSION UNSET", status, resp)
+    status, resp = query(token, "ALTER SESSION SET QUERY_TAG = 'x' NOT_A_PARAMETER = 1")
+    expect_error("ALTER SESSION SET of an unknown parameter", status, resp, "001006", "22023", "SQL compilation error:\ninvalid parameter 'NOT_A_PARAMETER'")
     status, resp = query(token, "SELECT 1 AS one")
     expect_ok("session still usable after ALTER SESSION", status, resp)
 
@@ -461,13 +485,27 @@ def run() -> None:
     status, resp = http("POST", "/_emulator/expire_sessions", {})
     check("/_emulator/expire_sessions", status == 200, (status, resp))
     status, resp = query(exp_token, "SELECT 1 AS one")
-    expect_error("expired session", status, resp, "390112", message="Your session has expired. Please login again.")
+    check("expired session: Snowflake's 390112 body, data null", status == 200 and resp == EXPIRED_BODY, (status, resp))
     status, resp = login("smoke_after_expiry")
     status, resp = query((resp.get("data") or {}).get("token", ""), "SELECT 1 AS one")
     expect_ok("new login after expiry works", status, resp)
 
 
+def sibling(name: str) -> Any:
+    """A module of this folder, loaded by path (this folder is not on sys.path, see above)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_HERE, f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+emu_digest = sibling("emu_digest")
+
+
 def main() -> int:
+    global BASE
     if not BASE:
         print("SNOWSYNC_SNOWFLAKE_URL is not set: run  eval \"$(scripts/stack env)\"  first", file=sys.stderr)
         return 2
@@ -476,6 +514,13 @@ def main() -> int:
         run()
     except Exception:  # noqa: BLE001
         check("smoke test ran to completion", False, traceback.format_exc())
+    stack_base = BASE
+    try:
+        sibling("smoke_realistic").run(sys.modules[__name__], os.path.join(_HERE, "snowflake.py"))
+    except Exception:  # noqa: BLE001
+        check("realistic smoke test ran to completion", False, traceback.format_exc())
+    finally:
+        BASE = stack_base
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     if FAILED:
         print("failed: " + ", ".join(FAILED))

@@ -7,7 +7,12 @@ error shape, answers what fakesnow rejects (ALTER SESSION), fixes NULL timestamp
 results, and adds a few designated test users/roles and `/_emulator/*` endpoints for tests.
 See README.md next to this file.
 
-Run: python scripts/emulator/snowflake.py --host 127.0.0.1 --port 8123
+With `--realistic` (or its single flags) it also behaves like real Snowflake where the drivers
+must cope: in-progress answers and polls (emu_async.py), chunked results on a second listener
+standing in for S3 (emu_chunks.py), session and master token expiry, and hostile account
+defaults (emu_params.py).
+
+Run: python scripts/emulator/snowflake.py --host 127.0.0.1 --port 8123 [--realistic]
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import contextvars
 import gzip
+import hashlib
 import importlib
+import importlib.util
 import json
 import logging
 import re
@@ -37,8 +45,28 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlencode
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 logger = logging.getLogger("snowsync.emulator")
+
+
+def _sibling(name: str) -> Any:
+    """Import scripts/emulator/<name>.py by path: this folder is not on sys.path (see above)."""
+    spec = importlib.util.spec_from_file_location(f"snowsync_emulator_{name}", os.path.join(_HERE, f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+# sha256 of the emulator's files as loaded: /_emulator/config reports it, so `scripts/stack up`
+# and the smoke test can tell a stale running emulator
+CODE_DIGEST = _sibling("emu_digest").code_digest()
+emu_params = _sibling("emu_params")
+emu_async = _sibling("emu_async")
+emu_chunks = _sibling("emu_chunks")
+SqlError = emu_params.SqlError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -51,27 +79,44 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 def _patch_timestamp_struct() -> None:
-    """Give fakesnow's timestamp structs a struct-level validity bitmap.
+    """Give fakesnow's timestamp structs a struct-level validity bitmap and any session time zone.
 
     fakesnow.arrow.timestamp_to_sf_struct builds StructArray.from_arrays(...) without a mask, so
     a NULL timestamp leaves NULLs in children declared non-nullable, which strict arrow readers
     (arrow-rs) reject. We fill the NULL slots with 0 before conversion and put the NULLs on the
-    struct itself.
+    struct itself. It also asserts that TIMESTAMP_TZ values are in UTC; a session whose TIMEZONE
+    the layer applied to duckdb gets them in that zone, so we convert to UTC and put each value's
+    offset in the `timezone` child (minutes + 1440, as Snowflake encodes it).
     """
     import fakesnow.arrow as fa
 
     original = getattr(fa.timestamp_to_sf_struct, "__wrapped_original__", fa.timestamp_to_sf_struct)
 
+    def zone_offsets(ts: pa.Array) -> pa.Array:
+        """Minutes east of UTC of each value in its array's zone, + 1440 (NULLs as 1440)."""
+        per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[ts.type.unit]
+        local = pc.local_timestamp(ts).cast(pa.int64())
+        utc = ts.cast(pa.timestamp(ts.type.unit)).cast(pa.int64())
+        minutes = pc.divide(pc.subtract(local, utc), per_minute)
+        return pc.add(minutes, 1440).fill_null(1440).cast(pa.int32())
+
     def timestamp_to_sf_struct(ts: pa.Array | pa.ChunkedArray) -> pa.Array:
         if isinstance(ts, pa.ChunkedArray):
             ts = ts.combine_chunks()
-        if not pa.types.is_timestamp(ts.type) or ts.null_count == 0:
+        if not pa.types.is_timestamp(ts.type):
+            return original(ts)
+        offsets = None
+        if ts.type.tz and ts.type.tz != "UTC":
+            offsets = zone_offsets(ts)
+            ts = ts.cast(pa.timestamp(ts.type.unit, "UTC"))
+        if ts.null_count == 0 and offsets is None:
             return original(ts)
         mask = ts.is_null()  # True where NULL; has no nulls itself
-        filled = ts.fill_null(pa.scalar(0, type=ts.type))
-        struct = original(filled)
+        struct = original(ts.fill_null(pa.scalar(0, type=ts.type)))
         children = [struct.field(i) for i in range(struct.type.num_fields)]
-        return pa.StructArray.from_arrays(children, fields=list(struct.type), mask=mask)
+        if offsets is not None:
+            children[2] = offsets
+        return pa.StructArray.from_arrays(children, fields=list(struct.type), mask=mask if ts.null_count else None)
 
     timestamp_to_sf_struct.__wrapped_original__ = original  # type: ignore[attr-defined]
     # to_sf looks the function up as a module global of fakesnow.arrow, but patch any module
@@ -128,6 +173,37 @@ STATUS_ROWTYPE = [
 STATEMENT_TYPE_SCL = 0x4000  # session control, eg: ALTER SESSION
 VALIDITY_SECONDS = 3600
 MASTER_VALIDITY_SECONDS = 14400
+# snowflake-connector-python network.py MASTER_TOKEN_EXPIRED_GS_CODE; the text is the one its
+# unit tests answer with (test/unit/test_connection.py test_expired_detection)
+MASTER_TOKEN_EXPIRED = ("390114", "Authentication token has expired.  The user must authenticate again.")
+STATEMENT_TIMEOUT = ("000630", "Statement reached its statement or warehouse timeout of {} second(s) and was canceled.", "57014")
+# SYSTEM$WAIT(n [, unit]): Snowflake's own way to make a statement slow (tests of polls and aborts)
+SYSTEM_WAIT = re.compile(
+    r"^\s*(?:SELECT|CALL)\s+SYSTEM\$WAIT\s*\(\s*(\d+(?:\.\d+)?)\s*(?:,\s*'(SECONDS|MILLISECONDS|MINUTES|HOURS)'\s*)?\)\s*;?\s*$",
+    re.IGNORECASE,
+)
+WAIT_UNITS = {"SECONDS": 1, "MILLISECONDS": 0.001, "MINUTES": 60, "HOURS": 3600}
+RESULT_PATH = re.compile(r"^/queries/([0-9a-fA-F-]{36})/result$")
+ABORT_PATH = re.compile(r"^/queries/([0-9a-fA-F-]{36})/abort-request$")
+MONITOR_PATH = re.compile(r"^/monitoring/queries/([0-9a-fA-F-]{36})$")
+
+
+@dataclass
+class Realism:
+    """Which real-Snowflake behaviours are on (0 = off); `--realistic` turns all on."""
+
+    async_after_ms: int = 0
+    async_every: int = 0
+    chunk_rows: int = 0
+    chunk_port: int = 0
+    chunk_faults: int = 0
+    expire_every: int = 0
+    master_expire_every: int = 0
+    hostile_defaults: bool = False
+
+
+# the test values --realistic gives the flags it turns on (README.md lists them)
+REALISTIC_VALUES = {"async_after_ms": 1000, "async_every": 5, "chunk_rows": 100, "chunk_faults": 7, "expire_every": 40, "master_expire_every": 3}
 
 # --------------------------------------------------------------------------------------------
 # In-memory state of the layer (one event loop thread, so no locking)
@@ -145,10 +221,44 @@ class SessionState:
     expired: bool = False
     # logged in naming the designated missing warehouse: queries that need compute fail 000606
     no_warehouse: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # set by login or ALTER SESSION
     # fakesnow refuses a second statement on a connection that is still running one ("connection
     # is busy"); Snowflake accepts concurrent statements in a session. Queue them instead.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    client_app: str = ""  # login CLIENT_APP_ID: picks the *_QUERY_RESULT_FORMAT parameter
+    # honour the session parameters (formats, TIMEZONE, result format, timeout) like Snowflake:
+    # --hostile-defaults, or the designated user SNOWSYNC_HOSTILE
+    honour: bool = False
+    defaults: dict[str, Any] = field(default_factory=lambda: dict(emu_params.PLAIN_DEFAULTS))
+    requests: int = 0  # query-requests received (--expire-every)
+    renewals: int = 0  # token renewals (--master-expire-every)
+    master_dead: bool = False  # the master token expired: only a fresh login helps
+
+    def param(self, name: str) -> Any:
+        return self.params.get(name, self.defaults.get(name))
+
+    def effective(self) -> dict[str, Any]:
+        return {**self.defaults, **self.params}
+
+    def input_formats(self) -> Any:
+        return emu_params.InputFormats(
+            str(self.param("TIMESTAMP_INPUT_FORMAT")), str(self.param("DATE_INPUT_FORMAT")), str(self.param("TIME_INPUT_FORMAT"))
+        )
+
+    def result_format(self) -> str:
+        name = emu_params.RESULT_FORMAT_PARAMETER.get(self.client_app)
+        return str(self.param(name) or "ARROW").upper() if name else "ARROW"
+
+    def timeout_seconds(self) -> int | None:
+        """STATEMENT_TIMEOUT_IN_SECONDS in force (0 means Snowflake's maximum: none here)."""
+        try:
+            return int(emu_params.normalise(self.param("STATEMENT_TIMEOUT_IN_SECONDS"))) or None
+        except (TypeError, ValueError):
+            return None
+
+    def reported_parameters(self) -> list[dict[str, Any]]:
+        """`data.parameters` of a response: the client-relevant parameters in force."""
+        return [{"name": n, "value": emu_params.normalise(self.param(n))} for n in emu_params.REPORTED if self.param(n) is not None]
 
 
 sessions: dict[str, SessionState] = {}  # session token -> state
@@ -200,6 +310,19 @@ def error_body(code: str, message: str, sql_state: str = "42000", query_id: str 
     }
     data.update(extra)
     return {"data": data, "code": code, "message": message, "success": False, "headers": None}
+
+
+def expired_body() -> dict:
+    """Snowflake's session-expired answer: `data` is null (gosnowflake restful_test.go sends the
+    same shape; the drivers renew on the code: network.py _post_request, restful.go)."""
+    code, message = SESSION_EXPIRED
+    return {"code": code, "data": None, "message": message, "success": False, "headers": None}
+
+
+def master_expired_body() -> dict:
+    """The token-request answer once the master token expired: the client must log in again."""
+    code, message = MASTER_TOKEN_EXPIRED
+    return {"code": code, "data": None, "message": message, "success": False, "headers": None}
 
 
 def login_error_body(code: str, message: str, authn_method: str, next_action: str | None) -> dict:
@@ -322,6 +445,14 @@ def decode_body(scope: Scope, body: bytes) -> bytes:
     return body
 
 
+def with_session_token(scope: Scope, token: str) -> Scope:
+    """The scope with the session's current token: a statement that outlived its request may
+    run after a renewal replaced the token its request carried (fakesnow looks the header up)."""
+    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"authorization"]
+    headers.append((b"authorization", f'Snowflake Token="{token}"'.encode()))
+    return {**scope, "headers": headers}
+
+
 def with_plain_body(scope: Scope, body: bytes) -> Scope:
     """Scope for forwarding a decompressed/rewritten body: drop content-encoding, fix content-length."""
     headers = [(k, v) for k, v in scope.get("headers", []) if k not in (b"content-encoding", b"content-length")]
@@ -436,10 +567,69 @@ async def call_inner(app: Any, scope: Scope, body: bytes, receive: Receive) -> C
 # --------------------------------------------------------------------------------------------
 
 
+async def disconnected() -> Message:
+    """The receive channel of a statement whose query-request was already answered."""
+    return {"type": "http.disconnect"}
+
+
+def interrupt(conn: Any) -> None:
+    """Interrupt whatever duckdb runs on a session's connection (fakesnow keeps it as _duck_conn)."""
+    duck = getattr(conn, "_duck_conn", None)
+    if duck is not None:
+        with contextlib.suppress(Exception):
+            duck.interrupt()
+
+
+async def acquire_unless(lock: asyncio.Lock, cancel: asyncio.Event | None) -> bool:
+    """Take the session's queue, unless the statement is canceled while it waits (False)."""
+    if cancel is None:
+        await lock.acquire()
+        return True
+    acquire, canceled = asyncio.ensure_future(lock.acquire()), asyncio.ensure_future(cancel.wait())
+    await asyncio.wait({acquire, canceled}, return_when=asyncio.FIRST_COMPLETED)
+    canceled.cancel()
+    if not acquire.done():
+        acquire.cancel()
+    try:
+        await acquire
+    except asyncio.CancelledError:
+        return False
+    if cancel.is_set():
+        lock.release()
+        return False
+    return True
+
+
+async def wait_unless(seconds: float, cancel: asyncio.Event | None) -> bool:
+    """Sleep, unless canceled first (False)."""
+    if cancel is None:
+        await asyncio.sleep(seconds)
+        return True
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(cancel.wait(), seconds)
+    return not cancel.is_set()
+
+
+def system_wait(sql: str) -> tuple[float, str]:
+    """`SELECT SYSTEM$WAIT(n[, unit])` -> (seconds to wait, the statement that gives its result)."""
+    m = SYSTEM_WAIT.match(sql)
+    if not m:
+        return 0.0, sql
+    amount, unit = m.group(1), (m.group(2) or "SECONDS").upper()
+    text = f"waited {amount} {unit.lower()}"
+    return float(amount) * WAIT_UNITS[unit], f"SELECT '{text}' AS \"SYSTEM$WAIT({amount})\""
+
+
 class SnowflakeShape:
-    def __init__(self, app: Any, fakesnow_server: Any):
+    def __init__(self, app: Any, fakesnow_server: Any, realism: Realism | None = None):
         self.app = app
         self.fs = fakesnow_server  # the fakesnow.server module (its `sessions` dict)
+        self.realism = realism or Realism()
+        self.registry = emu_async.Registry(self.realism.async_after_ms, self.realism.async_every)
+        self.background = bool(self.realism.async_after_ms or self.realism.async_every)
+        self.chunks = None
+        if self.realism.chunk_rows > 0:
+            self.chunks = emu_chunks.ChunkStore(self.realism.chunk_rows, self.realism.chunk_faults, "127.0.0.1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -461,12 +651,29 @@ class SnowflakeShape:
                 await self.token_request(scope, receive, send)
             elif path == "/session" and method == "POST":
                 await self.close_session(scope, receive, send)
-            else:
+            elif not await self.statement_route(path, method, scope, receive, send):
                 await self.app(scope, receive, send)
         except Exception as e:  # noqa: BLE001 - never answer a client with a bare 500
             logger.error("emulator layer failed on %s %s", method, path, exc_info=e)
             with contextlib.suppress(Exception):  # unless the response had already started
                 await send_json(send, error_body("000603", f"SQL execution internal error: emulator: {type(e).__name__}: {e}", "XX000"))
+
+    async def statement_route(self, path: str, method: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Polls, aborts and monitoring of the statements the layer runs itself (in-progress mode)."""
+        if not self.background:
+            return False
+        if method == "GET" and (m := RESULT_PATH.match(path)):
+            await self.poll(m.group(1), scope, send)
+        elif method == "POST" and path == "/queries/v1/abort-request":
+            await self.abort(None, scope, receive, send)
+        elif method == "POST" and (m := ABORT_PATH.match(path)):
+            await self.abort(m.group(1), scope, receive, send)
+        elif method == "GET" and (m := MONITOR_PATH.match(path)) and m.group(1) in self.registry.by_qid:
+            stmt = self.registry.by_qid[m.group(1)]
+            await send_json(send, {"data": {"queries": [{"id": stmt.qid, "status": stmt.status()}]}, "code": None, "message": None, "success": True})
+        else:
+            return False
+        return True
 
     # ---- /_emulator/* -----------------------------------------------------------------------
 
@@ -514,23 +721,37 @@ class SnowflakeShape:
             user = query.get("user", "").upper()
             await send_json(send, {"user": user, "recording": record_sql, "sql": recorded_sql.get(user, [])})
         elif path == "/_emulator/sessions" and method == "GET":
-            await send_json(
-                send,
-                [
-                    {
-                        "sessionId": s.session_id,
-                        "user": s.user,
-                        "role": s.role,
-                        "warehouse": s.warehouse,
-                        "expired": s.expired,
-                        "queryTag": s.params.get("QUERY_TAG"),
-                        "params": s.params,
-                    }
-                    for s in sessions.values()
-                ],
-            )
+            await send_json(send, [self.session_summary(s) for s in sessions.values()])
+        elif method == "GET" and path in ("/_emulator/aborts", "/_emulator/request_ids", "/_emulator/chunk_stats", "/_emulator/async_stats", "/_emulator/config"):
+            await send_json(send, self.realism_endpoint(path, query))
         else:
             await send_json(send, {"error": f"unknown emulator endpoint {method} {path}"}, status=404)
+
+    @staticmethod
+    def session_summary(s: SessionState) -> dict:
+        return {
+            "sessionId": s.session_id,
+            "user": s.user,
+            "role": s.role,
+            "warehouse": s.warehouse,
+            "expired": s.expired,
+            "queryTag": s.params.get("QUERY_TAG"),
+            "params": s.effective(),  # the defaults in force, overridden by login and ALTER SESSION
+            "honoured": s.honour,
+            "clientAppId": s.client_app,
+        }
+
+    def realism_endpoint(self, path: str, query: dict[str, str]) -> Any:
+        """The read-only test endpoints of the realistic behaviours."""
+        if path == "/_emulator/aborts":
+            return list(self.registry.aborts)
+        if path == "/_emulator/request_ids":
+            return list(self.registry.request_ids.get(query.get("user", "").upper(), ()))
+        if path == "/_emulator/chunk_stats":
+            return self.chunks.summary() if self.chunks else {"served": 0, "refused_403": 0, "faults_503": 0, "faults_cut": 0, "results_chunked": 0}
+        if path == "/_emulator/async_stats":
+            return dict(self.registry.stats)
+        return {k: getattr(self.realism, k) for k in Realism.__dataclass_fields__} | {"chunk_port": self.chunks.port if self.chunks else None, "code": CODE_DIGEST}
 
     # ---- login --------------------------------------------------------------------------------
 
@@ -592,12 +813,11 @@ class SnowflakeShape:
             role=role,
             warehouse=warehouse and warehouse.upper(),
             no_warehouse=no_warehouse,
+            client_app=str(data.get("CLIENT_APP_ID") or ""),
         )
         sessions[token] = state
         masters[state.master_token] = token
-        session_params = data["SESSION_PARAMETERS"]
-        if "QUERY_TAG" in session_params:
-            self.record_params(state, {"QUERY_TAG": session_params["QUERY_TAG"]})
+        await self.start_session(state, data["SESSION_PARAMETERS"])
 
         d = resp["data"]
         d["sessionId"] = state.session_id
@@ -605,6 +825,10 @@ class SnowflakeShape:
         d["validityInSeconds"] = VALIDITY_SECONDS
         d["masterValidityInSeconds"] = MASTER_VALIDITY_SECONDS
         d.setdefault("parameters", [])
+        if state.honour:
+            ours = state.reported_parameters()
+            names = {p["name"] for p in ours}
+            d["parameters"] = [p for p in d["parameters"] if p.get("name") not in names] + ours
         d.setdefault("idToken", None)
         d.setdefault("mfaToken", None)
         info = d.setdefault("sessionInfo", {})
@@ -614,6 +838,36 @@ class SnowflakeShape:
         resp.setdefault("message", None)
         resp.setdefault("headers", None)
         await send_json(send, resp)
+
+    async def start_session(self, state: SessionState, session_params: dict[str, Any]) -> None:
+        """The parameters a new session starts with: the account's defaults, then the login's.
+
+        SESSION_PARAMETERS of any name Snowflake knows count (python sends TIMEZONE and
+        *_QUERY_RESULT_FORMAT there: connection.py); QUERY_TAG is recorded as before.
+        """
+        state.honour = self.realism.hostile_defaults or state.user == emu_params.HOSTILE_USER
+        state.defaults = dict(emu_params.HOSTILE_DEFAULTS if state.honour else emu_params.PLAIN_DEFAULTS)
+        known = {str(k).upper(): v for k, v in session_params.items() if str(k).upper() in emu_params.SESSION_PARAMETERS}
+        known.pop("QUERY_TAG", None)
+        state.params.update(known)
+        if "QUERY_TAG" in session_params:
+            self.record_params(state, {"QUERY_TAG": session_params["QUERY_TAG"]})
+        if state.honour:
+            with contextlib.suppress(SqlError):
+                await self.apply_timezone(state, str(state.param("TIMEZONE")))
+
+    async def apply_timezone(self, state: SessionState, zone: str) -> None:
+        """Set the session's duckdb connection to TIMEZONE, so literals and CURRENT_TIMESTAMP
+        are read in it (duckdb keeps TimeZone per connection; fakesnow pins the global to UTC)."""
+        conn = self.fs.sessions.get(state.token)
+        duck = getattr(conn, "_duck_conn", None)
+        if duck is None:
+            return
+        try:
+            await asyncio.to_thread(duck.execute, "SET TimeZone = ?", [zone])
+        except Exception as e:  # noqa: BLE001 - duckdb's error for an unknown zone
+            logger.warning("session %s: TIMEZONE %r refused by duckdb: %s", state.session_id, zone, e)
+            raise SqlError("001008", f"SQL compilation error:\ninvalid value ['{zone}'] for parameter 'TIMEZONE'", "22023") from e
 
     def record_params(self, state: SessionState, items: dict[str, Any]) -> None:
         for name, value in items.items():
@@ -630,7 +884,11 @@ class SnowflakeShape:
         raw = await read_body(receive)
         master = session_token(scope)
         old_token = masters.get(master or "")
-        if not old_token or old_token not in self.fs.sessions:
+        state = sessions.get(old_token or "")
+        if state is not None and state.master_dead:
+            await send_json(send, master_expired_body())
+            return
+        if not old_token or old_token not in self.fs.sessions or state is None:
             code, message = SESSION_NOT_FOUND
             await send_json(send, {"data": {"errorCode": code, "authnMethod": None}, "code": code, "message": message, "success": False, "headers": None})
             return
@@ -638,14 +896,21 @@ class SnowflakeShape:
             body = json.loads(decode_body(scope, raw) or b"{}")
         except ValueError:
             body = {}
-        state = sessions[old_token]
+        state.renewals += 1
+        every = self.realism.master_expire_every
+        if every and state.renewals % every == 0:
+            state.master_dead = state.expired = True
+            logger.warning("session %s: master token expired (renewal %s)", state.session_id, state.renewals)
+            await send_json(send, master_expired_body())
+            return
         new_token = secrets.token_urlsafe(32)
         self.fs.sessions[new_token] = self.fs.sessions.pop(old_token)
         del sessions[old_token]
         state.token, state.expired = new_token, False
         sessions[new_token] = state
         masters[state.master_token] = new_token
-        logger.info("renewed session %s (requestType=%s)", state.session_id, body.get("requestType"))
+        logger.info("renewed session %s (requestType=%s)", state.session_id, body.get("requestType") if isinstance(body, dict) else None)
+        # gosnowflake restful.go renewSessionResponseMain; python network.py _renew_session
         await send_json(
             send,
             {
@@ -677,25 +942,29 @@ class SnowflakeShape:
 
     # ---- queries ------------------------------------------------------------------------------
 
-    async def query(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = await read_body(receive)
-        token = session_token(scope)
+    def session_of(self, token: str | None) -> tuple[dict | None, SessionState | None, Any]:
+        """(error body, state, fakesnow connection) for a request's session token."""
         if not token:
-            await send_json(send, error_body(*TOKEN_MISSING, sql_state="08001"))
-            return
+            return error_body(*TOKEN_MISSING, sql_state="08001"), None, None
         state = sessions.get(token)
         if state and state.expired:
-            await send_json(send, error_body(*SESSION_EXPIRED, sql_state="08001"))
-            return
+            return expired_body(), None, None
         conn = self.fs.sessions.get(token)
         if conn is None:
-            await send_json(send, error_body(*SESSION_NOT_FOUND, sql_state="08001"))
-            return
+            return error_body(*SESSION_NOT_FOUND, sql_state="08001"), None, None
         if state is None:  # a fakesnow session we did not see log in; adopt it
             state = SessionState(token, secrets.token_urlsafe(32), new_session_id(), "", "PUBLIC", None)
             sessions[token] = state
             masters[state.master_token] = token
+        return None, state, conn
 
+    async def query(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = await read_body(receive)
+        problem, state, conn = self.session_of(session_token(scope))
+        if problem is not None:
+            await send_json(send, problem)
+            return
+        assert state is not None
         body_bytes = decode_body(scope, raw)
         try:
             body = json.loads(body_bytes)
@@ -706,115 +975,284 @@ class SnowflakeShape:
 
         query_counts[state.user] = query_counts.get(state.user, 0) + 1
         words = first_keywords(sql)
-        keyword = words[0] if words else ""
-        if record_sql and keyword == "SELECT" and len(sql) <= RECORD_SQL_MAX:
+        if record_sql and words[:1] == ["SELECT"] and len(sql) <= RECORD_SQL_MAX:
             recorded_sql.setdefault(state.user, []).append(sql)
+        params = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        self.registry.record_request(state.user, params.get("requestId"), params.get("request_guid"))
+        if self.session_expires_now(state):
+            await send_json(send, expired_body())
+            return
+        slow_s = 0.0
+        # ALTER SESSION never met injected faults (fault schedules count the other statements)
+        if not (words[:2] == ["ALTER", "SESSION"] and parse_alter_session(sql) is not None):
+            answered, slow_s = await self.inject_fault(state, send)
+            if answered:
+                return
 
+        if not self.background:
+            await send_json(send, await self.execute(scope, receive, state, conn, body, body_bytes, sql, None, slow_s))
+            return
+        stmt = self.registry.attach(params.get("requestId"), sql)
+        if stmt is None:
+            stmt = self.registry.start(
+                state, params.get("requestId"), sql, lambda st: self.execute(scope, disconnected, state, conn, body, body_bytes, sql, st, slow_s)
+            )
+        detached = body.get("asyncExec") is True  # the client polls for it (python execute_async)
+        if not detached and not self.registry.immediate(state.user) and await self.registry.wait(stmt):
+            await send_json(send, self.registry.deliver(stmt))
+        else:
+            await send_json(send, self.registry.in_progress(stmt, detached))
+
+    def session_expires_now(self, state: SessionState) -> bool:
+        """--expire-every N: the N-th query-request of a session finds it expired (390112)."""
+        state.requests += 1
+        every = self.realism.expire_every
+        if every and state.requests % every == 0:
+            state.expired = True
+            logger.warning("session %s expired at its query-request %s", state.session_id, state.requests)
+            return True
+        return False
+
+    async def inject_fault(self, state: SessionState, send: Send) -> tuple[bool, float]:
+        """The faults armed by POST /_emulator/faults: (True when one answered the request,
+        seconds a "slow" fault adds to the statement's own run)."""
+        fault = faults.get(state.user)
+        if not fault or fault.remaining <= 0:
+            return False, 0.0
+        fault.seen += 1
+        if fault.seen <= fault.after or (fault.seen - fault.after) % fault.every != 0:
+            return False, 0.0
+        fault.remaining -= 1
+        fault.injected += 1
+        logger.warning("fault %s injected for %s (%s left)", fault.kind, state.user, fault.remaining)
+        if fault.kind == "http_503":
+            await send_text(send, 503, "Service Unavailable")
+        elif fault.kind == "http_429":
+            await send_text(send, 429, "Too Many Requests")
+        elif fault.kind == "expired":
+            state.expired = True
+            await send_json(send, expired_body())
+        elif fault.kind == "slow":
+            # the statement itself runs longer (in its session's queue, abortable), so it is
+            # answered in progress; "delay" holds the HTTP answer before the statement starts
+            return False, fault.delay_ms / 1000
+        else:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.delay_ms / 1000)
+            return False, 0.0
+        return True, 0.0
+
+    async def execute(
+        self, scope: Scope, receive: Receive, state: SessionState, conn: Any, body: dict, body_bytes: bytes, sql: str, stmt: Any, slow_s: float = 0.0
+    ) -> dict:
+        """Run one statement to its final answer (what a synchronous query-request answers)."""
+        try:
+            resp = await self.run_statement(scope, receive, state, conn, body, body_bytes, sql, stmt, slow_s)
+        except SqlError as e:
+            resp = error_body(e.code, e.message, e.sql_state)
+        if stmt is not None and isinstance(resp.get("data"), dict) and "queryId" in resp["data"]:
+            resp["data"]["queryId"] = stmt.qid
+        return resp
+
+    async def run_statement(
+        self, scope: Scope, receive: Receive, state: SessionState, conn: Any, body: dict, body_bytes: bytes, sql: str, stmt: Any, slow_s: float
+    ) -> dict:
+        words = first_keywords(sql)
+        keyword = words[0] if words else ""
         # ALTER SESSION SET/UNSET: fakesnow only knows AUTOCOMMIT and QUOTED_IDENTIFIERS_IGNORE_CASE
         if keyword == "ALTER" and len(words) > 1 and words[1] == "SESSION":
             parsed = parse_alter_session(sql)
             if parsed is not None:
-                await self.alter_session(scope, receive, send, state, conn, parsed)
-                return
-
-        fault = faults.get(state.user)
-        if fault and fault.remaining > 0:
-            fault.seen += 1
-            if fault.seen > fault.after and (fault.seen - fault.after) % fault.every == 0:
-                fault.remaining -= 1
-                fault.injected += 1
-                logger.warning("fault %s injected for %s (%s left)", fault.kind, state.user, fault.remaining)
-                if fault.kind == "http_503":
-                    await send_text(send, 503, "Service Unavailable")
-                    return
-                if fault.kind == "http_429":
-                    await send_text(send, 429, "Too Many Requests")
-                    return
-                if fault.kind == "expired":
-                    state.expired = True
-                    await send_json(send, error_body(*SESSION_EXPIRED, sql_state="08001"))
-                    return
-                if fault.kind == "delay":
-                    await asyncio.sleep(fault.delay_ms / 1000)
+                return await self.alter_session(scope, receive, state, conn, parsed)
 
         if state.no_warehouse and re.search(r"\bFROM\b", sql, re.IGNORECASE):
             # Snowflake runs metadata-only statements (SHOW, SELECT CURRENT_ROLE()) without a
             # warehouse, and fails anything that reads a table
             message = "No active warehouse selected in the current session.  Select an active warehouse with the 'use warehouse' command."
-            await send_json(send, error_body("000606", message, "57P03"))
-            return
+            return error_body("000606", message, "57P03")
 
         if MISSING_DATABASE in sql.upper():
             message = f"Database '{MISSING_DATABASE}' does not exist or not authorized."
-            await send_json(send, error_body("002003", message, "02000"))
-            return
+            return error_body("002003", message, "02000")
 
         if state.role == NO_WRITE_ROLE and keyword in WRITE_KEYWORDS:
             kind, name = write_target(sql)
             message = f"SQL access control error:\nInsufficient privileges to operate on {kind} '{display_name(name)}'"
             logger.warning("role %s denied: %s", state.role, sql[:200])
-            await send_json(send, error_body("003001", message, "42501"))
-            return
+            return error_body("003001", message, "42501")
 
-        # fakesnow lacks CURRENT_WAREHOUSE() and does not know our session's role: answer both
-        # from the session, as Snowflake would.
-        rewritten = CONTEXT_FUNCTIONS.sub(lambda m: context_literal(m.group(1), state), sql)
-        if rewritten != sql:
-            body["sqlText"] = rewritten
-            body_bytes = json.dumps(body).encode()
-
-        async with state.busy:
-            res = await call_inner(self.app, scope, body_bytes, receive)
+        run_sql = self.as_snowflake_reads_it(state, sql)
+        wait_s, run_sql = system_wait(run_sql)
+        wait_s += slow_s
+        if run_sql != sql:
+            body_bytes = json.dumps({**body, "sqlText": run_sql}).encode()
+        timeout = state.timeout_seconds() if state.honour else None
+        res, interrupted = await self.run_queued(state, conn, scope, receive, body_bytes, stmt, timeout, wait_s)
+        if interrupted == "canceled":
+            return error_body(*emu_async.CANCELED)
+        if interrupted == "timeout":
+            code, message, sql_state = STATEMENT_TIMEOUT
+            return error_body(code, message.format(timeout), sql_state)
+        assert res is not None
         resp = res.json()
         if keyword == "USE" and len(words) > 1 and words[1] == "ROLE" and isinstance(resp, dict) and resp.get("success"):
             # fakesnow treats USE ROLE as a no-op; track it so finalRoleName and the no-write role follow
             if m := re.match(r"^USE\s+ROLE\s+(\"[^\"]*\"|[^\s;]+)", strip_leading_comments(sql), re.IGNORECASE):
                 state.role = display_name(m.group(1))
-        await send_json(send, self.shape_query_response(res, resp, state, conn, sql))
+        shaped = self.shape_query_response(res, resp, state, conn, sql)
+        self.finish_result(shaped, state, stmt.qid if stmt is not None else None)
+        return shaped
 
-    async def alter_session(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        state: SessionState,
-        conn: Any,
-        parsed: tuple[str, dict[str, Any]],
-    ) -> None:
+    def as_snowflake_reads_it(self, state: SessionState, sql: str) -> str:
+        """The statement fakesnow runs: the session's input formats and quoted-identifier rule
+        applied (honoured sessions only), and CURRENT_ROLE()/CURRENT_WAREHOUSE() answered."""
+        if state.honour:
+            sql = emu_params.apply_input_formats(sql, state.input_formats())
+            if emu_params.truthy(state.param("QUOTED_IDENTIFIERS_IGNORE_CASE")):
+                sql = emu_params.fold_quoted_identifiers(sql)
+        # fakesnow lacks CURRENT_WAREHOUSE() and does not know our session's role: answer both
+        # from the session, as Snowflake would.
+        return CONTEXT_FUNCTIONS.sub(lambda m: context_literal(m.group(1), state), sql)
+
+    async def run_queued(
+        self, state: SessionState, conn: Any, scope: Scope, receive: Receive, body: bytes, stmt: Any, timeout: int | None, wait_s: float
+    ) -> tuple[Captured | None, str | None]:
+        """Run the statement in its session's queue: (fakesnow's answer, None), or (None,
+        "canceled"|"timeout") when an abort or STATEMENT_TIMEOUT_IN_SECONDS interrupted it."""
+        cancel = stmt.cancel if stmt is not None else None
+        if not await acquire_unless(state.busy, cancel):
+            return None, "canceled"
+        try:
+            if stmt is not None:
+                stmt.running = True
+            deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+            if wait_s and not await wait_unless(min(wait_s, timeout or wait_s), cancel):
+                return None, "canceled"
+            if timeout and wait_s >= timeout:
+                return None, "timeout"
+            remaining = deadline - asyncio.get_running_loop().time() if deadline else None
+            inner = call_inner(self.app, with_session_token(scope, state.token), body, receive)
+            return await self.interruptible(conn, inner, cancel, remaining)
+        finally:
+            state.busy.release()
+
+    @staticmethod
+    async def interruptible(conn: Any, inner: Awaitable[Captured], cancel: asyncio.Event | None, timeout: float | None) -> tuple[Captured | None, str | None]:
+        """Await fakesnow, interrupting duckdb on an abort or a timeout.
+
+        The statement runs in a worker thread that asyncio cannot cancel, so the session queue
+        stays taken until duckdb has stopped (interrupt() until it raises), never longer.
+        """
+        task = asyncio.ensure_future(inner)
+        if cancel is None and timeout is None:
+            return await task, None
+        waiters: set[asyncio.Future] = {task}
+        canceled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+        if canceled is not None:
+            waiters.add(canceled)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if canceled is not None:
+            canceled.cancel()
+        if task.done():
+            return task.result(), None
+        while not task.done():
+            interrupt(conn)
+            await asyncio.wait({task}, timeout=0.05)
+        return None, "canceled" if cancel is not None and cancel.is_set() else "timeout"
+
+    def finish_result(self, resp: dict, state: SessionState, qid: str | None) -> None:
+        """What the realistic behaviours add to a successful result: the query id of an
+        in-progress statement, the session's parameters and result format, qrmk and chunks."""
+        data = resp.get("data")
+        if not resp.get("success") or not isinstance(data, dict) or "rowtype" not in data:
+            return
+        if qid is not None:
+            data["queryId"] = qid
+        if state.honour:
+            data["parameters"] = state.reported_parameters()
+            if state.result_format() == "JSON" and data.get("queryResultFormat") == "arrow":
+                as_json_result(data)
+        if self.chunks is not None:
+            self.chunks.split(data, str(data.get("queryId")))
+
+    # ---- polls and aborts ----------------------------------------------------------------------
+
+    async def poll(self, qid: str, scope: Scope, send: Send) -> None:
+        """GET /queries/<id>/result: the finished result, or in progress again after waiting up
+        to --async-after-ms (the drivers loop on 333333/333334: network.py, restful.go)."""
+        problem, state, _ = self.session_of(session_token(scope))
+        if problem is not None:
+            await send_json(send, problem)
+            return
+        assert state is not None
+        stmt = self.registry.by_qid.get(qid)
+        if stmt is None or stmt.owner.user != state.user:
+            await send_json(send, error_body("000709", f"Statement {qid} not found", "02000", query_id=qid))
+            return
+        self.registry.stats["polls"] += 1
+        if await self.registry.wait(stmt):
+            await send_json(send, self.registry.deliver(stmt))
+        else:
+            await send_json(send, self.registry.in_progress(stmt))
+
+    async def abort(self, qid: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /queries/v1/abort-request {"requestId"[, "sqlText"]} (python connection.py
+        _cancel_query, gosnowflake restful.go cancelQuery) or /queries/<id>/abort-request."""
+        raw = await read_body(receive)
+        problem, state, _ = self.session_of(session_token(scope))
+        if problem is not None:
+            await send_json(send, problem)
+            return
+        try:
+            body = json.loads(decode_body(scope, raw) or b"{}")
+        except ValueError:
+            body = {}
+        request_id = str(body["requestId"]) if isinstance(body, dict) and body.get("requestId") else None
+        resp = self.registry.abort(request_id=request_id, qid=qid)
+        logger.warning("abort of %s by %s: %s", qid or request_id, state.user if state else "?", resp.get("code") or "canceled")
+        await send_json(send, resp)
+
+    # ---- ALTER SESSION -----------------------------------------------------------------------
+
+    async def alter_session(self, scope: Scope, receive: Receive, state: SessionState, conn: Any, parsed: tuple[str, dict[str, Any]]) -> dict:
         action, items = parsed
+        unknown = emu_params.unknown_parameter(items)
+        if unknown is not None:
+            raise unknown
         if "AUTOCOMMIT" in items and action == "SET":
             # fakesnow implements this one, with a side effect on the connection
             sub = json.dumps({"sqlText": f"ALTER SESSION SET AUTOCOMMIT = {items['AUTOCOMMIT']}", "asyncExec": False, "sequenceId": 1, "isInternal": False}).encode()
-            res = await call_inner(self.app, scope, sub, receive)
+            async with state.busy:
+                res = await call_inner(self.app, scope, sub, receive)
             shaped = self.shape_query_response(res, res.json(), state, conn, "ALTER SESSION SET AUTOCOMMIT")
             if not shaped.get("success"):
-                await send_json(send, shaped)
-                return
+                return shaped
+        if state.honour and "TIMEZONE" in items:
+            zone = items["TIMEZONE"] if items["TIMEZONE"] is not None else state.defaults.get("TIMEZONE")
+            async with state.busy:
+                await self.apply_timezone(state, str(zone))
         self.record_params(state, items)
         logger.info("session %s: ALTER SESSION %s %s", state.session_id, action, items)
-        await send_json(
-            send,
-            {
-                "data": {
-                    "parameters": [{"name": "TIMEZONE", "value": "Etc/UTC"}],
-                    "rowtype": STATUS_ROWTYPE,
-                    "rowset": [["Statement executed successfully."]],
-                    "total": 1,
-                    "returned": 1,
-                    "queryId": str(uuid.uuid4()),
-                    "statementTypeId": STATEMENT_TYPE_SCL,
-                    "queryResultFormat": "json",
-                    "version": 1,
-                    "finalDatabaseName": conn.database,
-                    "finalSchemaName": conn.schema,
-                    "finalWarehouseName": state.warehouse,
-                    "finalRoleName": state.role,
-                },
-                "code": None,
-                "message": None,
-                "success": True,
+        return {
+            "data": {
+                "parameters": state.reported_parameters() if state.honour else [{"name": "TIMEZONE", "value": "Etc/UTC"}],
+                "rowtype": STATUS_ROWTYPE,
+                "rowset": [["Statement executed successfully."]],
+                "total": 1,
+                "returned": 1,
+                "queryId": str(uuid.uuid4()),
+                "statementTypeId": STATEMENT_TYPE_SCL,
+                "queryResultFormat": "json",
+                "version": 1,
+                "finalDatabaseName": conn.database,
+                "finalSchemaName": conn.schema,
+                "finalWarehouseName": state.warehouse,
+                "finalRoleName": state.role,
             },
-        )
+            "code": None,
+            "message": None,
+            "success": True,
+        }
 
     def shape_query_response(self, res: Captured, resp: Any, state: SessionState, conn: Any, sql: str) -> dict:
         if res.status == 200 and isinstance(resp, dict) and resp.get("success"):
@@ -861,7 +1299,19 @@ class SnowflakeShape:
         return error_body("000603", f"SQL execution internal error: {detail}", "XX000", type="INTERNAL")
 
 
-def build_app(db_path: str | None = None) -> Any:
+def as_json_result(data: dict) -> None:
+    """Turn an arrow result into Snowflake's JSON result format (queryResultFormat "json")."""
+    encoded = data.pop("rowsetBase64", "") or ""
+    columns: list[list[Any]] = []
+    if encoded:
+        table = pa.ipc.open_stream(base64.b64decode(encoded)).read_all()
+        columns = [c.to_pylist() for c in table.columns]
+    data["rowset"] = emu_params.to_json_rows(columns, data.get("rowtype") or []) if columns else []
+    data["queryResultFormat"] = "json"
+    data["returned"] = len(data["rowset"])
+
+
+def build_app(db_path: str | None = None, realism: Realism | None = None) -> Any:
     import warnings
 
     from starlette.applications import Starlette
@@ -882,12 +1332,19 @@ def build_app(db_path: str | None = None) -> Any:
     logging.getLogger("fakesnow.server").handlers = []
     logging.getLogger().addHandler(_CaptureHandler())
     inner = Starlette(routes=fakesnow_server.routes)
-    return SnowflakeShape(inner, fakesnow_server)
+    return SnowflakeShape(inner, fakesnow_server, realism)
 
 
-def main() -> None:
-    import uvicorn
+def realism_from(args: argparse.Namespace) -> Realism:
+    """The flags as a Realism: each flag given wins, --realistic fills the rest with test values."""
+    realism = Realism(chunk_port=args.chunk_port, hostile_defaults=args.hostile_defaults or args.realistic)
+    for name, test_value in REALISTIC_VALUES.items():
+        given = getattr(args, name)
+        setattr(realism, name, given if given is not None else (test_value if args.realistic else 0))
+    return realism
 
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
@@ -901,7 +1358,23 @@ def main() -> None:
         action="store_true",
         help="keep every user's SELECT statements for GET /_emulator/queries?user= (benchmarks)",
     )
-    args = parser.parse_args()
+    real = parser.add_argument_group("real Snowflake behaviours (README.md); --realistic turns all on")
+    real.add_argument("--realistic", action="store_true", help="all of the below, with their test values")
+    real.add_argument("--async-after-ms", type=int, metavar="MS", help="answer 333333/333334 when a statement runs longer (realistic: 1000)")
+    real.add_argument("--async-every", type=int, metavar="N", help="... and at once for every N-th query-request of a user (realistic: 5)")
+    real.add_argument("--chunk-rows", type=int, metavar="N", help="split results of more rows into chunks (realistic: 100)")
+    real.add_argument("--chunk-port", type=int, default=0, metavar="P", help="port of the chunk (S3) listener; 0 = a free port")
+    real.add_argument("--chunk-faults", type=int, metavar="N", help="every N-th chunk GET answers 503, every (N+2)-th is cut (realistic: 7)")
+    real.add_argument("--expire-every", type=int, metavar="N", help="every N-th query-request of a session finds it expired, 390112 (realistic: 40)")
+    real.add_argument("--master-expire-every", type=int, metavar="M", help="every M-th renewal of a session answers 390114 (realistic: 3)")
+    real.add_argument("--hostile-defaults", action="store_true", help="sessions start with a customer's hostile account defaults")
+    return parser.parse_args()
+
+
+def main() -> None:
+    import uvicorn
+
+    args = parse_args()
     global record_sql
     record_sql = args.record_sql
 
@@ -910,10 +1383,18 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = build_app(args.db_path)
+    app = build_app(args.db_path, realism_from(args))
     # fakesnow.server sets its own logger to INFO with uvicorn's handlers; follow our level
     logging.getLogger("fakesnow.server").setLevel(getattr(logging, args.log_level.upper(), logging.WARNING))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
+
+    async def serve() -> None:
+        if app.chunks is not None:
+            app.chunks.host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+            await app.chunks.start(args.chunk_port)
+        await server.serve()
+
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":
