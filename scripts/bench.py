@@ -63,6 +63,10 @@ DATA_COLUMNS = ["ID", "ACCOUNT_ID", "NAME", "AMOUNT", "IS_ACTIVE", "CLOSE_DATE",
 PUSH_COLUMNS = "id, occurred_at, action_type, visitor_id, account_domain, channel, properties, ingested_at"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
+# The realistic phase's emulator: every Snowflake behaviour on (scripts/emulator/README.md),
+# with chunks of Snowflake's order of size for this table (a few hundred KB) instead of the
+# test suite's tiny ones.
+REALISTIC = ["--realistic", "--chunk-rows", "2000"]
 
 T0 = time.monotonic()
 
@@ -173,6 +177,7 @@ def free_port() -> int:
 class Emulator:
     def __init__(self, db_path: Path, logfile: Path) -> None:
         self.db_path = db_path
+        self.args: list[str] = []  # realistic behaviours (see REALISTIC), for the realistic phase
         self.logfile = logfile
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -183,7 +188,7 @@ class Emulator:
             logf.write(f"\n==== {dt.datetime.now(dt.UTC).isoformat()} starting on port {self.port}\n")
             logf.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, str(EMULATOR), "--host", "127.0.0.1", "--port", str(self.port), "--db-path", str(self.db_path), "--record-sql"],
+                [sys.executable, str(EMULATOR), "--host", "127.0.0.1", "--port", str(self.port), "--db-path", str(self.db_path), "--record-sql", *self.args],
                 stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + 90
@@ -235,6 +240,10 @@ class Emulator:
 
     def peak_rss_mb(self) -> float | None:
         return proc_peak_rss_mb(self.pid)
+
+    def chunk_stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/_emulator/chunk_stats", timeout=10) as r:
+            return json.loads(r.read())
 
     def query_count(self, user: str) -> int:
         with urllib.request.urlopen(f"{self.url}/_emulator/query_count?user={urllib.parse.quote(user)}", timeout=10) as r:
@@ -479,6 +488,25 @@ def pull_backfill(emu: Emulator, env: dict[str, str], rows: int, copy_file: Path
         die(f"pull backfill: {got} rows in PostgreSQL, expected {rows}")
     nbytes = copy_out_bytes(pg_select(), copy_file)
     return rates(m, rows, nbytes)
+
+
+def pull_backfill_realistic(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
+    """The same backfill with the emulator behaving like Snowflake (REALISTIC): results in
+    gzip chunks from a second listener (with 503s and cut bodies), statements answered
+    "in progress" and polled, sessions expiring, hostile account defaults."""
+    emu.args = REALISTIC
+    try:
+        emu.restart()
+        m = measure("pull_backfill_realistic", [str(SNOWSYNC), "pull", TENANT, "--table", TABLE, "--backfill"], emu, env)
+        m["chunks"] = emu.chunk_stats()
+    finally:
+        emu.args = []
+        emu.restart()
+    m["pages"] = pages_of(m)
+    got = int(psql(f"SELECT count(*) FROM {pg_table()}"))
+    if got != rows:
+        die(f"realistic pull backfill: {got} rows in PostgreSQL, expected {rows}")
+    return rates(m, rows, copy_out_bytes(pg_select()))
 
 
 def pull_incremental(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
@@ -808,17 +836,17 @@ def print_table(res: dict[str, Any]) -> None:
     pushed = f", M = {res['push_rows']:,} push rows" if "push_backfill" in p else ""
     print(f"snowsync bench: N = {res['rows']:,} rows{pushed}, {os.cpu_count()} cores")
     print("MB/s = bytes of the rows in PostgreSQL's text COPY form / wall seconds; CPU = seconds of CPU per process")
-    header = f"{'phase':<18} {'rows':>10} {'seconds':>9} {'rows/s':>9} {'MB/s':>7} {'peak RSS':>9} {'emu RSS':>8} {'queries':>8}  CPU s"
+    header = f"{'phase':<23} {'rows':>10} {'seconds':>9} {'rows/s':>9} {'MB/s':>7} {'peak RSS':>9} {'emu RSS':>8} {'queries':>8}  CPU s"
     print(header)
     print("-" * (len(header) + 30))
-    for name in ("pull_backfill", "pull_incremental", "limit_sf_read", "limit_pg_copy", "push_backfill"):
+    for name in ("pull_backfill", "pull_backfill_realistic", "pull_incremental", "limit_sf_read", "limit_pg_copy", "push_backfill"):
         m = p.get(name)
         if not m:
             continue
         rss = f"{m['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in m else "-"
         erss = f"{m['emulator_peak_rss_mb']:.0f} MB" if m.get("emulator_peak_rss_mb") else "-"
         q = str(m["queries"]) if "queries" in m else "-"
-        print(f"{name:<18} {m['rows']:>10,} {m['seconds']:>9.1f} {m['rows_per_s']:>9,} {m['mb_per_s']:>7.2f} {rss:>9} {erss:>8} {q:>8}  {fmt_cpu(m)}")
+        print(f"{name:<23} {m['rows']:>10,} {m['seconds']:>9.1f} {m['rows_per_s']:>9,} {m['mb_per_s']:>7.2f} {rss:>9} {erss:>8} {q:>8}  {fmt_cpu(m)}")
     if "pull_vs_limit" in res:
         r = res["pull_vs_limit"]
         print(f"\npull backfill / slower limit ({r['slower_limit']}, {r['limit_rows_per_s']:,} rows/s) = {r['ratio']:.2f}  (target >= 0.8)")
@@ -829,6 +857,11 @@ def print_table(res: dict[str, Any]) -> None:
         runs = p["limit_sf_read"].get("runs", {})
         print("the emulator's raw read of the pull's statements: " + ", ".join(f"{k.replace('_', ' ')[:-2]}: {v:.2f} s" for k, v in runs.items())
               + " (the limit is the faster)")
+    if "pull_backfill_realistic" in p:
+        r = p["pull_backfill_realistic"]
+        print(f"realistic emulator ({' '.join(REALISTIC)}): chunks {json.dumps(r.get('chunks', {}))}")
+        if "pull_backfill" in p:
+            print(f"  realistic / plain backfill rows/s = {r['rows_per_s'] / max(1, p['pull_backfill']['rows_per_s']):.2f}")
     if "coldstart" in p:
         c = p["coldstart"]
         print(f"cold start (snowsync-pull, {len(c['runs'])} runs, median): spawn -> first /next {c['init_ms_median']:.0f} ms, "
@@ -842,13 +875,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the pulled table (default 1,000,000)")
     ap.add_argument("--push-rows", type=int, help="actions pushed (default: --rows)")
-    ap.add_argument("--only", default="pull,limits,push,coldstart",
-                    help="comma-separated phases: pull, limits (implies the pull backfill), push, coldstart")
+    ap.add_argument("--only", default="pull,limits,realistic,push,coldstart",
+                    help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
+                         "against a Snowflake-like emulator), push, coldstart")
     ap.add_argument("--coldstart-runs", type=int, default=5)
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "push", "coldstart"}
+    unknown = only - {"pull", "limits", "realistic", "push", "coldstart"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -876,7 +910,7 @@ def main() -> int:
     try:
         emu.start()
         log(f"bench emulator on {emu.url} (data in {sf_dir})")
-        pulling = bool(only & {"pull", "limits"})
+        pulling = bool(only & {"pull", "limits", "realistic"})
         p["seed"] = seed(emu, args.rows if pulling else 0)
         log(f"seed: {args.rows if pulling else 0:,} + {COLD_ROWS:,} rows in {p['seed']['seconds']} s")
         onboard(env)
@@ -901,6 +935,10 @@ def main() -> int:
                 # a loop that reads a page, then writes it, then reads the next can reach at most this
                 "serial_rows_per_s": round(1 / (1 / p["limit_sf_read"]["rows_per_s"] + 1 / p["limit_pg_copy"]["rows_per_s"])),
             }
+        if "realistic" in only:
+            log(f"pull backfill of {args.rows:,} rows against the realistic emulator ...")
+            p["pull_backfill_realistic"] = pull_backfill_realistic(emu, env, args.rows)
+            log(f"realistic pull backfill: {p['pull_backfill_realistic']['seconds']} s, {p['pull_backfill_realistic']['rows_per_s']:,} rows/s")
         if "pull" in only:
             log(f"incremental pull of {args.rows // 10:,} changed rows ...")
             p["pull_incremental"] = pull_incremental(emu, env, args.rows)

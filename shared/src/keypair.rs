@@ -1,11 +1,9 @@
 //! Key-pair login: decrypting the customer's private key and signing the login JWT ourselves.
 //!
 //! Snowflake's guide makes 3DES-encrypted PKCS#8 keys (`openssl pkcs8 -topk8 -v2 des3`); OpenSSL 3
-//! defaults to PBES2 with AES-256. `snowflake-api` reads only unencrypted PKCS#8, so we decrypt
-//! first. It also signs a JWT valid for a day with the account string it was given; Snowflake
-//! accepts at most an hour, and wants the account *name* (the bare locator for `locator.region`
-//! accounts). So [`Jwt`] signs the token Snowflake expects, and the session's HTTP layer puts it
-//! into the login request in place of the crate's.
+//! defaults to PBES2 with AES-256: we decrypt both. [`Jwt`] signs the login token Snowflake
+//! expects: valid under an hour, issued for the account *name* (the bare locator for
+//! `locator.region` accounts) and the user, with the public key's fingerprint.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;

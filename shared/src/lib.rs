@@ -9,7 +9,7 @@
 //! | [`schedules`] | per-tenant EventBridge Scheduler schedules |
 //! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
 //! | [`state`] | DynamoDB: configs, leases, watermarks, run history |
-//! | [`snowflake`] | the Snowflake session: host override, timeouts, UTC pin, query tag, error codes |
+//! | [`snowflake`] | our client of Snowflake's REST protocol: login, pins, polled statements, chunked results, renewal, error codes |
 //! | [`keypair`] | key-pair login: decrypt PKCS#8 keys, sign Snowflake's JWT |
 //! | [`quote`] | the one place identifiers and literals become SQL |
 //! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |

@@ -18,14 +18,7 @@ async fn arm(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32) {
 /// Like [`arm`], counting only the queries after the first `after`.
 async fn arm_after(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32, after: u32) {
     let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("url");
-    let spec = serde_json::json!({"user": user, "kind": kind, "every": every, "count": count, "delay_ms": delay_ms, "after": after});
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/_emulator/faults"))
-        .body(spec.to_string())
-        .send()
-        .await
-        .expect("arm faults");
-    assert!(resp.status().is_success());
+    crate::helpers::arm_fault(&base, user, kind, every, count, delay_ms, after).await;
 }
 
 async fn injected(user: &str) -> u64 {

@@ -488,3 +488,25 @@ pub async fn wait_for_pages(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// Arms an emulator fault for `user`'s queries (`POST /_emulator/faults` of the emulator at
+/// `base`): after the first `after`, every `every`-th fails (or is slowed by `delay_ms`),
+/// `count` times.
+pub async fn arm_fault(
+    base: &str,
+    user: &str,
+    kind: &str,
+    every: u32,
+    count: u32,
+    delay_ms: u32,
+    after: u32,
+) {
+    let spec = serde_json::json!({"user": user, "kind": kind, "every": every, "count": count, "delay_ms": delay_ms, "after": after});
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/_emulator/faults"))
+        .body(spec.to_string())
+        .send()
+        .await
+        .expect("arm faults");
+    assert!(resp.status().is_success(), "arm faults: {}", resp.status());
+}

@@ -19,5 +19,6 @@ mod keypair;
 mod platform_tls;
 mod pull;
 mod push;
+mod realistic;
 mod schedules;
 mod tenants;

@@ -42,10 +42,20 @@ TIMESTAMP_INPUT_FORMAT = 'AUTO' DATE_INPUT_FORMAT = 'AUTO' TIME_INPUT_FORMAT = '
 QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE AUTOCOMMIT = TRUE";
 /// The statement timeout of a session without a deadline (the CLI).
 const TIMEOUT_WITHOUT_DEADLINE: Duration = Duration::from_secs(4 * 3600);
-/// Time kept in hand before a deadline: a poll gives up (and aborts) with this much left.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// Time kept in hand before a deadline: a poll gives up (and aborts) with this much left, to
+/// abort the statement and record the run.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+/// Renewals (or fresh logins) one statement may go through before its expiry is an error.
+const MAX_REFRESHES: u32 = 3;
 /// The longest pause between two polls of a running statement.
 const MAX_POLL_PAUSE: Duration = Duration::from_secs(1);
+
+/// Whether a statement may renew an expired session (not while the session is being set up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renew {
+    Yes,
+    No,
+}
 
 /// The tokens of the current login.
 struct Tokens {
@@ -127,8 +137,8 @@ impl Session {
             setup: Mutex::new(Vec::new()),
         };
         let tokens = session.login().await.map_err(fail)?;
+        session.restore(&tokens).await.map_err(fail)?;
         session.tokens = RwLock::new(Arc::new(tokens));
-        session.restore().await.map_err(fail)?;
         Ok(session)
     }
 
@@ -176,22 +186,27 @@ impl Session {
     }
 
     /// The statement's data, polled to the end; after an expired session, renewed (or logged
-    /// in afresh) and run once more.
+    /// in afresh) and run again, a few times at most (statements in flight together may each
+    /// meet an expiry).
     async fn statement(&self, sql: &str) -> Result<QueryData, Failure> {
-        let tokens = self.tokens.read().await.clone();
-        match self.run(sql, &tokens).await {
-            Err(Failure::Api { code, .. }) if session_gone(&code) => {
-                tracing::info!(code = %code, "Snowflake session expired; renewing it");
-                self.refresh(&tokens).await?;
-                let tokens = self.tokens.read().await.clone();
-                self.run(sql, &tokens).await
+        let mut refreshed = 0;
+        loop {
+            let tokens = self.tokens.read().await.clone();
+            match self.run(sql, &tokens, Renew::Yes).await {
+                Err(Failure::Api { code, .. })
+                    if session_gone(&code) && refreshed < MAX_REFRESHES =>
+                {
+                    tracing::info!(code = %code, "Snowflake session expired; renewing it");
+                    self.refresh(&tokens).await?;
+                    refreshed += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
     /// Sends one statement and waits for its end.
-    async fn run(&self, sql: &str, tokens: &Tokens) -> Result<QueryData, Failure> {
+    async fn run(&self, sql: &str, tokens: &Tokens, renew: Renew) -> Result<QueryData, Failure> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let body = QueryRequest {
             sql_text: sql,
@@ -210,7 +225,7 @@ impl Session {
         .body(&body);
         let answer: Envelope<QueryData> = self.api.send(&call).await?;
         if in_progress(answer.code.as_deref()) {
-            return self.poll(sql, &request_id, answer).await;
+            return self.poll(sql, &request_id, answer, tokens, renew).await;
         }
         into_data(answer)
     }
@@ -222,6 +237,8 @@ impl Session {
         sql: &str,
         request_id: &str,
         mut answer: Envelope<QueryData>,
+        tokens: &Tokens,
+        renew: Renew,
     ) -> Result<QueryData, Failure> {
         let started = Instant::now();
         let give_up = self.deadline.map_or(
@@ -238,9 +255,10 @@ impl Session {
                 detail: "a statement in progress came without its getResultUrl".into(),
             })?;
         let mut pause = Duration::from_millis(50);
+        let mut auth = tokens.auth();
         loop {
             if Instant::now() + pause >= give_up {
-                self.abort(sql, request_id).await;
+                self.abort(sql, request_id, &auth).await;
                 return Err(Failure::StillRunning {
                     query_id,
                     waited_secs: started.elapsed().as_secs(),
@@ -248,8 +266,6 @@ impl Session {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_POLL_PAUSE);
-            let tokens = self.tokens.read().await.clone();
-            let auth = tokens.auth();
             let poll_id = uuid::Uuid::new_v4().to_string();
             let call: Call<'_, ()> =
                 Call::new(Method::GET, &url, &poll_id, "poll a running statement").auth(&auth);
@@ -258,9 +274,11 @@ impl Session {
                 continue;
             }
             match into_data(answer) {
-                Err(Failure::Api { code, .. }) if session_gone(&code) => {
+                Err(Failure::Api { code, .. }) if session_gone(&code) && renew == Renew::Yes => {
                     tracing::info!(code = %code, "Snowflake session expired while polling; renewing it");
-                    self.refresh(&tokens).await?;
+                    let stale = self.tokens.read().await.clone();
+                    self.refresh(&stale).await?;
+                    auth = self.tokens.read().await.auth();
                 }
                 other => return other,
             }
@@ -269,9 +287,7 @@ impl Session {
 
     /// Asks Snowflake to cancel a statement we stopped waiting for (best effort: a failure is
     /// logged, and the statement timeout pinned at login ends it anyway).
-    async fn abort(&self, sql: &str, request_id: &str) {
-        let tokens = self.tokens.read().await.clone();
-        let auth = tokens.auth();
+    async fn abort(&self, sql: &str, request_id: &str, auth: &str) {
         let own_id = uuid::Uuid::new_v4().to_string();
         let body = AbortRequest {
             sql_text: sql,
@@ -283,7 +299,7 @@ impl Session {
             &own_id,
             "abort a statement",
         )
-        .auth(&auth)
+        .auth(auth)
         .body(&body);
         match self.api.send::<_, serde_json::Value>(&call).await {
             Ok(_) => tracing::info!(
@@ -295,37 +311,31 @@ impl Session {
     }
 
     /// Replaces tokens that Snowflake refused: renewed with the master token, or, when that
-    /// fails too (the master token expired), a fresh login, after which the session's pins
-    /// and setup statements run again. Concurrent callers with the same stale tokens refresh
-    /// once.
+    /// fails too (the master token expired), a fresh login whose pins and setup statements
+    /// run before the new tokens are published, so no statement runs in an unpinned session.
+    /// Concurrent callers with the same stale tokens refresh once.
     async fn refresh(&self, stale: &Tokens) -> Result<(), Failure> {
-        let fresh_login = {
-            let mut guard = self.tokens.write().await;
-            if guard.serial != stale.serial {
-                return Ok(());
-            }
-            match self.renew(&guard).await {
-                Ok(t) => {
-                    *guard = Arc::new(t);
-                    false
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "Snowflake did not renew the session; logging in again");
-                    *guard = Arc::new(self.login().await?);
-                    self.epoch.fetch_add(1, Ordering::SeqCst);
-                    true
-                }
+        let mut guard = self.tokens.write().await;
+        if guard.serial != stale.serial {
+            return Ok(());
+        }
+        let fresh = match self.renew(&guard).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(error = %e, "Snowflake did not renew the session; logging in again");
+                let t = self.login().await?;
+                // Boxed: restoring runs statements, which may poll.
+                Box::pin(self.restore(&t)).await?;
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                t
             }
         };
-        if fresh_login {
-            // Boxed: restoring runs statements, which may poll, which may refresh again.
-            Box::pin(self.restore()).await?;
-        }
+        *guard = Arc::new(fresh);
         Ok(())
     }
 
-    /// Runs the pins and the setup statements in the current login, without refreshing.
-    async fn restore(&self) -> Result<(), Failure> {
+    /// Runs the pins and the setup statements in the login of `tokens`, without renewing.
+    async fn restore(&self, tokens: &Tokens) -> Result<(), Failure> {
         let timeout = self.deadline.map_or(TIMEOUT_WITHOUT_DEADLINE, |d| {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(60))
@@ -336,9 +346,8 @@ impl Session {
             sf_string(&self.query_tag)
         );
         let setup = self.setup.lock().await.clone();
-        let tokens = self.tokens.read().await.clone();
         for sql in std::iter::once(&pin).chain(setup.iter()) {
-            self.run(sql, &tokens).await?;
+            self.run(sql, tokens, Renew::No).await?;
         }
         Ok(())
     }
