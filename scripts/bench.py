@@ -59,6 +59,11 @@ DATABASE = "BENCH"
 TABLE = "BENCH_ROWS"
 COLD_TABLE = "COLD_ROWS"
 COLD_ROWS = 1_000
+# The memory phase: a table of 200 columns, and one of 16 MB VARIANT cells.
+WIDE_TABLE = "WIDE_ROWS"
+WIDE_COLUMNS = 200
+HUGE_TABLE = "HUGE_CELLS"
+HUGE_CELL_BYTES = 16 * 1024 * 1024 - 64  # Snowflake's VARIANT limit is 16 MB
 DATA_COLUMNS = ["ID", "ACCOUNT_ID", "NAME", "AMOUNT", "IS_ACTIVE", "CLOSE_DATE", "UPDATED_AT", "PROPERTIES", "NOTE"]
 PUSH_COLUMNS = "id, occurred_at, action_type, visitor_id, account_domain, channel, properties, ingested_at"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -451,6 +456,16 @@ table = "{COLD_TABLE}"
 cursor = "UPDATED_AT"
 primary_key = ["ID"]
 
+[[pull]]
+table = "{WIDE_TABLE}"
+cursor = "UPDATED_AT"
+primary_key = ["ID"]
+
+[[pull]]
+table = "{HUGE_TABLE}"
+cursor = "UPDATED_AT"
+primary_key = ["ID"]
+
 [[push]]
 source = "actions"
 table = "BENCH_ACTIONS"
@@ -490,11 +505,11 @@ def pull_backfill(emu: Emulator, env: dict[str, str], rows: int, copy_file: Path
     return rates(m, rows, nbytes)
 
 
-def pull_backfill_realistic(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
+def pull_backfill_realistic(emu: Emulator, env: dict[str, str], rows: int, flags: list[str]) -> dict[str, Any]:
     """The same backfill with the emulator behaving like Snowflake (REALISTIC): results in
     gzip chunks from a second listener (with 503s and cut bodies), statements answered
     "in progress" and polled, sessions expiring, hostile account defaults."""
-    emu.args = REALISTIC
+    emu.args = flags
     try:
         emu.restart()
         m = measure("pull_backfill_realistic", [str(SNOWSYNC), "pull", TENANT, "--table", TABLE, "--backfill"], emu, env)
@@ -507,6 +522,61 @@ def pull_backfill_realistic(emu: Emulator, env: dict[str, str], rows: int) -> di
     if got != rows:
         die(f"realistic pull backfill: {got} rows in PostgreSQL, expected {rows}")
     return rates(m, rows, copy_out_bytes(pg_select()))
+
+
+def wide_columns() -> list[tuple[str, str, str]]:
+    """(name, type, value from n) of the 200-column table: numbers, text, timestamps, VARIANT."""
+    kinds = [
+        ("NUMBER(38,0)", "n * {i}"),
+        ("NUMBER(12,2)", "(n * {i}) / 100"),
+        ("VARCHAR", "'value ' || n || ' of column {i}'"),
+        ("TIMESTAMP_NTZ", "DATEADD('second', n + {i}, '2024-01-01 00:00:00'::TIMESTAMP_NTZ)"),
+        ("VARIANT", "OBJECT_CONSTRUCT('n', n, 'c', {i})"),
+    ]
+    cols = [("ID", "NUMBER(38,0)", "n"), ("UPDATED_AT", "TIMESTAMP_NTZ", "DATEADD('second', n, '2024-01-01 00:00:00'::TIMESTAMP_NTZ)")]
+    for i in range(WIDE_COLUMNS - len(cols)):
+        ty, expr = kinds[i % len(kinds)]
+        cols.append((f"C{i:03}", ty, expr.format(i=i + 1)))
+    return cols
+
+
+def seed_memory_tables(emu: Emulator, wide_rows: int, huge_rows: int) -> None:
+    cols = wide_columns()
+    with emu.connect() as con:
+        cur = con.cursor()
+        cur.execute(f"CREATE OR REPLACE TABLE {WIDE_TABLE} (" + ", ".join(f"{n} {t}" for n, t, _ in cols) + ")")
+        cur.execute(f"INSERT INTO {WIDE_TABLE} SELECT " + ", ".join(e for _, _, e in cols)
+                    + f" FROM (SELECT SEQ4() + 1 AS n FROM TABLE(GENERATOR(ROWCOUNT => {wide_rows})))")
+        cur.execute(f"CREATE OR REPLACE TABLE {HUGE_TABLE} (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ, DOC VARIANT)")
+        cur.execute(f"""INSERT INTO {HUGE_TABLE} SELECT n, DATEADD('second', n, '2024-01-01 00:00:00'::TIMESTAMP_NTZ),
+                        TO_VARIANT(REPEAT('x', {HUGE_CELL_BYTES}))
+                        FROM (SELECT SEQ4() + 1 AS n FROM TABLE(GENERATOR(ROWCOUNT => {huge_rows})))""")
+
+
+def lambda_malloc_env() -> dict[str, str]:
+    """The allocator setting the deployed functions run with (infra/template.yaml)."""
+    found = re.search(r"^\s*GLIBC_TUNABLES:\s*(\S+)", (ROOT / "infra" / "template.yaml").read_text(), re.M)
+    return {"GLIBC_TUNABLES": found.group(1)} if found else {}
+
+
+def pull_memory(emu: Emulator, env: dict[str, str], wide_rows: int, huge_rows: int) -> dict[str, Any]:
+    """Peak RSS of a backfill of 200 columns, and of one of 16 MB VARIANT cells, with the
+    functions' allocator setting: pages are bounded by bytes, so memory is bounded by the page
+    budget, not by the row."""
+    env = {**env, **lambda_malloc_env()}
+    seed_memory_tables(emu, wide_rows, huge_rows)
+    out: dict[str, Any] = {}
+    for name, table, rows in (("wide", WIDE_TABLE, wide_rows), ("huge", HUGE_TABLE, huge_rows)):
+        emu.restart()
+        m = measure(f"pull_memory_{name}", [str(SNOWSYNC), "pull", TENANT, "--table", table, "--backfill"], emu, env)
+        got = int(psql(f"SELECT count(*) FROM {PG_SCHEMA}.{table.lower()}"))
+        if got != rows:
+            die(f"memory phase: {got} rows of {table} in PostgreSQL, expected {rows}")
+        m["pages"] = pages_of(m)
+        m["rows"] = rows
+        m["rows_per_s"] = round(rows / m["seconds"])
+        out[name] = m
+    return out
 
 
 def pull_incremental(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
@@ -859,9 +929,12 @@ def print_table(res: dict[str, Any]) -> None:
               + " (the limit is the faster)")
     if "pull_backfill_realistic" in p:
         r = p["pull_backfill_realistic"]
-        print(f"realistic emulator ({' '.join(REALISTIC)}): chunks {json.dumps(r.get('chunks', {}))}")
+        print(f"realistic emulator ({r.get('flags')}): chunks {json.dumps(r.get('chunks', {}))}")
         if "pull_backfill" in p:
             print(f"  realistic / plain backfill rows/s = {r['rows_per_s'] / max(1, p['pull_backfill']['rows_per_s']):.2f}")
+    if "pull_memory" in p:
+        for name, m in p["pull_memory"].items():
+            print(f"memory ({name}): {m['rows']:,} rows in {m['pages']} pages, {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:.0f} MB")
     if "coldstart" in p:
         c = p["coldstart"]
         print(f"cold start (snowsync-pull, {len(c['runs'])} runs, median): spawn -> first /next {c['init_ms_median']:.0f} ms, "
@@ -877,12 +950,17 @@ def main() -> int:
     ap.add_argument("--push-rows", type=int, help="actions pushed (default: --rows)")
     ap.add_argument("--only", default="pull,limits,realistic,push,coldstart",
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
-                         "against a Snowflake-like emulator), push, coldstart")
+                         "against a Snowflake-like emulator), push, coldstart; and, not by default, memory (200 columns, "
+                         "16 MB cells)")
     ap.add_argument("--coldstart-runs", type=int, default=5)
+    ap.add_argument("--realistic-args", default=" ".join(REALISTIC),
+                    help=f"the realistic phase's emulator flags (default: {' '.join(REALISTIC)}), e.g. to measure one behaviour alone")
+    ap.add_argument("--wide-rows", type=int, default=20_000, help="rows of the 200-column table (memory phase)")
+    ap.add_argument("--huge-rows", type=int, default=100, help="rows of 16 MB VARIANT cells (memory phase)")
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "realistic", "push", "coldstart"}
+    unknown = only - {"pull", "limits", "realistic", "push", "coldstart", "memory"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -937,7 +1015,8 @@ def main() -> int:
             }
         if "realistic" in only:
             log(f"pull backfill of {args.rows:,} rows against the realistic emulator ...")
-            p["pull_backfill_realistic"] = pull_backfill_realistic(emu, env, args.rows)
+            p["pull_backfill_realistic"] = pull_backfill_realistic(emu, env, args.rows, args.realistic_args.split())
+            p["pull_backfill_realistic"]["flags"] = args.realistic_args
             log(f"realistic pull backfill: {p['pull_backfill_realistic']['seconds']} s, {p['pull_backfill_realistic']['rows_per_s']:,} rows/s")
         if "pull" in only:
             log(f"incremental pull of {args.rows // 10:,} changed rows ...")
@@ -948,6 +1027,9 @@ def main() -> int:
             log(f"push backfill of {push_rows:,} actions (the emulator parses INSERT ... VALUES slowly: progress every 30 s) ...")
             p["push_backfill"] = push_backfill(emu, env, push_rows)
             log(f"push backfill: {p['push_backfill']['seconds']} s, {p['push_backfill']['rows_per_s']:,} rows/s")
+        if "memory" in only:
+            log(f"memory: backfills of {args.wide_rows:,} rows of {WIDE_COLUMNS} columns and {args.huge_rows} rows of 16 MB VARIANT cells ...")
+            p["pull_memory"] = pull_memory(emu, env, args.wide_rows, args.huge_rows)
         if "coldstart" in only:
             log(f"cold start of snowsync-pull, {args.coldstart_runs} runs ...")
             p["coldstart"] = coldstart(emu, env, args.coldstart_runs)

@@ -305,6 +305,8 @@ fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
 
 /// Pages read at once: while one is written, the next two are read (Snowflake runs a session's
 /// statements concurrently; the emulator queues them), so the warehouse never waits on us.
+/// Pages that fill more than half the byte budget are read one at a time (see
+/// `TableRun::read_ahead`): memory, not speed, is what binds them.
 const READ_AHEAD: usize = 2;
 
 /// Pages one boundary pre-scan plans ahead.
@@ -917,6 +919,18 @@ impl TableRun<'_> {
         (settings.page_bytes / per_row).clamp(1, settings.page_rows.max(1))
     }
 
+    /// Pages read at once: [`READ_AHEAD`], or one when a page is expected to fill more than half
+    /// the byte budget (wide or huge rows), so that the pages held stay within a few budgets.
+    fn read_ahead(&self, pace: &Pace) -> usize {
+        let per_row = pace.measured().unwrap_or(pace.declared_row_bytes);
+        let page = self.page_rows(pace).saturating_mul(per_row);
+        if page > self.deps.settings.page_bytes / 2 {
+            1
+        } else {
+            READ_AHEAD
+        }
+    }
+
     /// Whether pages must wait for a measured row size: until one page is encoded, the
     /// declared sizes allow fewer rows than a full page, so pre-scans (which plan many pages
     /// of one size) wait for the first page to be written.
@@ -1041,7 +1055,7 @@ impl TableRun<'_> {
         loop {
             if !planned
                 && scanning.is_none()
-                && ranges.len() < READ_AHEAD
+                && ranges.len() < self.read_ahead(pace)
                 && !self.unmeasured_and_bounded(pace)
             {
                 let per_page = self.page_rows(pace);
@@ -1053,8 +1067,9 @@ impl TableRun<'_> {
             }
             // READ_AHEAD reads in flight, and one page read ahead of the writer; while the
             // writer builds the key (a few hundred ms), two more, so reading does not stall.
-            let ahead = if building { READ_AHEAD + 2 } else { READ_AHEAD };
-            while reads.len() < READ_AHEAD && reads.len() + ready.len() <= ahead {
+            let read_ahead = self.read_ahead(pace);
+            let ahead = if building { read_ahead + 2 } else { read_ahead };
+            while reads.len() < read_ahead && reads.len() + ready.len() <= ahead {
                 let Some(range) = ranges.pop_front() else {
                     break;
                 };

@@ -11,7 +11,6 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use arrow_array::RecordBatch;
-use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -35,13 +34,13 @@ const SSE_C_AES: &str = "AES256";
 /// download or decode.
 pub(crate) async fn batches(
     http: &reqwest::Client,
-    data: QueryData,
+    mut data: QueryData,
 ) -> Result<Vec<RecordBatch>, Failure> {
     let json = data
         .query_result_format
         .as_deref()
         .is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    if json || (data.rowset_base64.is_none() && data.rowset.is_some()) {
+    if json || (data.rowset_arrow.is_none() && data.rowset.is_some()) {
         let has_rows = data
             .rowset
             .as_ref()
@@ -56,13 +55,8 @@ pub(crate) async fn batches(
         }
         return Ok(Vec::new());
     }
-    let mut out = match data.rowset_base64.as_deref() {
-        Some(b64) if !b64.is_empty() => {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| Failure::Arrow(format!("the inline part is not base64: {e}")))?;
-            decode(&raw).map_err(Failure::Arrow)?
-        }
+    let mut out = match data.rowset_arrow.take() {
+        Some(raw) if !raw.is_empty() => decode(raw).map_err(Failure::Arrow)?,
         _ => Vec::new(),
     };
     if !data.chunks.is_empty() {
@@ -183,10 +177,10 @@ async fn fetch_once(
             true,
         )
     })?;
-    let raw = gunzip(&body, chunk.uncompressed_size)
+    let raw = gunzip(body, chunk.uncompressed_size)
         .map_err(|e| (format!("the chunk is not valid gzip: {e}"), true))?;
     // A body cut without the transport noticing shows up here: another attempt may pass.
-    let batches = decode(&raw).map_err(|e| (e, true))?;
+    let batches = decode(raw).map_err(|e| (e, true))?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     if let Some(announced) = chunk.row_count.filter(|&n| n != rows) {
         return Err((
@@ -208,24 +202,34 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// The body, gunzipped when it starts with gzip's magic bytes (storage serves chunks gzipped
 /// and does not always say so in `Content-Encoding`; reqwest decodes the ones that do).
-fn gunzip(body: &[u8], size_hint: u64) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+fn gunzip(body: bytes::Bytes, size_hint: u64) -> std::io::Result<Vec<u8>> {
     if body.starts_with(&[0x1f, 0x8b]) {
         let hint = usize::try_from(size_hint).unwrap_or(0).min(256 << 20);
         let mut out = Vec::with_capacity(hint.max(body.len() * 4));
-        flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out)?;
-        Ok(std::borrow::Cow::Owned(out))
+        flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out)?;
+        Ok(out)
     } else {
-        Ok(std::borrow::Cow::Borrowed(body))
+        Ok(body.into())
     }
 }
 
-/// The batches of one Arrow IPC stream.
-pub(crate) fn decode(raw: &[u8]) -> Result<Vec<RecordBatch>, String> {
-    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(raw), None)
-        .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("an Arrow batch does not decode: {e}"))
+/// The batches of one Arrow IPC stream, whose arrays share `raw`'s memory (no copy: a page is
+/// held once, not as bytes and again as arrays).
+pub(crate) fn decode(raw: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    let mut buffer = arrow_buffer::Buffer::from_vec(raw);
+    let mut decoder = arrow_ipc::reader::StreamDecoder::new();
+    let mut out = Vec::new();
+    while !buffer.is_empty() {
+        match decoder.decode(&mut buffer) {
+            Ok(Some(batch)) => out.push(batch),
+            Ok(None) => {}
+            Err(e) => return Err(format!("an Arrow batch does not decode: {e}")),
+        }
+    }
+    decoder
+        .finish()
+        .map_err(|e| format!("the Arrow IPC stream is cut short: {e}"))?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -258,15 +262,15 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &raw).expect("gzip");
         let gz = gz.finish().expect("gzip");
-        assert_eq!(gunzip(&gz, 0).expect("gunzip").as_ref(), raw.as_slice());
-        assert_eq!(gunzip(&raw, 0).expect("plain").as_ref(), raw.as_slice());
+        assert_eq!(gunzip(gz.into(), 0).expect("gunzip"), raw);
+        assert_eq!(gunzip(raw.clone().into(), 0).expect("plain"), raw);
     }
 
     #[test]
     fn a_cut_stream_is_an_error_not_fewer_rows() {
         let raw = ipc(&(0..1000).collect::<Vec<_>>());
-        assert!(decode(&raw[..raw.len() / 2]).is_err());
-        assert_eq!(decode(&raw).expect("whole")[0].num_rows(), 1000);
+        assert!(decode(raw[..raw.len() / 2].to_vec()).is_err());
+        assert_eq!(decode(raw).expect("whole")[0].num_rows(), 1000);
     }
 
     #[test]
@@ -319,7 +323,7 @@ mod tests {
     async fn a_row_count_short_of_total_is_an_error() {
         let http = reqwest::Client::new();
         let data = QueryData {
-            rowset_base64: Some(base64::engine::general_purpose::STANDARD.encode(ipc(&[1, 2]))),
+            rowset_arrow: Some(ipc(&[1, 2])),
             total: Some(3),
             ..QueryData::default()
         };

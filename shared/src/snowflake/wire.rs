@@ -30,6 +30,19 @@ fn code_text<'de, De: serde::Deserializer<'de>>(d: De) -> Result<Option<String>,
     })
 }
 
+/// Decodes a base64 string straight from the answer's bytes (JSON strings of base64 have no
+/// escapes, so serde lends them without a copy).
+fn base64_bytes<'de, De: serde::Deserializer<'de>>(d: De) -> Result<Option<Vec<u8>>, De::Error> {
+    use base64::Engine;
+    let text: Option<std::borrow::Cow<'de, str>> = Option::deserialize(d)?;
+    text.map(|t| {
+        base64::engine::general_purpose::STANDARD
+            .decode(t.as_bytes())
+            .map_err(|e| serde::de::Error::custom(format!("rowsetBase64 is not base64: {e}")))
+    })
+    .transpose()
+}
+
 /// `data` of a login answer.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,9 +87,11 @@ pub(crate) struct QueryData {
     pub get_result_url: Option<String>,
     #[serde(default)]
     pub query_result_format: Option<String>,
-    /// The first part of an Arrow result (possibly empty when every row is in `chunks`).
-    #[serde(default)]
-    pub rowset_base64: Option<String>,
+    /// The first part of an Arrow result (possibly empty when every row is in `chunks`),
+    /// decoded from base64 while the answer is parsed (the text is never held as a `String`:
+    /// for a page of wide rows that copy was the largest thing in memory).
+    #[serde(default, rename = "rowsetBase64", deserialize_with = "base64_bytes")]
+    pub rowset_arrow: Option<Vec<u8>>,
     /// A JSON result's rows (JSON results are refused: the session pins Arrow).
     #[serde(default)]
     pub rowset: Option<serde_json::Value>,
