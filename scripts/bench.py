@@ -436,6 +436,8 @@ def onboard(env: dict[str, str]) -> None:
     subprocess.run([str(SNOWSYNC), "tenant", "remove", TENANT], env=env, capture_output=True)
     psql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE; DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
     config = OUT / "bench.toml"
+    pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n\n'
+                    for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
     config.write_text(f"""# The benchmark tenant (written by scripts/bench.py).
 tenant = "{TENANT}"
 
@@ -446,27 +448,7 @@ warehouse = "BENCH_WH"
 database = "{DATABASE}"
 schema = "PUBLIC"
 
-[[pull]]
-table = "{TABLE}"
-cursor = "UPDATED_AT"
-primary_key = ["ID"]
-
-[[pull]]
-table = "{COLD_TABLE}"
-cursor = "UPDATED_AT"
-primary_key = ["ID"]
-
-[[pull]]
-table = "{WIDE_TABLE}"
-cursor = "UPDATED_AT"
-primary_key = ["ID"]
-
-[[pull]]
-table = "{HUGE_TABLE}"
-cursor = "UPDATED_AT"
-primary_key = ["ID"]
-
-[[push]]
+{pulls}[[push]]
 source = "actions"
 table = "BENCH_ACTIONS"
 """)
