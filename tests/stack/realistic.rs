@@ -197,6 +197,10 @@ async fn statements_answered_in_progress_are_polled_to_their_results() {
     assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
     exact(&stack, &t.schema, 500).await;
     t.push_exactly(&stack, 1200).await;
+    let stats = emulator_json(&emulator, "/_emulator/async_stats").await;
+    for what in ["in_progress", "polls"] {
+        assert!(stats[what].as_u64().unwrap_or(0) > 10, "{what}: {stats}");
+    }
 }
 
 #[tokio::test]
