@@ -175,7 +175,7 @@ fn print_reports(reports: &[ObjectReport]) -> bool {
 /// A stored watermark as a person reads it: the value without its type tag or SQL cast.
 fn format_watermark(encoded: Option<&str>) -> String {
     let Some(e) = encoded else { return "-".into() };
-    match snowsync::arrow_decode::KeyValue::decode(e) {
+    match snowsync::decode::KeyValue::decode(e) {
         Ok(v) => {
             let lit = v.sf_literal();
             let lit = lit.split("::").next().unwrap_or(&lit);

@@ -13,7 +13,7 @@
 //! | [`keypair`] | key-pair login: decrypt PKCS#8 keys, sign Snowflake's JWT |
 //! | [`quote`] | the one place identifiers and literals become SQL |
 //! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |
-//! | [`arrow_decode`] | Snowflake's Arrow encodings to PostgreSQL COPY (binary and text) and exact key values |
+//! | [`decode`] | Snowflake's Arrow encodings to PostgreSQL COPY (binary and text) and exact key values |
 //! | [`lambda`] | the functions' edge: deadline, diagnostics, continuation |
 //! | [`platform`] | the platform's PostgreSQL database: staging loads and atomic swaps |
 //! | [`push`] | the push engine: destination check, batches, MERGE, watermark |
@@ -26,9 +26,9 @@
 
 #![forbid(unsafe_code)]
 
-pub mod arrow_decode;
 pub mod check;
 pub mod config;
+pub mod decode;
 pub mod deployment;
 pub mod deps;
 pub mod error;

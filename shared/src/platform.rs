@@ -360,7 +360,7 @@ impl PlatformStore {
         Ok(have == want)
     }
 
-    /// Writes one page given as binary COPY tuples ([`crate::arrow_decode::write_copy_binary`]).
+    /// Writes one page given as binary COPY tuples ([`crate::decode::write_copy_binary`]).
     ///
     /// - Into a staging table (full refresh, backfill) the page is copied straight in, in a
     ///   transaction whose start time stamps its rows (`_snowsync_synced_at`); the stamp is
@@ -641,7 +641,7 @@ async fn send_copy(
     sink: CopyInSink<Bytes>,
     data: Bytes,
 ) -> std::result::Result<u64, tokio_postgres::Error> {
-    use crate::arrow_decode::{BINARY_HEADER, BINARY_TRAILER};
+    use crate::decode::{BINARY_HEADER, BINARY_TRAILER};
     futures::pin_mut!(sink);
     for chunk in [
         Bytes::from_static(BINARY_HEADER),

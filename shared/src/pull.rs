@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::arrow_decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
 use crate::config::{PullTable, TenantConfig, TenantId};
+use crate::decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
 use crate::platform::{PgColumn, Target};

@@ -396,7 +396,7 @@ async fn runtime_and_data_cases_give_their_kind_or_their_exact_result() {
     );
 
     // A VARIANT at Snowflake's 16 MB limit (16,777,208 bytes of JSON) and NUMBER(38,0) at the
-    // emulator's 64-bit extremes (the 38-digit maximum is decoded in arrow_decode's tests:
+    // emulator's 64-bit extremes (the 38-digit maximum is decoded in decode's tests:
     // the emulator cannot hold it).
     sf.execute(
         "CREATE TABLE PUBLIC.BIG (ID NUMBER(38,0), U TIMESTAMP_NTZ, V VARIANT, N NUMBER(38,0))",

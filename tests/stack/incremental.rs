@@ -397,7 +397,7 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
         // Whatever the kill interrupted: every source row at or below the stored watermark is
         // in the destination with its exact values.
         if let Some(w) = watermark(&stack, &tenant, &db).await {
-            let w = snowsync::arrow_decode::KeyValue::decode(&w).expect("watermark");
+            let w = snowsync::decode::KeyValue::decode(&w).expect("watermark");
             let committed: std::collections::HashSet<String> =
                 dest(&stack, &tenant).await.into_iter().collect();
             for row in source_where(&sf, &format!("UPDATED_AT <= {}", w.sf_literal())).await {
