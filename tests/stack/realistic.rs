@@ -111,6 +111,14 @@ impl Tenant {
             .remove(0)
     }
 
+    /// Pulls to completion and checks the copy holds ids 1..=n exactly; the report.
+    async fn pull_exactly(&self, stack: &TestStack, mode: Mode, n: u32) -> ObjectReport {
+        let r = self.pull(mode, &Budget::default()).await;
+        assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
+        exact(stack, &self.schema, n).await;
+        r
+    }
+
     /// Seeds `n` actions for the tenant, pushes them, and checks the destination holds each
     /// once with its values.
     async fn push_exactly(&self, stack: &TestStack, n: i64) {
@@ -170,13 +178,9 @@ async fn chunked_results_are_read_whole_through_storage_faults() {
     // Chunks of 3 rows: every page, and the 5-row column lookup, come in parts.
     let emulator = Emulator::start_with(&["--chunk-rows", "3", "--chunk-faults", "3"]).await;
     let t = tenant(&stack, &emulator, 90).await;
-    let r = t.pull(Mode::Backfill, &Budget::default()).await;
-    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
-    exact(&stack, &t.schema, 90).await;
+    t.pull_exactly(&stack, Mode::Backfill, 90).await;
     seed_events(&t.sf, 91, 130).await;
-    let r = t.pull(Mode::Incremental, &Budget::default()).await;
-    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
-    exact(&stack, &t.schema, 130).await;
+    t.pull_exactly(&stack, Mode::Incremental, 130).await;
     let stats = emulator_json(&emulator, "/_emulator/chunk_stats").await;
     for what in ["served", "faults_503", "faults_cut"] {
         assert!(stats[what].as_u64().unwrap_or(0) > 0, "{what}: {stats}");
@@ -193,9 +197,7 @@ async fn statements_answered_in_progress_are_polled_to_their_results() {
     let stack = spawn_stack().await;
     let emulator = Emulator::start_with(&["--async-every", "1"]).await;
     let t = tenant(&stack, &emulator, 500).await;
-    let r = t.pull(Mode::Backfill, &Budget::default()).await;
-    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
-    exact(&stack, &t.schema, 500).await;
+    t.pull_exactly(&stack, Mode::Backfill, 500).await;
     t.push_exactly(&stack, 1200).await;
     let stats = emulator_json(&emulator, "/_emulator/async_stats").await;
     for what in ["in_progress", "polls"] {
@@ -239,9 +241,7 @@ async fn sessions_that_expire_past_renewal_keep_pulls_and_pushes_exact() {
     let emulator =
         Emulator::start_with(&["--expire-every", "11", "--master-expire-every", "1"]).await;
     let t = tenant(&stack, &emulator, 700).await;
-    let r = t.pull(Mode::Backfill, &Budget::default()).await;
-    assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
-    exact(&stack, &t.schema, 700).await;
+    t.pull_exactly(&stack, Mode::Backfill, 700).await;
     t.push_exactly(&stack, 3000).await;
     let logins = emulator_json(&emulator, "/_emulator/sessions").await;
     let of_user = logins
