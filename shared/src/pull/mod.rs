@@ -1,0 +1,295 @@
+//! Pull: Snowflake tables into the platform's PostgreSQL database, exactly.
+//!
+//! Per table, under its lease, one of three plans (`PlanKind`):
+//! - **full refresh** (no cursor): every row into a staging table, swapped in atomically;
+//! - **backfill** (a cursor table's first run, or `--backfill`): first the rows whose cursor is
+//!   NULL, then every row with `cursor <= MAX(cursor)` taken when the backfill started, into a
+//!   staging table swapped in at the end; the watermark becomes that upper bound;
+//! - **incremental**: rows with `watermark - lookback < cursor <= MAX(cursor)` (the upper bound
+//!   taken first, in the UTC-pinned session), upserted into the live table.
+//!
+//! Rows are read in pages of at most n rows (n bounded by rows and by the bytes per row seen),
+//! in key order: `(cursor, key)` for a cursor table, the primary key otherwise. A boundary
+//! pre-scan (the key of every n-th row, key columns only) cuts a phase into ranges
+//! `lo < key <= hi`, so two ranges are read at once while the page before them is written; a
+//! range that grew since comes back full and is read on from its largest key (keyset), and an
+//! incremental run starts with one keyset page (`key > checkpoint ORDER BY key LIMIT n`), all a
+//! small delta costs. A page's largest key is computed from its rows, never from the order they
+//! arrived in (the client does not keep result order across chunks), and kept at the source's
+//! full precision (nanoseconds, exact decimals: [`KeyValue`]). Pages are written in key order,
+//! each committed in PostgreSQL first and only then recorded as the checkpoint in DynamoDB,
+//! conditional on our lease: a crash between the two re-reads one page, which the upsert (or,
+//! for a staging table, the discarding of rows stamped after the checkpoint) absorbs. A run
+//! that finds a checkpoint carries on from it, so crashes, timeouts and deadline hops lose and
+//! double nothing.
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | `mod.rs` | the event, the report, `run_pull` over a tenant's tables |
+//! | `source` | what a pull reads from Snowflake: columns, and the SQL of pages and pre-scans |
+//! | `plan` | plan kinds, phases, the checkpoint |
+//! | `pages` | ranges, the page reader, the byte pace, the page clock |
+//! | `table` | the run of one table: the page pipeline, the swap, the watermark |
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{PullTable, TenantConfig, TenantId};
+use crate::decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
+use crate::deps::Deps;
+use crate::error::{Result, SyncError};
+use crate::platform::{PgColumn, Target};
+use crate::quote::{sf_string, Ident};
+pub use crate::runner::Budget;
+use crate::runner::{open_session, run_object, shared_session, Mode, ObjectReport, Progress};
+use crate::sf_types::SfType;
+use crate::snowflake::{int_at, text_at, Session};
+use crate::state::Direction;
+
+mod pages;
+mod plan;
+mod source;
+mod table;
+
+use pages::*;
+use plan::*;
+pub(crate) use source::source_columns;
+use source::*;
+use table::*;
+
+/// The `pull` function's event (the contract's shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The tables to pull (names as configured); absent or empty = all configured tables.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// `incremental` (default) or `backfill`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// How many times this run has already continued in a fresh invocation (0 for a new run);
+    /// guards against a loop of continuations.
+    #[serde(default, skip_serializing_if = "crate::runner::is_zero")]
+    pub hop: u32,
+}
+
+/// The `pull` function's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullReport {
+    /// The tenant.
+    pub tenant: String,
+    /// This invocation's run id (also in the Snowflake QUERY_TAG).
+    pub run_id: String,
+    /// One entry per table.
+    pub tables: Vec<ObjectReport>,
+    /// The request id of the invocation that carries on, when a table reported `continued`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continued_by: Option<String>,
+    /// The period of the tenant's pull schedule (for the lag-over-schedule metric).
+    #[serde(skip)]
+    pub schedule_period: Option<Duration>,
+}
+
+impl PullReport {
+    /// Whether any table stopped early for the deadline.
+    pub fn continued(&self) -> bool {
+        crate::runner::any_continued(&self.tables)
+    }
+}
+
+/// A source column as the run reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceColumn {
+    pub(crate) ident: Ident,
+    pub(crate) sf_type: SfType,
+    /// The most bytes one of its values can take in a page, from its declared length.
+    pub(crate) max_bytes: usize,
+}
+
+/// Loads and validates a tenant's config from the state table.
+///
+/// # Errors
+/// `config` when the tenant is not onboarded or its stored config no longer validates.
+pub async fn load_tenant(deps: &Deps, tenant: &str) -> Result<TenantConfig> {
+    let id = TenantId::parse(tenant)?;
+    let text = deps.state.get_config(&id).await?.ok_or_else(|| {
+        SyncError::config(format!(
+            "tenant {id} is not onboarded: run snowsync tenant add <config.toml> --credentials <file.json>"
+        ))
+    })?;
+    let cfg = TenantConfig::parse(&text)
+        .map_err(|e| e.context(format!("stored config of tenant {id}")))?;
+    // Isolation: the secret read and the schema written derive from cfg.tenant, so a config
+    // stored under one tenant must never name another.
+    if cfg.tenant != id {
+        return Err(SyncError::config(format!(
+            "stored config of tenant {id} names tenant {}: refusing to run; fix it with snowsync tenant add <config.toml> for {id}",
+            cfg.tenant
+        )));
+    }
+    Ok(cfg)
+}
+
+/// Runs a pull for the event: every selected table, each under its own lease, sharing one
+/// Snowflake session. Table failures are reported per table.
+///
+/// # Errors
+/// Only for failures before any table runs: unknown tenant, unknown table, unreadable secret.
+pub async fn run_pull(
+    deps: &Deps,
+    event: &PullEvent,
+    run_id: &str,
+    budget: &Budget,
+) -> Result<PullReport> {
+    let cfg = load_tenant(deps, &event.tenant).await?;
+    let names = event.tables.clone().unwrap_or_default();
+    let tables = cfg.select_pull(&names)?;
+    let span = tracing::info_span!("pull", tenant = %cfg.tenant, run_id);
+    let _enter = span.enter();
+    // One login per invocation. If it fails, every table reports that failure.
+    let session = open_session(deps, &cfg, run_id, budget).await?;
+    let mut reports = Vec::with_capacity(tables.len());
+    for t in tables {
+        let object = t.table.to_string();
+        let report = run_object(
+            deps,
+            &cfg.tenant,
+            Direction::Pull,
+            &object,
+            run_id,
+            || async {
+                let session = shared_session(&session)?;
+                pull_table(deps, &cfg, t, session, event.mode, run_id, budget).await
+            },
+        )
+        .await;
+        reports.push(report);
+    }
+    Ok(PullReport {
+        tenant: cfg.tenant.to_string(),
+        run_id: run_id.to_owned(),
+        tables: reports,
+        continued_by: None,
+        schedule_period: cfg
+            .schedule
+            .pull
+            .as_deref()
+            .and_then(crate::config::Schedule::period),
+    })
+}
+
+/// One table's pull: plan or resume, pages, commit. See the module doc.
+async fn pull_table(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    t: &PullTable,
+    session: &Arc<Session>,
+    mode: Mode,
+    run_id: &str,
+    budget: &Budget,
+) -> Result<Progress> {
+    let cols = source_columns(session, t).await?;
+    let specs = cols
+        .iter()
+        .map(|c| ColumnSpec {
+            name: c.ident.name().to_owned(),
+            sf_type: c.sf_type,
+        })
+        .collect();
+    let pg_cols = cols
+        .iter()
+        .map(|c| PgColumn {
+            name: c.ident.name().to_lowercase(),
+            pg_type: c.sf_type.pg_type(),
+        })
+        .collect();
+    let run = TableRun {
+        deps,
+        tenant: &cfg.tenant,
+        object: t.table.to_string(),
+        run_id,
+        t,
+        session,
+        cols,
+        specs,
+        pg_cols,
+        pk_pg: t
+            .primary_key
+            .iter()
+            .map(|k| k.name().to_lowercase())
+            .collect(),
+        schema: cfg.tenant.pg_schema(),
+        pg_table: t.table.pg_table(),
+    };
+    run.run(mode, budget).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyset_predicate_expands_tuples() {
+        let keys = vec![Ident::from_exact("A"), Ident::from_exact("b")];
+        let bound = vec![KeyValue::Int(5), KeyValue::Text("x'y".into())];
+        assert_eq!(
+            keyset_after(&keys, &bound),
+            r#"("A" > 5) OR ("A" = 5 AND "b" > 'x''y')"#
+        );
+        assert_eq!(
+            keyset_upto(&keys, &bound),
+            r#"("A" < 5) OR ("A" = 5 AND "b" < 'x''y') OR ("A" = 5 AND "b" = 'x''y')"#
+        );
+    }
+
+    /// `keyset_after(lo)` and `keyset_upto(hi)` together hold exactly the tuples in `(lo, hi]`,
+    /// checked against tuple order for every tuple of a small grid.
+    #[test]
+    fn range_predicates_select_exactly_the_half_open_range() {
+        let keys = vec![Ident::from_exact("A"), Ident::from_exact("B")];
+        let grid: Vec<Vec<i64>> = (0..4)
+            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
+            .collect();
+        // Evaluates a predicate of the form these functions write, for one tuple.
+        let eval = |sql: &str, t: &[i64]| -> bool {
+            sql.split(" OR ").any(|term| {
+                term.trim_matches(|c| c == '(' || c == ')')
+                    .split(" AND ")
+                    .all(|cmp| {
+                        let parts: Vec<&str> = cmp.split(' ').collect();
+                        let v = if parts[0] == "\"A\"" { t[0] } else { t[1] };
+                        let n: i64 = parts[2].parse().expect("int");
+                        match parts[1] {
+                            ">" => v > n,
+                            "<" => v < n,
+                            "=" => v == n,
+                            op => panic!("{op}"),
+                        }
+                    })
+            })
+        };
+        let kv = |t: &[i64]| {
+            t.iter()
+                .map(|&v| KeyValue::Int(v.into()))
+                .collect::<Vec<_>>()
+        };
+        for lo in &grid {
+            for hi in &grid {
+                let after = keyset_after(&keys, &kv(lo));
+                let upto = keyset_upto(&keys, &kv(hi));
+                for t in &grid {
+                    assert_eq!(
+                        eval(&after, t) && eval(&upto, t),
+                        lo < t && t <= hi,
+                        "{t:?} in ({lo:?}, {hi:?}]: {after} AND {upto}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! A run's plan and where it stopped: the plan kind, the phase, the checkpoint stored after
+//! every page, and the stored keys it is built from.
+
+use super::*;
+
+/// What a run of one table does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum PlanKind {
+    /// No cursor: read everything into the staging table, swap it in.
+    FullRefresh,
+    /// Cursor table, first run or `--backfill`: everything up to the upper bound into the
+    /// staging table, swap it in, watermark = upper bound.
+    Backfill,
+    /// Cursor table: rows after the watermark (minus lookback) up to the upper bound, upserted
+    /// into the live table.
+    Incremental,
+}
+
+/// Which rows a backfill is reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Phase {
+    /// Rows whose cursor is NULL (backfills only; keyset by primary key).
+    NullCursor,
+    /// Rows with a cursor up to the upper bound (keyset by cursor, then primary key); or every
+    /// row of a full refresh (keyset by primary key).
+    Main,
+}
+
+/// Where an unfinished run stopped, stored in DynamoDB after every committed page. A run that
+/// finds one (after a crash, a timeout or a deadline hop) carries on from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Checkpoint {
+    pub(super) kind: PlanKind,
+    pub(super) phase: Phase,
+    /// Encoded upper bound of the cursor (`MAX(cursor)` when the run started); `None` when the
+    /// table had no non-NULL cursor then.
+    pub(super) upper: Option<String>,
+    /// Encoded exclusive lower bound of an incremental run (watermark minus lookback).
+    pub(super) lower: Option<String>,
+    /// Encoded key tuple of the last committed row in the current phase.
+    pub(super) after: Option<Vec<String>>,
+    /// The source columns the run reads (a changed table restarts the run).
+    pub(super) columns: Vec<String>,
+    /// Rows and pages so far, over every invocation of the run.
+    pub(super) rows: u64,
+    /// Pages so far.
+    pub(super) pages: u64,
+    /// The `_snowsync_synced_at` (transaction start) of the last page committed into the
+    /// staging table before this checkpoint. Rows stamped later belong to a page committed
+    /// after it (a crash between the commit and the checkpoint) and are discarded on resume,
+    /// so the staging table never holds a row twice.
+    #[serde(default)]
+    pub(super) staged_at: Option<String>,
+    /// The checkpoint's format: 2 since `staged_at` (0 when absent).
+    #[serde(default)]
+    pub(super) format: u8,
+    /// Bytes per row of the last page encoded, so a continued run sizes its first page as
+    /// measured instead of by the declared sizes (0 = not measured).
+    #[serde(default)]
+    pub(super) bytes_per_row: usize,
+}
+
+/// The current [`Checkpoint::format`].
+pub(super) const CHECKPOINT_FORMAT: u8 = 2;
+
+impl Checkpoint {
+    /// A new run's plan, before its first page.
+    pub(super) fn start(
+        kind: PlanKind,
+        phase: Phase,
+        upper: Option<String>,
+        lower: Option<String>,
+        columns: Vec<String>,
+    ) -> Self {
+        Self {
+            kind,
+            phase,
+            upper,
+            lower,
+            after: None,
+            columns,
+            rows: 0,
+            pages: 0,
+            staged_at: None,
+            format: CHECKPOINT_FORMAT,
+            bytes_per_row: 0,
+        }
+    }
+}
+
+pub(super) fn decode_key(s: &str, what: &str) -> Result<KeyValue> {
+    KeyValue::decode(s).map_err(|e| {
+        SyncError::config(format!(
+            "stored {what} is unreadable ({e}): run snowsync pull --backfill to reset it"
+        ))
+    })
+}
+
+pub(super) fn decode_opt(s: &Option<String>, what: &str) -> Result<Option<KeyValue>> {
+    s.as_deref().map(|v| decode_key(v, what)).transpose()
+}
+
+/// `value - lookback` for a timestamp or date cursor.
+pub(super) fn minus_lookback(
+    value: &KeyValue,
+    lookback: Duration,
+    cursor: &Ident,
+) -> Result<KeyValue> {
+    let nanos = i128::try_from(lookback.as_nanos()).unwrap_or(i128::MAX);
+    Ok(match value {
+        KeyValue::TimestampNtz(n) => KeyValue::TimestampNtz(n - nanos),
+        KeyValue::TimestampLtz(n) => KeyValue::TimestampLtz(n - nanos),
+        KeyValue::TimestampTz {
+            nanos: n,
+            offset_minutes,
+        } => KeyValue::TimestampTz {
+            nanos: n - nanos,
+            offset_minutes: *offset_minutes,
+        },
+        KeyValue::Date(d) => {
+            let days = lookback.as_secs().div_ceil(86_400);
+            KeyValue::Date(d.saturating_sub(i32::try_from(days).unwrap_or(i32::MAX)))
+        }
+        _ => {
+            return Err(SyncError::config(format!(
+                "lookback needs a timestamp or date cursor, but {cursor} is not one: remove lookback from [[pull]]"
+            )))
+        }
+    })
+}

@@ -1,0 +1,212 @@
+//! What a pull reads from Snowflake: the table's columns, and the SQL of its pages and
+//! boundary pre-scans (keyset and range predicates, select list, order).
+
+use super::*;
+
+/// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
+/// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
+pub(super) async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {
+    let sql = format!(
+        "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, CHARACTER_MAXIMUM_LENGTH FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        t.table.database.sql(),
+        sf_string(t.table.schema.name()),
+        sf_string(t.table.table.name())
+    );
+    let batches = session.query(&sql).await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            let name = text_at(b, 0, row).unwrap_or_default();
+            let data_type = text_at(b, 1, row).unwrap_or_default();
+            let ty = SfType::from_information_schema(
+                &data_type,
+                int_at(b, 2, row),
+                int_at(b, 3, row),
+                None,
+            )
+            .map_err(|e| e.to_string());
+            out.push((
+                int_at(b, 4, row),
+                Described {
+                    name: Ident::from_exact(&name),
+                    ty,
+                    length: int_at(b, 5, row),
+                },
+            ));
+        }
+    }
+    out.sort_by_key(|(ordinal, _)| *ordinal);
+    Ok(out.into_iter().map(|(_, d)| d).collect())
+}
+
+/// A column as `INFORMATION_SCHEMA.COLUMNS` describes it.
+pub(super) struct Described {
+    pub(super) name: Ident,
+    pub(super) ty: Result<SfType, String>,
+    /// `CHARACTER_MAXIMUM_LENGTH`: characters of text, bytes of binary.
+    pub(super) length: Option<i64>,
+}
+
+/// Resolves the configured columns against the table's, with types.
+pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<Vec<SourceColumn>> {
+    let described = describe(session, t).await?;
+    if described.is_empty() {
+        return Err(SyncError::missing(format!(
+            "table {} does not exist or the role cannot see it: check the name in [[pull]] and grant SELECT on it (and USAGE on its database and schema) to the role",
+            t.table
+        )));
+    }
+    let find = |want: &Ident| described.iter().find(|d| &d.name == want);
+    let wanted: Vec<&Described> = match &t.columns {
+        Some(cols) => cols
+            .iter()
+            .map(|c| {
+                find(c).ok_or_else(|| {
+                    SyncError::missing(format!(
+                        "column {c} does not exist in table {}: fix [[pull]] columns (the table has {})",
+                        t.table,
+                        described.iter().map(|d| d.name.name()).collect::<Vec<_>>().join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => described.iter().collect(),
+    };
+    for key in t.primary_key.iter().chain(t.cursor.iter()) {
+        if find(key).is_none() {
+            return Err(SyncError::missing(format!(
+                "column {key} (cursor or primary key) does not exist in table {}",
+                t.table
+            )));
+        }
+    }
+    let mut cols = Vec::with_capacity(wanted.len());
+    for Described {
+        name: ident,
+        ty,
+        length,
+    } in wanted
+    {
+        let sf_type = ty.clone().map_err(|e| {
+            SyncError::config(format!(
+                "column {ident} of {}: {e}; leave it out with [[pull]] columns",
+                t.table
+            ))
+        })?;
+        let lower = ident.name().to_lowercase();
+        if cols
+            .iter()
+            .any(|c: &SourceColumn| c.ident.name().to_lowercase() == lower)
+        {
+            return Err(SyncError::config(format!(
+                "columns {ident} of {} differ only in case, but PostgreSQL column names are lower case: pull only one of them with [[pull]] columns",
+                t.table
+            )));
+        }
+        cols.push(SourceColumn {
+            ident: ident.clone(),
+            max_bytes: sf_type.max_value_bytes(*length),
+            sf_type,
+        });
+    }
+    Ok(cols)
+}
+
+/// `(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`: rows strictly after `bound` in key order.
+pub(super) fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
+    let mut terms = Vec::with_capacity(keys.len());
+    for i in 0..keys.len() {
+        let mut parts: Vec<String> = (0..i)
+            .map(|j| format!("{} = {}", keys[j].sql(), bound[j].sf_literal()))
+            .collect();
+        parts.push(format!("{} > {}", keys[i].sql(), bound[i].sf_literal()));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    terms.join(" OR ")
+}
+
+/// `(k1 < v1) OR (k1 = v1 AND k2 < v2) OR ... OR (k1 = v1 AND ... AND kn = vn)`: rows at or
+/// before `bound` in key order.
+pub(super) fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
+    let eq = |j: usize| format!("{} = {}", keys[j].sql(), bound[j].sf_literal());
+    let mut terms = Vec::with_capacity(keys.len() + 1);
+    for i in 0..keys.len() {
+        let mut parts: Vec<String> = (0..i).map(eq).collect();
+        parts.push(format!("{} < {}", keys[i].sql(), bound[i].sf_literal()));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    terms.push(format!(
+        "({})",
+        (0..keys.len()).map(eq).collect::<Vec<_>>().join(" AND ")
+    ));
+    terms.join(" OR ")
+}
+
+/// What the pages of one phase read: the select list, the phase's filters, and the key columns
+/// its pages are ordered by (none for a keyless table: it is read in one query). Built once per
+/// phase.
+pub(super) struct PhaseQuery {
+    pub(super) select: String,
+    pub(super) filters: Vec<String>,
+    pub(super) keys: Vec<Ident>,
+}
+
+impl PhaseQuery {
+    pub(super) fn keyed(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// `WHERE` of the phase and of `lo < key <= hi`.
+    pub(super) fn where_clause(&self, lo: Option<&[KeyValue]>, hi: Option<&[KeyValue]>) -> String {
+        let mut filters = self.filters.clone();
+        if let Some(lo) = lo {
+            filters.push(format!("({})", keyset_after(&self.keys, lo)));
+        }
+        if let Some(hi) = hi {
+            filters.push(format!("({})", keyset_upto(&self.keys, hi)));
+        }
+        if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        }
+    }
+
+    pub(super) fn order(&self) -> String {
+        self.keys
+            .iter()
+            .map(Ident::sql)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The query of one page of a range.
+    pub(super) fn page_sql(&self, table: &str, range: &Range) -> String {
+        let mut sql = format!("SELECT {} FROM {table}", self.select);
+        sql.push_str(&self.where_clause(range.lo.as_deref(), range.hi.as_deref()));
+        if self.keyed() {
+            sql.push_str(&format!(" ORDER BY {} LIMIT {}", self.order(), range.limit));
+        }
+        sql
+    }
+
+    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for
+    /// [`SCAN_PAGES`] pages. It reads only the key columns, so it costs a fraction of a page;
+    /// its ranges can then be read two at a time instead of each waiting for the last one's
+    /// largest key.
+    pub(super) fn boundary_sql(
+        &self,
+        table: &str,
+        lo: Option<&[KeyValue]>,
+        per_page: usize,
+    ) -> String {
+        let k = self.order();
+        let filter = self.where_clause(lo, None);
+        let rows = per_page.saturating_mul(SCAN_PAGES);
+        format!(
+            "SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS \"_SNOWSYNC_RN\" \
+             FROM (SELECT {k} FROM {table}{filter} ORDER BY {k} LIMIT {rows})) \
+             WHERE MOD(\"_SNOWSYNC_RN\", {per_page}) = 0"
+        )
+    }
+}

@@ -1,0 +1,610 @@
+//! The run of one table: plan or resume, the page pipeline (pre-scans, reads, writes,
+//! checkpoints), the swap, the watermark.
+
+use super::*;
+
+/// The run of one table: plan (or resume), keyset pages, commit, watermark.
+pub(super) struct TableRun<'a> {
+    pub(super) deps: &'a Deps,
+    pub(super) tenant: &'a TenantId,
+    pub(super) object: String,
+    pub(super) run_id: &'a str,
+    pub(super) t: &'a PullTable,
+    pub(super) session: &'a Arc<Session>,
+    pub(super) cols: Vec<SourceColumn>,
+    pub(super) specs: Vec<ColumnSpec>,
+    pub(super) pg_cols: Vec<PgColumn>,
+    pub(super) pk_pg: Vec<String>,
+    pub(super) schema: String,
+    pub(super) pg_table: String,
+}
+
+impl TableRun<'_> {
+    pub(super) fn spec_index(&self, ident: &Ident) -> Option<usize> {
+        self.cols.iter().position(|c| &c.ident == ident)
+    }
+
+    /// `MAX(cursor)` now, read in the UTC-pinned session at full precision.
+    pub(super) async fn upper_bound(&self, cursor: &Ident) -> Result<Option<KeyValue>> {
+        let i = self
+            .spec_index(cursor)
+            .ok_or_else(|| SyncError::missing(format!("cursor {cursor} is not read")))?;
+        let spec = &self.specs[i];
+        let sql = format!(
+            "SELECT MAX({}) AS {} FROM {}",
+            cursor.sql(),
+            cursor.sql(),
+            self.t.table.sql()
+        );
+        let batches = self.session.query(&sql).await?;
+        let one = ColumnSpec {
+            name: spec.name.clone(),
+            sf_type: spec.sf_type,
+        };
+        for b in &batches {
+            if b.num_rows() > 0 {
+                let v = key_value(b, 0, &one, 0)
+                    .map_err(|e| SyncError::config(format!("decode MAX({cursor}): {e}")))?;
+                return Ok((!matches!(v, KeyValue::Null)).then_some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn new_plan(
+        &self,
+        mode: Mode,
+        watermark: Option<&KeyValue>,
+    ) -> Result<Checkpoint> {
+        let columns = self
+            .cols
+            .iter()
+            .map(|c| c.ident.name().to_owned())
+            .collect();
+        let Some(cursor) = &self.t.cursor else {
+            return Ok(Checkpoint::start(
+                PlanKind::FullRefresh,
+                Phase::Main,
+                None,
+                None,
+                columns,
+            ));
+        };
+        let upper = self.upper_bound(cursor).await?;
+        let live_ok = self
+            .deps
+            .platform
+            .has_table(&self.schema, &self.pg_table, Target::Live, &self.pg_cols)
+            .await?;
+        let incremental = mode == Mode::Incremental && watermark.is_some() && live_ok;
+        if mode == Mode::Incremental && watermark.is_some() && !live_ok {
+            tracing::info!(table = %self.t.table, "destination table missing or its columns changed: backfilling");
+        }
+        let (kind, phase, lower) = match (incremental, watermark) {
+            (true, Some(w)) => {
+                let lower = if self.t.lookback.is_zero() {
+                    w.clone()
+                } else {
+                    minus_lookback(w, self.t.lookback, cursor)?
+                };
+                (PlanKind::Incremental, Phase::Main, Some(lower.encode()))
+            }
+            _ => (PlanKind::Backfill, Phase::NullCursor, None),
+        };
+        Ok(Checkpoint::start(
+            kind,
+            phase,
+            upper.map(|u| u.encode()),
+            lower,
+            columns,
+        ))
+    }
+
+    /// The query parts of the checkpoint's phase.
+    pub(super) fn phase_query(&self, cp: &Checkpoint) -> Result<PhaseQuery> {
+        let mut keys: Vec<Ident> = Vec::new();
+        let mut filters: Vec<String> = Vec::new();
+        match (&self.t.cursor, cp.phase) {
+            (Some(cursor), Phase::NullCursor) => {
+                filters.push(format!("{} IS NULL", cursor.sql()));
+            }
+            (Some(cursor), Phase::Main) => {
+                keys.push(cursor.clone());
+                filters.push(format!("{} IS NOT NULL", cursor.sql()));
+                if let Some(upper) = decode_opt(&cp.upper, "upper bound")? {
+                    filters.push(format!("{} <= {}", cursor.sql(), upper.sf_literal()));
+                }
+                if let Some(lower) = decode_opt(&cp.lower, "lower bound")? {
+                    filters.push(format!("{} > {}", cursor.sql(), lower.sf_literal()));
+                }
+            }
+            (None, _) => {}
+        }
+        keys.extend(self.t.primary_key.iter().cloned());
+        let select = self
+            .cols
+            .iter()
+            .map(|c| c.sf_type.select_expr(&c.ident))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(PhaseQuery {
+            select,
+            filters,
+            keys,
+        })
+    }
+
+    /// The checkpoint's key bound (rows after it are still to read), checked against the keys.
+    pub(super) fn resume_after(
+        &self,
+        cp: &Checkpoint,
+        keys: &[Ident],
+    ) -> Result<Option<Vec<KeyValue>>> {
+        let Some(after) = &cp.after else {
+            return Ok(None);
+        };
+        let bound = after
+            .iter()
+            .map(|v| decode_key(v, "checkpoint"))
+            .collect::<Result<Vec<_>>>()?;
+        if bound.len() != keys.len() {
+            return Err(SyncError::config(
+                "stored checkpoint does not fit the table's key: run snowsync pull --backfill",
+            ));
+        }
+        Ok(Some(bound))
+    }
+
+    /// The reader of a phase's pages, ordered by `keys`.
+    pub(super) fn reader(&self, keys: &[Ident]) -> PageReader {
+        PageReader {
+            session: Arc::clone(self.session),
+            key_specs: keys
+                .iter()
+                .filter_map(|k| self.spec_index(k).map(|i| (i, self.specs[i].clone())))
+                .collect(),
+            table: self.t.table.to_string().into(),
+            primary_key: self
+                .t
+                .primary_key
+                .iter()
+                .map(Ident::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into(),
+        }
+    }
+
+    /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
+    /// part of a page), while the async side waits on Snowflake for the next page.
+    pub(super) async fn encode(
+        &self,
+        batches: Vec<RecordBatch>,
+        capacity: usize,
+    ) -> Result<Vec<u8>> {
+        let specs = self.specs.clone();
+        let table = self.t.table.to_string();
+        tokio::task::spawn_blocking(move || {
+            // Sized from the last page, so the buffer does not grow (copy, fault) as it fills.
+            let mut buf = Vec::with_capacity(capacity);
+            for b in &batches {
+                write_copy_binary(b, &specs, &mut buf)
+                    .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
+            }
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
+    }
+
+    pub(super) async fn save(&self, cp: &Checkpoint) -> Result<()> {
+        let text = serde_json::to_string(cp)
+            .map_err(|e| SyncError::transient(format!("encode checkpoint: {e}")))?;
+        self.deps
+            .state
+            .save_checkpoint(
+                self.tenant,
+                Direction::Pull,
+                &self.object,
+                self.run_id,
+                &text,
+                self.deps.settings.lease_ttl,
+            )
+            .await
+    }
+
+    /// The rows of the next page: as many as fit the byte budget, judged by the last page
+    /// encoded. Arrow's own sizes are no guide: every column of an IPC batch reports the whole
+    /// shared buffer.
+    pub(super) fn page_rows(&self, pace: &Pace) -> usize {
+        let settings = &self.deps.settings;
+        let per_row = pace.measured().unwrap_or(pace.declared_row_bytes);
+        // A row larger than the budget is read alone.
+        (settings.page_bytes / per_row).clamp(1, settings.page_rows.max(1))
+    }
+
+    /// Pages read at once: [`READ_AHEAD`], or one when a page is expected to fill more than half
+    /// the byte budget (wide or huge rows), so that the pages held stay within a few budgets.
+    pub(super) fn read_ahead(&self, pace: &Pace) -> usize {
+        let per_row = pace.measured().unwrap_or(pace.declared_row_bytes);
+        let page = self.page_rows(pace).saturating_mul(per_row);
+        if page > self.deps.settings.page_bytes / 2 {
+            1
+        } else {
+            READ_AHEAD
+        }
+    }
+
+    /// Whether pages must wait for a measured row size: until one page is encoded, the
+    /// declared sizes allow fewer rows than a full page, so pre-scans (which plan many pages
+    /// of one size) wait for the first page to be written.
+    pub(super) fn unmeasured_and_bounded(&self, pace: &Pace) -> bool {
+        pace.measured().is_none() && self.page_rows(pace) < self.deps.settings.page_rows.max(1)
+    }
+
+    /// Encodes, writes and checkpoints one page (`saved` is the checkpoint once it is in).
+    pub(super) async fn write(
+        &self,
+        page: Page,
+        target: Target,
+        mut saved: Checkpoint,
+        finished: bool,
+        build_key: bool,
+        pace: &Pace,
+    ) -> Result<(u64, Option<String>)> {
+        if build_key {
+            let started = Instant::now();
+            self.deps
+                .platform
+                .build_key(&self.schema, &self.pg_table, &self.pk_pg)
+                .await?;
+            tracing::debug!(table = %self.t.table, ms = started.elapsed().as_millis() as u64, "staging key built");
+        }
+        let rows = page.rows;
+        let per_row = pace
+            .bytes_per_row
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let buf = self
+            .encode(page.batches, rows.saturating_mul(per_row + per_row / 8))
+            .await?;
+        let bytes = buf.len();
+        if let Some(per_row) = bytes.checked_div(rows) {
+            pace.bytes_per_row
+                .store(per_row.max(1), std::sync::atomic::Ordering::Relaxed);
+        }
+        saved.bytes_per_row = pace.measured().unwrap_or(0);
+        let (written, stamp) = if rows > 0 {
+            self.deps
+                .platform
+                .write_page(
+                    &self.schema,
+                    &self.pg_table,
+                    target,
+                    &self.pg_cols,
+                    &self.pk_pg,
+                    buf.into(),
+                )
+                .await?
+        } else {
+            (0, None)
+        };
+        if stamp.is_some() {
+            saved.staged_at.clone_from(&stamp);
+        }
+        if !finished {
+            self.save(&saved).await?;
+        }
+        tracing::debug!(table = %self.t.table, page = saved.pages, rows, bytes, write_ms = started.elapsed().as_millis() as u64, "page committed");
+        Ok((written, saved.staged_at))
+    }
+
+    /// Reads and writes every page of the checkpoint's phase from its checkpoint on; returns
+    /// whether the deadline stopped it (its checkpoint saved).
+    ///
+    /// Boundary pre-scans cut the phase into ranges of n rows, and [`READ_AHEAD`] ranges are
+    /// read while the page before them is encoded, written and checkpointed. An incremental
+    /// run's first page is a keyset page (`key > checkpoint ORDER BY key LIMIT n`) instead, so
+    /// a small delta costs one query; the pre-scans start once it comes back full. Pages are
+    /// written in key order, so the checkpoint is always "everything up to here". At most
+    /// `READ_AHEAD + 2` pages are held at once (read or being read, one waiting, one being
+    /// written), plus a range's continuation, and two more while the staging key is built.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn read_phase(
+        &self,
+        cp: &mut Checkpoint,
+        target: Target,
+        skip_main: bool,
+        budget: &Budget,
+        progress: &mut Progress,
+        pace: &Pace,
+        clock: &mut PageClock,
+    ) -> Result<bool> {
+        use futures::stream::{FuturesOrdered, StreamExt};
+        let q = self.phase_query(cp)?;
+        let reader = self.reader(&q.keys);
+        let table = self.t.table.sql();
+        // Ranges handed out so far end here; a pre-scan starts from it.
+        let mut frontier = self.resume_after(cp, &q.keys)?;
+        // The main phase of a backfill or full refresh (usually big) starts with a pre-scan: its
+        // first page is then a cheap range read too. An incremental run (usually a small delta)
+        // and a backfill's NULL-cursor rows (usually none) start with one keyset page, which is
+        // all that fewer rows than a page cost.
+        let scan_first = target == Target::Staging
+            && cp.phase == Phase::Main
+            && q.keyed()
+            && !self.unmeasured_and_bounded(pace);
+        let mut ranges = std::collections::VecDeque::new();
+        if !scan_first {
+            ranges.push_back(Range {
+                lo: frontier.clone(),
+                hi: None,
+                limit: self.page_rows(pace),
+            });
+        }
+        // Whether the phase's last range (`hi: None`) is handed out: no pre-scan is needed.
+        let mut planned = !scan_first;
+        let mut reads = FuturesOrdered::new();
+        // Pages read, in key order, with whether each came back full.
+        let mut ready: std::collections::VecDeque<(Range, Page, bool)> =
+            std::collections::VecDeque::new();
+        let mut writing = None;
+        let mut scanning = None;
+        // Whether the page being written is the run's last (no deadline check after it).
+        let mut finishing = false;
+        // The staging table's key is built before the last pages are written, so that its sort
+        // runs while they are read instead of after (as the swap would).
+        let mut key_built = self.pk_pg.is_empty() || target != Target::Staging;
+        let mut building = false;
+        loop {
+            if !planned
+                && scanning.is_none()
+                && ranges.len() < self.read_ahead(pace)
+                && !self.unmeasured_and_bounded(pace)
+            {
+                let per_page = self.page_rows(pace);
+                let sql = q.boundary_sql(&table, frontier.as_deref(), per_page);
+                let reader = &reader;
+                scanning = Some(Box::pin(async move {
+                    reader.boundaries(&sql).await.map(|b| (b, per_page))
+                }));
+            }
+            // READ_AHEAD reads in flight, and one page read ahead of the writer; while the
+            // writer builds the key (a few hundred ms), two more, so reading does not stall.
+            let read_ahead = self.read_ahead(pace);
+            let ahead = if building { read_ahead + 2 } else { read_ahead };
+            while reads.len() < read_ahead && reads.len() + ready.len() <= ahead {
+                let Some(range) = ranges.pop_front() else {
+                    break;
+                };
+                reads.push_back(reader.read(q.page_sql(&table, &range), range));
+            }
+            if writing.is_none() {
+                if let Some((range, page, full)) = ready.pop_front() {
+                    cp.rows += page.rows as u64;
+                    cp.pages += 1;
+                    progress.rows_read += page.rows as u64;
+                    progress.pages += 1;
+                    let bound = if full {
+                        page.max.as_ref()
+                    } else {
+                        range.hi.as_ref()
+                    };
+                    // No bound: the phase's last page. The checkpoint moves on to the next
+                    // phase, or the run is finished (the watermark write follows, no checkpoint).
+                    let last = bound.is_none();
+                    if let Some(bound) = bound {
+                        cp.after = Some(bound.iter().map(KeyValue::encode).collect());
+                    }
+                    let mut saved = cp.clone();
+                    let finished = last && (cp.phase == Phase::Main || skip_main);
+                    if last && !finished {
+                        saved.phase = Phase::Main;
+                        saved.after = None;
+                    }
+                    finishing = finished;
+                    building = !key_built
+                        && planned
+                        && scanning.is_none()
+                        && cp.phase == Phase::Main
+                        && reads.len() + ready.len() + ranges.len() <= READ_AHEAD;
+                    key_built |= building;
+                    writing = Some(Box::pin(
+                        self.write(page, target, saved, finished, building, pace),
+                    ));
+                }
+            }
+            if writing.is_none() && reads.is_empty() && scanning.is_none() && ranges.is_empty() {
+                return Ok(false);
+            }
+            let event = tokio::select! {
+                Some((range, page)) = reads.next(), if !reads.is_empty() => Event::Read(range, page),
+                wrote = maybe(&mut writing) => Event::Wrote(wrote),
+                scanned = maybe(&mut scanning) => Event::Scanned(scanned),
+            };
+            match event {
+                Event::Scanned(scanned) => {
+                    scanning = None;
+                    let (bounds, per_page) = scanned?;
+                    let limit = per_page + per_page / 16 + 1;
+                    planned = bounds.len() < SCAN_PAGES;
+                    for hi in bounds {
+                        ranges.push_back(Range {
+                            lo: frontier.replace(hi.clone()),
+                            hi: Some(hi),
+                            limit,
+                        });
+                    }
+                    if planned {
+                        ranges.push_back(Range {
+                            lo: frontier.clone(),
+                            hi: None,
+                            limit,
+                        });
+                    }
+                }
+                Event::Read(range, page) => {
+                    let page = page?;
+                    let full = q.keyed() && page.rows >= range.limit;
+                    if full {
+                        // The range holds more rows than it did (or, for a first keyset page,
+                        // the phase goes on). Read on from this page's largest key.
+                        if range.hi.is_some() {
+                            let cont = Range {
+                                lo: page.max.clone(),
+                                ..range.clone()
+                            };
+                            reads.push_front(reader.read(q.page_sql(&table, &cont), cont));
+                        } else {
+                            frontier.clone_from(&page.max);
+                            planned = false;
+                        }
+                    }
+                    ready.push_back((range, page, full));
+                }
+                Event::Wrote(wrote) => {
+                    writing = None;
+                    building = false;
+                    let (written, staged_at) = wrote?;
+                    cp.staged_at = staged_at;
+                    progress.rows_written += written;
+                    let slowest = clock.lap();
+                    // Stop at any page boundary but the run's last, a phase's end included.
+                    if !finishing && budget.should_stop(slowest) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
+        let stored = self
+            .deps
+            .state
+            .progress(self.tenant, Direction::Pull, &self.object)
+            .await?;
+        let watermark = decode_opt(&stored.watermark, "watermark")?;
+        let columns: Vec<String> = self
+            .cols
+            .iter()
+            .map(|c| c.ident.name().to_owned())
+            .collect();
+        let resumable = stored
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
+            .filter(|cp| cp.columns == columns)
+            .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
+        let mut cp = match resumable {
+            Some(cp) if cp.kind == PlanKind::Incremental => Some(cp),
+            // A checkpoint from before `staged_at` existed cannot say which staged rows it
+            // covers: such a run starts over.
+            Some(cp) if cp.format < CHECKPOINT_FORMAT => None,
+            Some(cp) => {
+                let staged = self
+                    .deps
+                    .platform
+                    .has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols)
+                    .await?;
+                if staged {
+                    self.deps
+                        .platform
+                        .discard_staged_after(&self.schema, &self.pg_table, cp.staged_at.as_deref())
+                        .await?;
+                }
+                staged.then_some(cp)
+            }
+            None => None,
+        };
+        let resumed = cp.is_some();
+        if resumed {
+            tracing::info!(table = %self.t.table, "resuming the unfinished run from its checkpoint");
+        }
+        let mut cp = match cp.take() {
+            Some(cp) => cp,
+            None => {
+                let cp = self.new_plan(mode, watermark.as_ref()).await?;
+                if cp.kind != PlanKind::Incremental {
+                    self.deps
+                        .platform
+                        .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols)
+                        .await?;
+                }
+                self.save(&cp).await?;
+                cp
+            }
+        };
+        let target = if cp.kind == PlanKind::Incremental {
+            Target::Live
+        } else {
+            Target::Staging
+        };
+        let mut progress = Progress {
+            watermark_before: stored.watermark.clone(),
+            ..Progress::default()
+        };
+        // Nothing to read on the main phase when the table had no non-NULL cursor.
+        let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
+        let pace = Pace::new(&self.cols, cp.bytes_per_row);
+        let mut clock = PageClock::new();
+        loop {
+            if cp.phase == Phase::Main && skip_main {
+                break;
+            }
+            if self
+                .read_phase(
+                    &mut cp,
+                    target,
+                    skip_main,
+                    budget,
+                    &mut progress,
+                    &pace,
+                    &mut clock,
+                )
+                .await?
+            {
+                progress.continued = true;
+                progress.watermark_after = stored.watermark;
+                return Ok(progress);
+            }
+            if cp.phase == Phase::Main || skip_main {
+                break;
+            }
+            cp.phase = Phase::Main;
+            cp.after = None;
+        }
+        if target == Target::Staging {
+            self.deps
+                .platform
+                .swap_in(&self.schema, &self.pg_table, &self.pk_pg)
+                .await?;
+        }
+        let new_watermark = match cp.kind {
+            PlanKind::FullRefresh => None,
+            // A backfill holds exactly the source up to its upper bound.
+            PlanKind::Backfill => cp.upper.clone().or(stored.watermark),
+            // Never move backwards (rows above the old watermark may have been deleted).
+            PlanKind::Incremental => {
+                let upper = decode_opt(&cp.upper, "upper bound")?;
+                match (watermark, upper) {
+                    (Some(w), Some(u)) if u > w => Some(u.encode()),
+                    (Some(w), _) => Some(w.encode()),
+                    (None, u) => u.map(|u| u.encode()),
+                }
+            }
+        };
+        self.deps
+            .state
+            .complete_progress(
+                self.tenant,
+                Direction::Pull,
+                &self.object,
+                self.run_id,
+                new_watermark.as_deref(),
+            )
+            .await?;
+        progress.watermark_after = new_watermark;
+        Ok(progress)
+    }
+}
