@@ -22,6 +22,13 @@
 //! commits; `pg_locks` and `pg_stat_activity`) means no late commit can land behind the
 //! watermark. (The platform's database user needs `pg_read_all_stats` to see other sessions'
 //! transaction starts.)
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | `mod.rs` | the event, the report, `run_push`, the run of one export |
+//! | `columns` | each source's columns and types on both sides |
+//! | `load` | a batch as `FLATTEN(PARSE_JSON(...))` inserts under the statement size limit |
+//! | `destination` | the destination's privileges and columns |
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +46,14 @@ use crate::runner::{
 };
 use crate::snowflake::{text_at, Session};
 use crate::state::Direction;
+
+mod columns;
+mod destination;
+mod load;
+
+use columns::*;
+pub(crate) use destination::{destination_problems, schema_grant};
+use load::*;
 
 /// The most bytes of SQL text in one `INSERT` (Snowflake's statement limit is 1 MiB).
 const MAX_INSERT_BYTES: usize = 900 * 1024;
@@ -83,207 +98,6 @@ impl PushReport {
     /// Whether any export stopped early for the deadline.
     pub fn continued(&self) -> bool {
         crate::runner::any_continued(&self.exports)
-    }
-}
-
-/// How a column's values travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// `bigint` → `NUMBER(38,0)`.
-    Int,
-    /// `text` → `VARCHAR`.
-    Text,
-    /// `timestamptz` → `TIMESTAMP_TZ`, sent as the UTC instant to the microsecond.
-    Timestamp,
-    /// `jsonb` → `VARIANT` (through `PARSE_JSON` in the MERGE).
-    Json,
-    /// `numeric(18,2)` → `NUMBER(18,2)`, exact.
-    Decimal,
-}
-
-/// A pushed column: destination name, its PostgreSQL source column and kind.
-struct Column {
-    name: &'static str,
-    pg: &'static str,
-    kind: Kind,
-}
-
-const fn col(name: &'static str, pg: &'static str, kind: Kind) -> Column {
-    Column { name, pg, kind }
-}
-
-const ACTIONS: &[Column] = &[
-    col("ID", "id", Kind::Int),
-    col("OCCURRED_AT", "occurred_at", Kind::Timestamp),
-    col("ACTION_TYPE", "action_type", Kind::Text),
-    col("VISITOR_ID", "visitor_id", Kind::Text),
-    col("ACCOUNT_DOMAIN", "account_domain", Kind::Text),
-    col("CHANNEL", "channel", Kind::Text),
-    col("PROPERTIES", "properties", Kind::Json),
-    col("INGESTED_AT", "ingested_at", Kind::Timestamp),
-];
-
-const STAGES: &[Column] = &[
-    col("ID", "id", Kind::Int),
-    col("OPPORTUNITY_ID", "opportunity_id", Kind::Text),
-    col("STAGE", "stage", Kind::Text),
-    col("ENTERED_AT", "entered_at", Kind::Timestamp),
-    col("AMOUNT", "amount", Kind::Decimal),
-    col("OWNER", "owner", Kind::Text),
-    col("PROPERTIES", "properties", Kind::Json),
-    col("INGESTED_AT", "ingested_at", Kind::Timestamp),
-];
-
-fn columns(source: PushSource) -> &'static [Column] {
-    match source {
-        PushSource::Actions => ACTIONS,
-        PushSource::Stages => STAGES,
-    }
-}
-
-impl Kind {
-    /// The destination's Snowflake type.
-    fn sf_type(self) -> &'static str {
-        match self {
-            Kind::Int => "NUMBER(38,0)",
-            Kind::Text => "VARCHAR",
-            Kind::Timestamp => "TIMESTAMP_TZ",
-            Kind::Json => "VARIANT",
-            Kind::Decimal => "NUMBER(18,2)",
-        }
-    }
-
-    /// The temporary table's type (JSON travels as text; `VALUES` cannot hold `PARSE_JSON`).
-    fn stage_type(self) -> &'static str {
-        match self {
-            Kind::Json => "VARCHAR",
-            k => k.sf_type(),
-        }
-    }
-
-    /// `INFORMATION_SCHEMA` data types an existing destination column may have.
-    fn accepts(self, data_type: &str) -> bool {
-        let t = data_type.to_ascii_uppercase();
-        match self {
-            Kind::Int | Kind::Decimal => matches!(t.as_str(), "NUMBER" | "DECIMAL" | "NUMERIC"),
-            Kind::Text => matches!(t.as_str(), "TEXT" | "VARCHAR" | "STRING"),
-            Kind::Timestamp => matches!(t.as_str(), "TIMESTAMP_TZ" | "TIMESTAMP_LTZ"),
-            Kind::Json => t == "VARIANT",
-        }
-    }
-
-    /// The SELECT expression reading the column from PostgreSQL as exact text.
-    fn pg_text(self, column: &str) -> String {
-        match self {
-            Kind::Timestamp => {
-                format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
-            }
-            Kind::Text => column.to_owned(),
-            _ => format!("{column}::text"),
-        }
-    }
-
-    /// Checks a value read by [`Kind::pg_text`] before it is sent: numbers must be plain
-    /// decimal text (they are cast in Snowflake, and a clear error beats a failed MERGE).
-    fn check(self, v: &str) -> Result<()> {
-        if matches!(self, Kind::Int | Kind::Decimal) {
-            let ok = !v.is_empty()
-                && v.bytes()
-                    .enumerate()
-                    .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
-            if !ok {
-                return Err(SyncError::config(format!("not a number: {v:?}")));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How a batch reaches the session's temporary table: `INSERT ... SELECT` over `FLATTEN` of
-/// one JSON array of rows (each row an array of strings or nulls), cast column by column.
-/// Snowflake parses one string literal far faster than thousands of `VALUES` tuples (so does
-/// the emulator: about 5,800 against 620 rows/s), and values stay exact: every value travels as
-/// its PostgreSQL text and is cast by the temporary table's type.
-struct Load {
-    /// `INSERT INTO <stage> (...) SELECT <casts> FROM TABLE(FLATTEN(INPUT => PARSE_JSON(`
-    head: String,
-}
-
-/// What closes a [`Load`] statement after the literal.
-const LOAD_TAIL: &str = ")))";
-
-impl Load {
-    /// The `INSERT`s of one batch, each under [`MAX_INSERT_BYTES`] of SQL, and the batch's last
-    /// position. Values are written straight into the JSON buffer (no per-value strings).
-    fn statements(
-        &self,
-        rows: &[tokio_postgres::Row],
-        cols: &[Column],
-    ) -> Result<(Vec<String>, Position)> {
-        let budget = MAX_INSERT_BYTES.saturating_sub(self.head.len() + LOAD_TAIL.len() + 2);
-        let mut statements = Vec::new();
-        let mut json: Vec<u8> = Vec::new();
-        // The literal's length: the JSON plus one byte per quote or backslash it escapes.
-        let mut literal_len = 0usize;
-        let mut last: Option<Position> = None;
-        let mut row_buf: Vec<u8> = Vec::new();
-        for row in rows {
-            row_buf.clear();
-            row_buf.push(b'[');
-            for (i, c) in cols.iter().enumerate() {
-                if i > 0 {
-                    row_buf.push(b',');
-                }
-                let v: Option<&str> = row.get(i);
-                match v {
-                    None => row_buf.extend_from_slice(b"null"),
-                    Some(v) => {
-                        c.kind.check(v).map_err(|e| e.context(c.pg))?;
-                        serde_json::to_writer(&mut row_buf, v).map_err(|e| {
-                            SyncError::config(format!("{}: not encodable as JSON: {e}", c.pg))
-                        })?;
-                    }
-                }
-            }
-            row_buf.push(b']');
-            let row_len = row_buf.len()
-                + row_buf
-                    .iter()
-                    .filter(|&&b| b == b'\'' || b == b'\\')
-                    .count();
-            if !json.is_empty() && literal_len + row_len + 1 > budget {
-                statements.push(self.statement(&mut json));
-                literal_len = 0;
-            }
-            json.push(if json.is_empty() { b'[' } else { b',' });
-            json.extend_from_slice(&row_buf);
-            literal_len += row_len + 1;
-            let pos = Position {
-                ingested_at: row.get(cols.len()),
-                id: row.get(cols.len() + 1),
-            };
-            if last
-                .as_ref()
-                .is_none_or(|l| (&pos.ingested_at, pos.id) > (&l.ingested_at, l.id))
-            {
-                last = Some(pos);
-            }
-        }
-        if !json.is_empty() {
-            statements.push(self.statement(&mut json));
-        }
-        let last = last.ok_or_else(|| SyncError::transient("empty batch"))?;
-        Ok((statements, last))
-    }
-
-    /// One statement loading the rows in `json` (emptied).
-    fn statement(&self, json: &mut Vec<u8>) -> String {
-        json.push(b']');
-        // serde_json wrote valid UTF-8 (escaping what is not).
-        let text = String::from_utf8_lossy(json);
-        let s = format!("{}{}{LOAD_TAIL}", self.head, sf_string(&text));
-        json.clear();
-        s
     }
 }
 
@@ -373,61 +187,6 @@ fn select_push<'a>(cfg: &'a TenantConfig, names: &[String]) -> Result<Vec<&'a Pu
                 })
         })
         .collect()
-}
-
-/// The grant that lets a role create tables (and temporary tables) in the destination schema.
-pub(crate) fn schema_grant(t: &crate::config::TableName) -> String {
-    format!(
-        "GRANT USAGE ON DATABASE {} ; GRANT USAGE, CREATE TABLE ON SCHEMA {}.{}",
-        t.database.sql(),
-        t.database.sql(),
-        t.schema.sql()
-    )
-}
-
-/// What is wrong with an existing destination's columns (empty: compatible), or `None` when
-/// the destination does not exist yet.
-///
-/// # Errors
-/// A classified Snowflake error.
-pub(crate) async fn destination_problems(
-    session: &Session,
-    p: &PushTable,
-) -> Result<Option<Vec<String>>> {
-    let t = &p.table;
-    let sql = format!(
-        "SELECT COLUMN_NAME, DATA_TYPE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-        t.database.sql(),
-        sf_string(t.schema.name()),
-        sf_string(t.table.name())
-    );
-    let mut existing: Vec<(String, String)> = Vec::new();
-    for b in session.query(&sql).await? {
-        for row in 0..b.num_rows() {
-            existing.push((
-                text_at(&b, 0, row).unwrap_or_default(),
-                text_at(&b, 1, row).unwrap_or_default(),
-            ));
-        }
-    }
-    if existing.is_empty() {
-        return Ok(None);
-    }
-    let wanted = columns(p.source)
-        .iter()
-        .map(|c| (c.name, c.kind))
-        .chain(std::iter::once(("EXPORTED_AT", Kind::Timestamp)));
-    let mut problems = Vec::new();
-    for (name, kind) in wanted {
-        match existing.iter().find(|(n, _)| n == name) {
-            None => problems.push(format!("{name} is missing")),
-            Some((_, ty)) if !kind.accepts(ty) => {
-                problems.push(format!("{name} is {ty} (needs {})", kind.sf_type()));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(Some(problems))
 }
 
 /// One export's run.
