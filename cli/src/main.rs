@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use snowsync::config::{TenantConfig, TenantId};
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Mode, ObjectReport};
-use snowsync::schedules::ScheduleSettings;
-use snowsync::secrets::Credentials;
 use snowsync::state::Outcome;
 use snowsync::telemetry::{self, LogFormat};
+use snowsync::tenant::config::{TenantConfig, TenantId};
+use snowsync::tenant::schedules::ScheduleSettings;
+use snowsync::tenant::secrets::Credentials;
 use snowsync::{Deps, SyncError};
 
 #[derive(Parser)]
@@ -118,15 +118,15 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
         passphrase,
     } = &creds
     {
-        snowsync::keypair::load_private_key(private_key, passphrase.as_ref())
+        snowsync::snowflake::keypair::load_private_key(private_key, passphrase.as_ref())
             .map_err(|e| e.context(credentials.display()))?;
     }
     deps.secrets.put(&cfg.tenant, &creds).await?;
     deps.state.put_config(&cfg.tenant, &text).await?;
-    let schedules = snowsync::schedules::sync_tenant(
+    let schedules = snowsync::tenant::schedules::sync_tenant(
         &deps.scheduler,
         &deps.lambda,
-        &snowsync::schedules::ScheduleSettings::from_env(),
+        &snowsync::tenant::schedules::ScheduleSettings::from_env(),
         &cfg,
     )
     .await?;
@@ -322,9 +322,9 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             }
             TenantCommand::Remove { tenant } => {
                 let id = TenantId::parse(&tenant)?;
-                snowsync::schedules::delete_tenant(
+                snowsync::tenant::schedules::delete_tenant(
                     &deps.scheduler,
-                    &snowsync::schedules::ScheduleSettings::from_env(),
+                    &snowsync::tenant::schedules::ScheduleSettings::from_env(),
                     &id,
                 )
                 .await?;

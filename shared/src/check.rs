@@ -3,14 +3,15 @@
 
 use std::fmt;
 
-use crate::config::TenantConfig;
 use crate::deps::Deps;
 use crate::error::{ErrorKind, SyncError};
-use crate::pull::{load_tenant, source_columns};
-use crate::push::{destination_problems, schema_grant};
 use crate::quote::{sf_string, Ident};
-use crate::sf_types::SfType;
+use crate::snowflake::destination::{destination_problems, schema_grant};
+use crate::snowflake::source::source_columns;
+use crate::snowflake::types::SfType;
 use crate::snowflake::{int_at, text_at, Session};
+use crate::tenant::config::TenantConfig;
+use crate::tenant::load_tenant;
 
 /// How an item fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,7 @@ async fn egress_hint(deps: &Deps) -> String {
         Ok(ips) if !ips.trim().is_empty() => Some(ips),
         _ => crate::deployment::egress_ips(
             &deps.lambda,
-            &crate::schedules::ScheduleSettings::from_env().pull_function,
+            &crate::tenant::schedules::ScheduleSettings::from_env().pull_function,
         )
         .await
         .ok()
@@ -292,7 +293,11 @@ async fn check_context(session: &Session, cfg: &TenantConfig, out: &mut Lines) {
     }
 }
 
-async fn check_pull_table(session: &Session, t: &crate::config::PullTable, out: &mut Lines) {
+async fn check_pull_table(
+    session: &Session,
+    t: &crate::tenant::config::PullTable,
+    out: &mut Lines,
+) {
     let item = format!("table {}", t.table);
     let cols = match source_columns(session, t).await {
         Ok(c) => c,

@@ -4,10 +4,10 @@
 use secrecy::ExposeSecret;
 
 use crate::error::{Result, SyncError};
-use crate::platform::PlatformStore;
-use crate::secrets::SecretStore;
+use crate::postgres::PlatformStore;
 use crate::snowflake::Endpoint;
 use crate::state::{StateStore, DEFAULT_TABLE};
+use crate::tenant::secrets::SecretStore;
 
 /// The environment variable naming the Secrets Manager secret that holds the platform
 /// database's URL (in AWS; locally `SNOWSYNC_DATABASE_URL` is used instead).
@@ -118,7 +118,7 @@ impl Deps {
         let table = std::env::var(STATE_TABLE_VAR).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
         let secrets_client = aws_sdk_secretsmanager::Client::new(&aws);
         let platform = match std::env::var(DATABASE_SECRET_VAR) {
-            Ok(arn) if std::env::var(crate::platform::DATABASE_URL_VAR).is_err() => {
+            Ok(arn) if std::env::var(crate::postgres::DATABASE_URL_VAR).is_err() => {
                 let url = SecretStore::new(secrets_client.clone())
                     .database_url(&arn)
                     .await?;

@@ -27,26 +27,23 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
-pub mod config;
 pub mod decode;
 pub mod deployment;
 pub mod deps;
 pub mod error;
+pub mod export;
 #[cfg(test)]
 mod fuzz;
-pub mod keypair;
 pub mod lambda;
-pub mod platform;
+pub mod postgres;
 pub mod pull;
 pub mod push;
 pub mod quote;
 pub mod runner;
-pub mod schedules;
-pub mod secrets;
-pub mod sf_types;
 pub mod snowflake;
 pub mod state;
 pub mod telemetry;
+pub mod tenant;
 
 pub use deps::Deps;
 pub use error::{ErrorKind, Result, SyncError};

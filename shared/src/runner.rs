@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TenantId;
 use crate::deps::Deps;
 use crate::error::{ErrorKind, Result};
 use crate::state::{Direction, Outcome, RunRecord};
+use crate::tenant::config::TenantId;
 
 /// Whether a run continues from the watermark or re-reads everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl Mode {
 /// A classified Secrets Manager error.
 pub(crate) async fn open_session(
     deps: &Deps,
-    cfg: &crate::config::TenantConfig,
+    cfg: &crate::tenant::config::TenantConfig,
     run_id: &str,
     budget: &Budget,
 ) -> Result<Result<std::sync::Arc<crate::snowflake::Session>>> {

@@ -17,7 +17,7 @@ async fn pull_as(user: &str) -> (bool, String, String, String) {
     let status = stack
         .deps
         .state
-        .runs(&snowsync::config::TenantId::parse(&tenant).expect("id"))
+        .runs(&snowsync::tenant::config::TenantId::parse(&tenant).expect("id"))
         .await
         .expect("runs");
     let kinds = status

@@ -1,11 +1,11 @@
 //! The bad-input table: each case with its expected one-line error (or exact result).
 //! Config and credentials are checked in-process; the rest run on the stack.
 
-use snowsync::config::TenantConfig;
-use snowsync::keypair::load_private_key;
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
-use snowsync::secrets::Credentials;
+use snowsync::snowflake::keypair::load_private_key;
+use snowsync::tenant::config::TenantConfig;
+use snowsync::tenant::secrets::Credentials;
 
 use crate::helpers::{
     openssl, pg_schema, rsa_key, secret, spawn_stack, tenant_toml, unique, TestStack,

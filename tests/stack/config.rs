@@ -1,6 +1,6 @@
 //! Config validation: the shipped example and each bad case, with its message.
 
-use snowsync::config::TenantConfig;
+use snowsync::tenant::config::TenantConfig;
 
 const GOOD: &str = r#"
 tenant = "acme"

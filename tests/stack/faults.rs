@@ -142,7 +142,7 @@ async fn a_burst_of_errors_beyond_the_retries_fails_transient_and_the_next_run_r
     // The failed run's other requests were dropped mid-burst: what is left of it must not
     // fail the next run too.
     arm(&user, "http_503", 1, 0, 0).await;
-    let id = snowsync::config::TenantId::parse(&tenant).expect("id");
+    let id = snowsync::tenant::config::TenantId::parse(&tenant).expect("id");
     let object = format!("{}.PUBLIC.LEDGER", stack_db(&stack, &tenant).await);
     let stored = stack
         .deps
@@ -226,7 +226,7 @@ async fn midway(
 
 /// The database of a tenant's config.
 async fn stack_db(stack: &TestStack, tenant: &str) -> String {
-    let id = snowsync::config::TenantId::parse(tenant).expect("id");
+    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
     let text = stack
         .deps
         .state
@@ -234,7 +234,7 @@ async fn stack_db(stack: &TestStack, tenant: &str) -> String {
         .await
         .expect("config")
         .expect("stored");
-    snowsync::config::TenantConfig::parse(&text)
+    snowsync::tenant::config::TenantConfig::parse(&text)
         .expect("parse")
         .snowflake
         .database
@@ -294,7 +294,7 @@ async fn dropped_postgres_connections_fail_a_run_at_worst_and_the_next_one_is_ex
 async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
     let stack = spawn_stack().await;
     let (tenant, user, schema) = faulty_tenant(&stack).await;
-    let id = snowsync::config::TenantId::parse(&tenant).expect("id");
+    let id = snowsync::tenant::config::TenantId::parse(&tenant).expect("id");
     let object = format!("{}.PUBLIC.LEDGER", stack_db(&stack, &tenant).await);
     // Mid-run (after 6 queries), three queries answer after 2.5 s: the run's 1 s lease lapses.
     arm_after(&user, "delay", 1, 3, 2500, 6).await;

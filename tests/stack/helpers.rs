@@ -3,9 +3,9 @@
 
 use std::process::Output;
 
-use snowsync::config::{SnowflakeConfig, TenantConfig};
-use snowsync::secrets::Credentials;
 use snowsync::snowflake::{Endpoint, Session};
+use snowsync::tenant::config::{SnowflakeConfig, TenantConfig};
+use snowsync::tenant::secrets::Credentials;
 use snowsync::Deps;
 use tokio_postgres::NoTls;
 
@@ -357,7 +357,7 @@ impl Faults {
 
 /// The PostgreSQL schema of a tenant id.
 pub fn pg_schema(tenant: &str) -> String {
-    snowsync::config::TenantId::parse(tenant)
+    snowsync::tenant::config::TenantId::parse(tenant)
         .expect("tenant id")
         .pg_schema()
 }
@@ -463,7 +463,7 @@ pub async fn wait_for_pages(
     pages: u64,
     child: &mut Spawned,
 ) {
-    let id = snowsync::config::TenantId::parse(tenant).expect("id");
+    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
     let started = std::time::Instant::now();
     loop {
         let p = stack

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use snowsync::config::TenantId;
 use snowsync::pull::{run_pull, Budget, PullEvent};
 use snowsync::runner::Mode;
 use snowsync::state::Direction;
+use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
     cli, pg_schema, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults,

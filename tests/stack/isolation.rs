@@ -3,10 +3,10 @@
 //! tenant A away from B's secret, B's schema and B's rows. The secret name, the state rows and
 //! the PostgreSQL schema all derive from the validated tenant id of the event.
 
-use snowsync::config::TenantId;
 use snowsync::pull::{run_pull, PullEvent};
 use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Budget, Mode};
+use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{pg_schema, secret, spawn_stack, tenant_toml, unique, TestStack};
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use snowsync::platform::PlatformStore;
+use snowsync::postgres::PlatformStore;
 
 use crate::helpers::{openssl, unique};
 

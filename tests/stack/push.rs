@@ -2,11 +2,11 @@
 //! actions that occurred long ago), a crash between the MERGE and the watermark, `--backfill`
 //! again, exact values, other tenants' rows, privileges, incompatible destinations.
 
-use snowsync::config::TenantId;
 use snowsync::push::{run_push, PushEvent};
 use snowsync::runner::{Budget, Mode, ObjectReport};
 use snowsync::snowflake::{int_at, text_at, Session};
 use snowsync::state::Direction;
+use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, Faults, TestStack};
 

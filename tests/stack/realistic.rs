@@ -304,9 +304,11 @@ async fn a_retried_statement_keeps_its_request_id_with_a_fresh_guid() {
     let emulator = Emulator::start_with(&[]).await;
     let t = tenant(&stack, &emulator, 1).await;
     let user = "RETRIED";
-    let cfg = snowsync::config::TenantConfig::parse(&tenant_toml(&t.tenant, "DB_R", user, ""))
-        .expect("config");
-    let creds = snowsync::secrets::Credentials::parse(r#"{"password": "x"}"#).expect("creds");
+    let cfg =
+        snowsync::tenant::config::TenantConfig::parse(&tenant_toml(&t.tenant, "DB_R", user, ""))
+            .expect("config");
+    let creds =
+        snowsync::tenant::secrets::Credentials::parse(r#"{"password": "x"}"#).expect("creds");
     let endpoint = Endpoint::override_with(&emulator.url()).expect("endpoint");
     let sf = Session::connect(&cfg.snowflake, &creds, &endpoint, "retries", None)
         .await

@@ -1,7 +1,7 @@
 //! Onboarding through the real CLI: idempotent add, list, show without secrets, remove.
 
 use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
-use snowsync::config::TenantId;
+use snowsync::tenant::config::TenantId;
 
 #[tokio::test]
 async fn tenant_add_twice_gives_one_tenant_and_remove_deletes_it() {
@@ -101,7 +101,7 @@ async fn tenant_add_rejects_a_bad_config_in_one_line_and_stores_nothing() {
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("pull[0].primary_key"), "{stderr}");
-    let id = snowsync::config::TenantId::parse(&tenant).expect("id");
+    let id = snowsync::tenant::config::TenantId::parse(&tenant).expect("id");
     assert!(stack
         .deps
         .state

@@ -54,7 +54,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, TimeUnit};
 
-use crate::sf_types::SfType;
+use crate::snowflake::types::SfType;
 
 mod binary;
 mod calendar;

@@ -26,7 +26,6 @@
 //! | file | what it owns |
 //! |---|---|
 //! | `mod.rs` | the event, the report, `run_pull` over a tenant's tables |
-//! | `source` | what a pull reads from Snowflake: columns, and the SQL of pages and pre-scans |
 //! | `plan` | plan kinds, phases, the checkpoint |
 //! | `pages` | ranges, the page reader, the byte pace, the page clock |
 //! | `table` | the run of one table: the page pipeline, the swap, the watermark |
@@ -37,27 +36,25 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PullTable, TenantConfig, TenantId};
 use crate::decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
-use crate::platform::{PgColumn, Target};
-use crate::quote::{sf_string, Ident};
+use crate::postgres::{PgColumn, Target};
+use crate::quote::Ident;
 pub use crate::runner::Budget;
 use crate::runner::{open_session, run_object, shared_session, Mode, ObjectReport, Progress};
-use crate::sf_types::SfType;
-use crate::snowflake::{int_at, text_at, Session};
+use crate::snowflake::Session;
 use crate::state::Direction;
+use crate::tenant::config::{PullTable, TenantConfig, TenantId};
+use crate::tenant::load_tenant;
 
 mod pages;
 mod plan;
-mod source;
 mod table;
 
+use crate::snowflake::source::{source_columns, PhaseQuery, SourceColumn};
 use pages::*;
 use plan::*;
-pub(crate) use source::source_columns;
-use source::*;
 use table::*;
 
 /// The `pull` function's event (the contract's shape).
@@ -100,39 +97,6 @@ impl PullReport {
     pub fn continued(&self) -> bool {
         crate::runner::any_continued(&self.tables)
     }
-}
-
-/// A source column as the run reads it.
-#[derive(Debug, Clone)]
-pub(crate) struct SourceColumn {
-    pub(crate) ident: Ident,
-    pub(crate) sf_type: SfType,
-    /// The most bytes one of its values can take in a page, from its declared length.
-    pub(crate) max_bytes: usize,
-}
-
-/// Loads and validates a tenant's config from the state table.
-///
-/// # Errors
-/// `config` when the tenant is not onboarded or its stored config no longer validates.
-pub async fn load_tenant(deps: &Deps, tenant: &str) -> Result<TenantConfig> {
-    let id = TenantId::parse(tenant)?;
-    let text = deps.state.get_config(&id).await?.ok_or_else(|| {
-        SyncError::config(format!(
-            "tenant {id} is not onboarded: run snowsync tenant add <config.toml> --credentials <file.json>"
-        ))
-    })?;
-    let cfg = TenantConfig::parse(&text)
-        .map_err(|e| e.context(format!("stored config of tenant {id}")))?;
-    // Isolation: the secret read and the schema written derive from cfg.tenant, so a config
-    // stored under one tenant must never name another.
-    if cfg.tenant != id {
-        return Err(SyncError::config(format!(
-            "stored config of tenant {id} names tenant {}: refusing to run; fix it with snowsync tenant add <config.toml> for {id}",
-            cfg.tenant
-        )));
-    }
-    Ok(cfg)
 }
 
 /// Runs a pull for the event: every selected table, each under its own lease, sharing one
@@ -179,7 +143,7 @@ pub async fn run_pull(
             .schedule
             .pull
             .as_deref()
-            .and_then(crate::config::Schedule::period),
+            .and_then(crate::tenant::config::Schedule::period),
     })
 }
 
@@ -227,69 +191,4 @@ async fn pull_table(
         pg_table: t.table.pg_table(),
     };
     run.run(mode, budget).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keyset_predicate_expands_tuples() {
-        let keys = vec![Ident::from_exact("A"), Ident::from_exact("b")];
-        let bound = vec![KeyValue::Int(5), KeyValue::Text("x'y".into())];
-        assert_eq!(
-            keyset_after(&keys, &bound),
-            r#"("A" > 5) OR ("A" = 5 AND "b" > 'x''y')"#
-        );
-        assert_eq!(
-            keyset_upto(&keys, &bound),
-            r#"("A" < 5) OR ("A" = 5 AND "b" < 'x''y') OR ("A" = 5 AND "b" = 'x''y')"#
-        );
-    }
-
-    /// `keyset_after(lo)` and `keyset_upto(hi)` together hold exactly the tuples in `(lo, hi]`,
-    /// checked against tuple order for every tuple of a small grid.
-    #[test]
-    fn range_predicates_select_exactly_the_half_open_range() {
-        let keys = vec![Ident::from_exact("A"), Ident::from_exact("B")];
-        let grid: Vec<Vec<i64>> = (0..4)
-            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
-            .collect();
-        // Evaluates a predicate of the form these functions write, for one tuple.
-        let eval = |sql: &str, t: &[i64]| -> bool {
-            sql.split(" OR ").any(|term| {
-                term.trim_matches(|c| c == '(' || c == ')')
-                    .split(" AND ")
-                    .all(|cmp| {
-                        let parts: Vec<&str> = cmp.split(' ').collect();
-                        let v = if parts[0] == "\"A\"" { t[0] } else { t[1] };
-                        let n: i64 = parts[2].parse().expect("int");
-                        match parts[1] {
-                            ">" => v > n,
-                            "<" => v < n,
-                            "=" => v == n,
-                            op => panic!("{op}"),
-                        }
-                    })
-            })
-        };
-        let kv = |t: &[i64]| {
-            t.iter()
-                .map(|&v| KeyValue::Int(v.into()))
-                .collect::<Vec<_>>()
-        };
-        for lo in &grid {
-            for hi in &grid {
-                let after = keyset_after(&keys, &kv(lo));
-                let upto = keyset_upto(&keys, &kv(hi));
-                for t in &grid {
-                    assert_eq!(
-                        eval(&after, t) && eval(&upto, t),
-                        lo < t && t <= hi,
-                        "{t:?} in ({lo:?}, {hi:?}]: {after} AND {upto}"
-                    );
-                }
-            }
-        }
-    }
 }

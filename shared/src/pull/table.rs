@@ -100,38 +100,16 @@ impl TableRun<'_> {
         ))
     }
 
-    /// The query parts of the checkpoint's phase.
+    /// The query of the checkpoint's phase.
     pub(super) fn phase_query(&self, cp: &Checkpoint) -> Result<PhaseQuery> {
-        let mut keys: Vec<Ident> = Vec::new();
-        let mut filters: Vec<String> = Vec::new();
-        match (&self.t.cursor, cp.phase) {
-            (Some(cursor), Phase::NullCursor) => {
-                filters.push(format!("{} IS NULL", cursor.sql()));
-            }
-            (Some(cursor), Phase::Main) => {
-                keys.push(cursor.clone());
-                filters.push(format!("{} IS NOT NULL", cursor.sql()));
-                if let Some(upper) = decode_opt(&cp.upper, "upper bound")? {
-                    filters.push(format!("{} <= {}", cursor.sql(), upper.sf_literal()));
-                }
-                if let Some(lower) = decode_opt(&cp.lower, "lower bound")? {
-                    filters.push(format!("{} > {}", cursor.sql(), lower.sf_literal()));
-                }
-            }
-            (None, _) => {}
-        }
-        keys.extend(self.t.primary_key.iter().cloned());
-        let select = self
-            .cols
-            .iter()
-            .map(|c| c.sf_type.select_expr(&c.ident))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(PhaseQuery {
-            select,
-            filters,
-            keys,
-        })
+        Ok(PhaseQuery::new(
+            &self.cols,
+            self.t.cursor.as_ref(),
+            &self.t.primary_key,
+            cp.phase == Phase::NullCursor,
+            decode_opt(&cp.lower, "lower bound")?.as_ref(),
+            decode_opt(&cp.upper, "upper bound")?.as_ref(),
+        ))
     }
 
     /// The checkpoint's key bound (rows after it are still to read), checked against the keys.
@@ -363,7 +341,7 @@ impl TableRun<'_> {
                 && !self.unmeasured_and_bounded(pace)
             {
                 let per_page = self.page_rows(pace);
-                let sql = q.boundary_sql(&table, frontier.as_deref(), per_page);
+                let sql = q.boundary_sql(&table, frontier.as_deref(), per_page, SCAN_PAGES);
                 let reader = &reader;
                 scanning = Some(Box::pin(async move {
                     reader.boundaries(&sql).await.map(|b| (b, per_page))
@@ -377,7 +355,15 @@ impl TableRun<'_> {
                 let Some(range) = ranges.pop_front() else {
                     break;
                 };
-                reads.push_back(reader.read(q.page_sql(&table, &range), range));
+                reads.push_back(reader.read(
+                    q.page_sql(
+                        &table,
+                        range.lo.as_deref(),
+                        range.hi.as_deref(),
+                        range.limit,
+                    ),
+                    range,
+                ));
             }
             if writing.is_none() {
                 if let Some((range, page, full)) = ready.pop_front() {
@@ -454,7 +440,15 @@ impl TableRun<'_> {
                                 lo: page.max.clone(),
                                 ..range.clone()
                             };
-                            reads.push_front(reader.read(q.page_sql(&table, &cont), cont));
+                            reads.push_front(reader.read(
+                                q.page_sql(
+                                    &table,
+                                    cont.lo.as_deref(),
+                                    cont.hi.as_deref(),
+                                    cont.limit,
+                                ),
+                                cont,
+                            ));
                         } else {
                             frontier.clone_from(&page.max);
                             planned = false;

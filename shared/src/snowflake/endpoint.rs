@@ -2,8 +2,8 @@
 
 use reqwest::Url;
 
-use crate::config::SnowflakeConfig;
 use crate::error::{Result, SyncError};
+use crate::tenant::config::SnowflakeConfig;
 
 /// The environment variable that sends every Snowflake request to another base URL (emulator).
 pub const URL_OVERRIDE_VAR: &str = "SNOWSYNC_SNOWFLAKE_URL";

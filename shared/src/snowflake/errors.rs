@@ -6,8 +6,8 @@
 //! [`SyncError`] of the contract's kinds, with the fix in the message. Neither ever carries a
 //! token, a credential or a row value.
 
-use crate::config::SnowflakeConfig;
 use crate::error::{ErrorKind, SyncError};
+use crate::tenant::config::SnowflakeConfig;
 
 use super::endpoint::Endpoint;
 use super::http::retryable_status;

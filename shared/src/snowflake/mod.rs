@@ -12,11 +12,16 @@
 //! | [`cells`] | reading small metadata results |
 
 pub mod cells;
+pub(crate) mod destination;
 pub mod endpoint;
 pub mod errors;
 mod http;
+pub mod keypair;
+mod load;
 mod result;
 pub mod session;
+pub(crate) mod source;
+pub mod types;
 mod wire;
 
 pub use cells::{int_at, text_at};

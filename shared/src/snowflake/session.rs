@@ -1,7 +1,7 @@
 //! One logged-in Snowflake session per run, over Snowflake's REST protocol.
 //!
 //! What a session does that a plain HTTP client would not (README, "Real Snowflake"):
-//! - logs in with a password or a key-pair JWT of ours ([`crate::keypair`]) and pins every
+//! - logs in with a password or a key-pair JWT of ours ([`crate::snowflake::keypair`]) and pins every
 //!   session parameter our SQL depends on, whatever the account's defaults ([`PINS`]);
 //! - polls a statement that Snowflake answers "still running" (`333333`/`333334`) at its
 //!   `getResultUrl`, until the run's deadline, then aborts it;
@@ -26,11 +26,11 @@ use super::wire::{
     in_progress, session_gone, AbortRequest, Envelope, LoginData, QueryData, QueryRequest,
     RenewData, RenewRequest,
 };
-use crate::config::SnowflakeConfig;
 use crate::error::{Result, SyncError};
-use crate::keypair::{load_private_key, Jwt};
 use crate::quote::sf_string;
-use crate::secrets::Credentials;
+use crate::snowflake::keypair::{load_private_key, Jwt};
+use crate::tenant::config::SnowflakeConfig;
+use crate::tenant::secrets::Credentials;
 
 /// Session parameters pinned at every login, because an account or user may default them
 /// otherwise and our SQL depends on them: UTC for cursor bounds and timestamp literals, Arrow

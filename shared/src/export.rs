@@ -1,10 +1,24 @@
-//! The columns of each push source: names in PostgreSQL and Snowflake, and their types.
+//! What an export carries: the columns of each push source, named and typed in PostgreSQL and
+//! in Snowflake, and the position its batches are read past. The platform side
+//! ([`crate::postgres`]) reads by it, the Snowflake side ([`crate::snowflake`]) creates, loads and
+//! merges by it, and [`crate::push`] moves batches between the two.
 
-use super::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SyncError};
+use crate::tenant::config::PushSource;
+
+/// The exported position: the last `(ingested_at, id)` confirmed in Snowflake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    /// UTC, `YYYY-MM-DD HH24:MI:SS.US`.
+    pub(crate) ingested_at: String,
+    pub(crate) id: i64,
+}
 
 /// How a column's values travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// `bigint` → `NUMBER(38,0)`.
     Int,
     /// `text` → `VARCHAR`.
@@ -18,17 +32,17 @@ pub(super) enum Kind {
 }
 
 /// A pushed column: destination name, its PostgreSQL source column and kind.
-pub(super) struct Column {
-    pub(super) name: &'static str,
-    pub(super) pg: &'static str,
-    pub(super) kind: Kind,
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) pg: &'static str,
+    pub(crate) kind: Kind,
 }
 
-pub(super) const fn col(name: &'static str, pg: &'static str, kind: Kind) -> Column {
+pub(crate) const fn col(name: &'static str, pg: &'static str, kind: Kind) -> Column {
     Column { name, pg, kind }
 }
 
-pub(super) const ACTIONS: &[Column] = &[
+pub(crate) const ACTIONS: &[Column] = &[
     col("ID", "id", Kind::Int),
     col("OCCURRED_AT", "occurred_at", Kind::Timestamp),
     col("ACTION_TYPE", "action_type", Kind::Text),
@@ -39,7 +53,7 @@ pub(super) const ACTIONS: &[Column] = &[
     col("INGESTED_AT", "ingested_at", Kind::Timestamp),
 ];
 
-pub(super) const STAGES: &[Column] = &[
+pub(crate) const STAGES: &[Column] = &[
     col("ID", "id", Kind::Int),
     col("OPPORTUNITY_ID", "opportunity_id", Kind::Text),
     col("STAGE", "stage", Kind::Text),
@@ -50,7 +64,7 @@ pub(super) const STAGES: &[Column] = &[
     col("INGESTED_AT", "ingested_at", Kind::Timestamp),
 ];
 
-pub(super) fn columns(source: PushSource) -> &'static [Column] {
+pub(crate) fn columns(source: PushSource) -> &'static [Column] {
     match source {
         PushSource::Actions => ACTIONS,
         PushSource::Stages => STAGES,
@@ -59,7 +73,7 @@ pub(super) fn columns(source: PushSource) -> &'static [Column] {
 
 impl Kind {
     /// The destination's Snowflake type.
-    pub(super) fn sf_type(self) -> &'static str {
+    pub(crate) fn sf_type(self) -> &'static str {
         match self {
             Kind::Int => "NUMBER(38,0)",
             Kind::Text => "VARCHAR",
@@ -70,7 +84,7 @@ impl Kind {
     }
 
     /// The temporary table's type (JSON travels as text; `VALUES` cannot hold `PARSE_JSON`).
-    pub(super) fn stage_type(self) -> &'static str {
+    pub(crate) fn stage_type(self) -> &'static str {
         match self {
             Kind::Json => "VARCHAR",
             k => k.sf_type(),
@@ -78,7 +92,7 @@ impl Kind {
     }
 
     /// `INFORMATION_SCHEMA` data types an existing destination column may have.
-    pub(super) fn accepts(self, data_type: &str) -> bool {
+    pub(crate) fn accepts(self, data_type: &str) -> bool {
         let t = data_type.to_ascii_uppercase();
         match self {
             Kind::Int | Kind::Decimal => matches!(t.as_str(), "NUMBER" | "DECIMAL" | "NUMERIC"),
@@ -89,7 +103,7 @@ impl Kind {
     }
 
     /// The SELECT expression reading the column from PostgreSQL as exact text.
-    pub(super) fn pg_text(self, column: &str) -> String {
+    pub(crate) fn pg_text(self, column: &str) -> String {
         match self {
             Kind::Timestamp => {
                 format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
@@ -101,7 +115,7 @@ impl Kind {
 
     /// Checks a value read by [`Kind::pg_text`] before it is sent: numbers must be plain
     /// decimal text (they are cast in Snowflake, and a clear error beats a failed MERGE).
-    pub(super) fn check(self, v: &str) -> Result<()> {
+    pub(crate) fn check(self, v: &str) -> Result<()> {
         if matches!(self, Kind::Int | Kind::Decimal) {
             let ok = !v.is_empty()
                 && v.bytes()
@@ -112,5 +126,21 @@ impl Kind {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_checked_before_they_are_sent() {
+        assert!(Kind::Int.check("-42").is_ok());
+        assert!(Kind::Decimal.check("12.50").is_ok());
+        assert!(Kind::Decimal.check("1; DROP TABLE x").is_err());
+        assert!(Kind::Int.check("").is_err());
+        assert!(Kind::Int.check("4-2").is_err());
+        // Text, timestamps and JSON travel as JSON strings inside one quoted literal.
+        assert!(Kind::Text.check("it's \"q\" \\ \u{0}").is_ok());
     }
 }

@@ -1,25 +1,31 @@
 //! A batch as SQL: `INSERT ... SELECT ... FROM TABLE(FLATTEN(PARSE_JSON('<rows>')))`
 //! statements under Snowflake's size limit, values written straight into the JSON literal.
 
-use super::*;
+use crate::error::{Result, SyncError};
+use crate::export::{Column, Position};
+use crate::postgres::row_position;
+use crate::quote::sf_string;
+
+/// The most bytes of SQL text in one `INSERT` (Snowflake's statement limit is 1 MiB).
+const MAX_INSERT_BYTES: usize = 900 * 1024;
 
 /// How a batch reaches the session's temporary table: `INSERT ... SELECT` over `FLATTEN` of
 /// one JSON array of rows (each row an array of strings or nulls), cast column by column.
 /// Snowflake parses one string literal far faster than thousands of `VALUES` tuples (so does
 /// the emulator: about 5,800 against 620 rows/s), and values stay exact: every value travels as
 /// its PostgreSQL text and is cast by the temporary table's type.
-pub(super) struct Load {
+pub(crate) struct Load {
     /// `INSERT INTO <stage> (...) SELECT <casts> FROM TABLE(FLATTEN(INPUT => PARSE_JSON(`
-    pub(super) head: String,
+    pub(crate) head: String,
 }
 
 /// What closes a [`Load`] statement after the literal.
-pub(super) const LOAD_TAIL: &str = ")))";
+const LOAD_TAIL: &str = ")))";
 
 impl Load {
     /// The `INSERT`s of one batch, each under [`MAX_INSERT_BYTES`] of SQL, and the batch's last
     /// position. Values are written straight into the JSON buffer (no per-value strings).
-    pub(super) fn statements(
+    pub(crate) fn statements(
         &self,
         rows: &[tokio_postgres::Row],
         cols: &[Column],
@@ -62,10 +68,7 @@ impl Load {
             json.push(if json.is_empty() { b'[' } else { b',' });
             json.extend_from_slice(&row_buf);
             literal_len += row_len + 1;
-            let pos = Position {
-                ingested_at: row.get(cols.len()),
-                id: row.get(cols.len() + 1),
-            };
+            let pos = row_position(row, cols.len());
             if last
                 .as_ref()
                 .is_none_or(|l| (&pos.ingested_at, pos.id) > (&l.ingested_at, l.id))
@@ -81,7 +84,7 @@ impl Load {
     }
 
     /// One statement loading the rows in `json` (emptied).
-    pub(super) fn statement(&self, json: &mut Vec<u8>) -> String {
+    fn statement(&self, json: &mut Vec<u8>) -> String {
         json.push(b']');
         // serde_json wrote valid UTF-8 (escaping what is not).
         let text = String::from_utf8_lossy(json);

@@ -716,8 +716,8 @@ mod tests {
         assert!(a.pg_schema().starts_with("tenant_xxx"));
         for kind in ["pull", "push"] {
             let (na, nb) = (
-                crate::schedules::schedule_name(&a, kind),
-                crate::schedules::schedule_name(&b, kind),
+                crate::tenant::schedules::schedule_name(&a, kind),
+                crate::tenant::schedules::schedule_name(&b, kind),
             );
             assert_ne!(na, nb);
             assert!(na.len() <= 64 && na.ends_with(&format!("-{kind}")), "{na}");
@@ -726,7 +726,7 @@ mod tests {
         let short = TenantId::parse("acme-corp").expect("valid id");
         assert_eq!(short.pg_schema(), "tenant_acme_corp");
         assert_eq!(
-            crate::schedules::schedule_name(&short, "pull"),
+            crate::tenant::schedules::schedule_name(&short, "pull"),
             "snowsync-acme-corp-pull"
         );
         // The longest id that still fits the plain schema name (56 characters).

@@ -1,11 +1,25 @@
 //! What a pull reads from Snowflake: the table's columns, and the SQL of its pages and
 //! boundary pre-scans (keyset and range predicates, select list, order).
 
-use super::*;
+use crate::decode::KeyValue;
+use crate::error::{Result, SyncError};
+use crate::quote::{sf_string, Ident};
+use crate::snowflake::types::SfType;
+use crate::snowflake::{int_at, text_at, Session};
+use crate::tenant::config::PullTable;
+
+/// A source column as the run reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceColumn {
+    pub(crate) ident: Ident,
+    pub(crate) sf_type: SfType,
+    /// The most bytes one of its values can take in a page, from its declared length.
+    pub(crate) max_bytes: usize,
+}
 
 /// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
 /// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
-pub(super) async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {
+async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {
     let sql = format!(
         "SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, CHARACTER_MAXIMUM_LENGTH FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
         t.table.database.sql(),
@@ -40,11 +54,11 @@ pub(super) async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Des
 }
 
 /// A column as `INFORMATION_SCHEMA.COLUMNS` describes it.
-pub(super) struct Described {
-    pub(super) name: Ident,
-    pub(super) ty: Result<SfType, String>,
+struct Described {
+    name: Ident,
+    ty: Result<SfType, String>,
     /// `CHARACTER_MAXIMUM_LENGTH`: characters of text, bytes of binary.
-    pub(super) length: Option<i64>,
+    length: Option<i64>,
 }
 
 /// Resolves the configured columns against the table's, with types.
@@ -113,7 +127,7 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
 }
 
 /// `(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`: rows strictly after `bound` in key order.
-pub(super) fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
+pub(crate) fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
     let mut terms = Vec::with_capacity(keys.len());
     for i in 0..keys.len() {
         let mut parts: Vec<String> = (0..i)
@@ -127,7 +141,7 @@ pub(super) fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
 
 /// `(k1 < v1) OR (k1 = v1 AND k2 < v2) OR ... OR (k1 = v1 AND ... AND kn = vn)`: rows at or
 /// before `bound` in key order.
-pub(super) fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
+pub(crate) fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
     let eq = |j: usize| format!("{} = {}", keys[j].sql(), bound[j].sf_literal());
     let mut terms = Vec::with_capacity(keys.len() + 1);
     for i in 0..keys.len() {
@@ -145,19 +159,61 @@ pub(super) fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
 /// What the pages of one phase read: the select list, the phase's filters, and the key columns
 /// its pages are ordered by (none for a keyless table: it is read in one query). Built once per
 /// phase.
-pub(super) struct PhaseQuery {
-    pub(super) select: String,
-    pub(super) filters: Vec<String>,
-    pub(super) keys: Vec<Ident>,
+pub(crate) struct PhaseQuery {
+    pub(crate) select: String,
+    pub(crate) filters: Vec<String>,
+    pub(crate) keys: Vec<Ident>,
 }
 
 impl PhaseQuery {
-    pub(super) fn keyed(&self) -> bool {
+    /// The pages of one phase of `cols`: ordered by `cursor` (when given) then `primary_key`;
+    /// for a cursor table either its NULL-cursor rows (`null_cursor`) or the rows with
+    /// `lower < cursor <= upper`.
+    pub(crate) fn new(
+        cols: &[SourceColumn],
+        cursor: Option<&Ident>,
+        primary_key: &[Ident],
+        null_cursor: bool,
+        lower: Option<&KeyValue>,
+        upper: Option<&KeyValue>,
+    ) -> Self {
+        let mut keys: Vec<Ident> = Vec::new();
+        let mut filters: Vec<String> = Vec::new();
+        match cursor {
+            Some(cursor) if null_cursor => {
+                filters.push(format!("{} IS NULL", cursor.sql()));
+            }
+            Some(cursor) => {
+                keys.push(cursor.clone());
+                filters.push(format!("{} IS NOT NULL", cursor.sql()));
+                if let Some(upper) = upper {
+                    filters.push(format!("{} <= {}", cursor.sql(), upper.sf_literal()));
+                }
+                if let Some(lower) = lower {
+                    filters.push(format!("{} > {}", cursor.sql(), lower.sf_literal()));
+                }
+            }
+            None => {}
+        }
+        keys.extend(primary_key.iter().cloned());
+        let select = cols
+            .iter()
+            .map(|c| c.sf_type.select_expr(&c.ident))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            select,
+            filters,
+            keys,
+        }
+    }
+
+    pub(crate) fn keyed(&self) -> bool {
         !self.keys.is_empty()
     }
 
     /// `WHERE` of the phase and of `lo < key <= hi`.
-    pub(super) fn where_clause(&self, lo: Option<&[KeyValue]>, hi: Option<&[KeyValue]>) -> String {
+    pub(crate) fn where_clause(&self, lo: Option<&[KeyValue]>, hi: Option<&[KeyValue]>) -> String {
         let mut filters = self.filters.clone();
         if let Some(lo) = lo {
             filters.push(format!("({})", keyset_after(&self.keys, lo)));
@@ -172,7 +228,7 @@ impl PhaseQuery {
         }
     }
 
-    pub(super) fn order(&self) -> String {
+    pub(crate) fn order(&self) -> String {
         self.keys
             .iter()
             .map(Ident::sql)
@@ -180,33 +236,105 @@ impl PhaseQuery {
             .join(", ")
     }
 
-    /// The query of one page of a range.
-    pub(super) fn page_sql(&self, table: &str, range: &Range) -> String {
+    /// The query of one page: at most `limit` rows of `lo < key <= hi`.
+    pub(crate) fn page_sql(
+        &self,
+        table: &str,
+        lo: Option<&[KeyValue]>,
+        hi: Option<&[KeyValue]>,
+        limit: usize,
+    ) -> String {
         let mut sql = format!("SELECT {} FROM {table}", self.select);
-        sql.push_str(&self.where_clause(range.lo.as_deref(), range.hi.as_deref()));
+        sql.push_str(&self.where_clause(lo, hi));
         if self.keyed() {
-            sql.push_str(&format!(" ORDER BY {} LIMIT {}", self.order(), range.limit));
+            sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", self.order()));
         }
         sql
     }
 
-    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for
-    /// [`SCAN_PAGES`] pages. It reads only the key columns, so it costs a fraction of a page;
+    /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for `pages`
+    /// pages. It reads only the key columns, so it costs a fraction of a page;
     /// its ranges can then be read two at a time instead of each waiting for the last one's
     /// largest key.
-    pub(super) fn boundary_sql(
+    pub(crate) fn boundary_sql(
         &self,
         table: &str,
         lo: Option<&[KeyValue]>,
         per_page: usize,
+        pages: usize,
     ) -> String {
         let k = self.order();
         let filter = self.where_clause(lo, None);
-        let rows = per_page.saturating_mul(SCAN_PAGES);
+        let rows = per_page.saturating_mul(pages);
         format!(
             "SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS \"_SNOWSYNC_RN\" \
              FROM (SELECT {k} FROM {table}{filter} ORDER BY {k} LIMIT {rows})) \
              WHERE MOD(\"_SNOWSYNC_RN\", {per_page}) = 0"
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyset_predicate_expands_tuples() {
+        let keys = vec![Ident::from_exact("A"), Ident::from_exact("b")];
+        let bound = vec![KeyValue::Int(5), KeyValue::Text("x'y".into())];
+        assert_eq!(
+            keyset_after(&keys, &bound),
+            r#"("A" > 5) OR ("A" = 5 AND "b" > 'x''y')"#
+        );
+        assert_eq!(
+            keyset_upto(&keys, &bound),
+            r#"("A" < 5) OR ("A" = 5 AND "b" < 'x''y') OR ("A" = 5 AND "b" = 'x''y')"#
+        );
+    }
+
+    /// `keyset_after(lo)` and `keyset_upto(hi)` together hold exactly the tuples in `(lo, hi]`,
+    /// checked against tuple order for every tuple of a small grid.
+    #[test]
+    fn range_predicates_select_exactly_the_half_open_range() {
+        let keys = vec![Ident::from_exact("A"), Ident::from_exact("B")];
+        let grid: Vec<Vec<i64>> = (0..4)
+            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
+            .collect();
+        // Evaluates a predicate of the form these functions write, for one tuple.
+        let eval = |sql: &str, t: &[i64]| -> bool {
+            sql.split(" OR ").any(|term| {
+                term.trim_matches(|c| c == '(' || c == ')')
+                    .split(" AND ")
+                    .all(|cmp| {
+                        let parts: Vec<&str> = cmp.split(' ').collect();
+                        let v = if parts[0] == "\"A\"" { t[0] } else { t[1] };
+                        let n: i64 = parts[2].parse().expect("int");
+                        match parts[1] {
+                            ">" => v > n,
+                            "<" => v < n,
+                            "=" => v == n,
+                            op => panic!("{op}"),
+                        }
+                    })
+            })
+        };
+        let kv = |t: &[i64]| {
+            t.iter()
+                .map(|&v| KeyValue::Int(v.into()))
+                .collect::<Vec<_>>()
+        };
+        for lo in &grid {
+            for hi in &grid {
+                let after = keyset_after(&keys, &kv(lo));
+                let upto = keyset_upto(&keys, &kv(hi));
+                for t in &grid {
+                    assert_eq!(
+                        eval(&after, t) && eval(&upto, t),
+                        lo < t && t <= hi,
+                        "{t:?} in ({lo:?}, {hi:?}]: {after} AND {upto}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -13,9 +13,9 @@ use aws_sdk_scheduler::types::{
     DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
 };
 
-use crate::config::{TenantConfig, TenantId};
 use crate::deployment::function_arn;
 use crate::error::{aws_error, Result, SyncError};
+use crate::tenant::config::{TenantConfig, TenantId};
 
 const NOT_DEPLOYED: &str = ": is the stack deployed (schedule group, functions)?";
 

@@ -1,133 +1,11 @@
-//! The platform's PostgreSQL database: where pulled tables land.
-//!
-//! Pages arrive as binary COPY tuples (written straight from the Arrow columns). A full refresh or a
-//! backfill loads them into a staging table that survives across invocations (so a run can
-//! resume) and swaps it in with one short transaction (drop old, rename new): readers see the
-//! old table or the new one, never an empty or half-loaded one. Incremental pages are upserted
-//! into the live table.
+//! A pulled table in the platform database: its staging table, pages written by binary COPY
+//! (or upserted), its key, and the atomic swap.
 
 use bytes::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures::SinkExt;
 use tokio_postgres::CopyInSink;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::error::{ErrorKind, Result, SyncError};
-use crate::quote::pg_ident;
-
-/// The column every pulled table gets: when the row was written by snowsync.
-pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
-
-/// The `application_name` of our PostgreSQL sessions (unless the URL sets one).
-pub const APPLICATION_NAME: &str = "snowsync";
-
-/// The environment variable holding the platform database URL.
-pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
-
-/// The environment variable naming a PEM file of CA certificates for the platform database
-/// (e.g. Amazon RDS's bundle). Set, the server's certificate is verified against it.
-pub const DATABASE_CA_VAR: &str = "SNOWSYNC_DATABASE_CA_FILE";
-
-/// TLS for the platform database. Whether TLS is used is the URL's `sslmode` (`disable`,
-/// `prefer` = the default, `require`), as with libpq. With [`DATABASE_CA_VAR`] the server's
-/// certificate is verified against that CA bundle (and the host name); without it the
-/// connection is encrypted but not authenticated, as libpq's `require` does.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SyncError::config(format!("TLS setup: {e}")))?;
-    let config = match ca_file {
-        Some(file) => {
-            let path = file.display();
-            let pem = std::fs::read(file).map_err(|e| {
-                SyncError::config(format!("{DATABASE_CA_VAR}={path}: cannot read it: {e}"))
-            })?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|_| {
-                    SyncError::config(format!(
-                        "{DATABASE_CA_VAR}={path}: not a PEM certificate bundle"
-                    ))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    SyncError::config(format!(
-                        "{DATABASE_CA_VAR}={path}: unusable certificate: {e}"
-                    ))
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(SyncError::config(format!(
-                    "{DATABASE_CA_VAR}={path}: no certificate in it"
-                )));
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
-    };
-    Ok(MakeRustlsConnect::new(config))
-}
-
-/// Accepts any server certificate (encryption without authentication, libpq's `require`),
-/// still checking the handshake's signatures.
-#[derive(Debug)]
-struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The platform's migrations, in order. Each is idempotent.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_platform.sql",
-    include_str!("../migrations/0001_platform.sql"),
-)];
+use super::*;
 
 /// A destination column: PostgreSQL name and type.
 #[derive(Debug, Clone)]
@@ -138,47 +16,6 @@ pub struct PgColumn {
     pub pg_type: String,
 }
 
-/// The platform database, through a connection pool built once per process.
-#[derive(Clone)]
-pub struct PlatformStore {
-    pool: Pool,
-}
-
-impl std::fmt::Debug for PlatformStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlatformStore")
-    }
-}
-
-pub(crate) fn pg_error(what: &str, e: tokio_postgres::Error) -> SyncError {
-    // Connection-level failures are worth retrying; SQL errors with a state are not, except
-    // serialization failures, deadlocks and lock timeouts.
-    let kind = match e.code().map(|c| c.code()) {
-        None => ErrorKind::Transient,
-        Some(c)
-            if c.starts_with("08")
-                || c == "40001"
-                || c == "40P01"
-                || c == "55P03"
-                || c == "57P01" =>
-        {
-            ErrorKind::Transient
-        }
-        Some(c) if c.starts_with("42501") => ErrorKind::Privilege,
-        Some(_) => ErrorKind::Config,
-    };
-    let detail = e
-        .as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_else(|| e.to_string());
-    SyncError::new(kind, format!("{what}: PostgreSQL: {detail}")).with_source(e)
-}
-
-fn ident(name: &str) -> Result<String> {
-    pg_ident(name).map_err(|e| SyncError::config(format!("PostgreSQL name: {e}")))
-}
-
-/// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
 /// A duplicate key in a staging table: the configured key is not unique in the source.
 fn not_unique(what: &str, primary_key: &[String]) -> SyncError {
     SyncError::config(format!(
@@ -187,6 +24,7 @@ fn not_unique(what: &str, primary_key: &[String]) -> SyncError {
     ))
 }
 
+/// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
 fn staging_name(table: &str) -> String {
     // FNV-1a: stable across builds, unlike std's hasher.
     let mut h: u32 = 0x811c_9dc5;
@@ -205,87 +43,6 @@ fn staging_name(table: &str) -> String {
 }
 
 impl PlatformStore {
-    /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, verified against
-    /// [`DATABASE_CA_VAR`] when set). Connections open on first use.
-    ///
-    /// # Errors
-    /// A `config` error when the URL does not parse (the URL itself is not echoed: it may hold a
-    /// password) or the CA file is unusable.
-    pub fn connect(url: &str) -> Result<Self> {
-        let ca = std::env::var_os(DATABASE_CA_VAR).map(std::path::PathBuf::from);
-        Self::connect_with_ca(url, ca.as_deref())
-    }
-
-    /// As [`PlatformStore::connect`], verifying the server's certificate against `ca_file` when
-    /// given (instead of reading [`DATABASE_CA_VAR`]).
-    ///
-    /// # Errors
-    /// A `config` error for a malformed URL or an unreadable CA file.
-    pub fn connect_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
-        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
-            SyncError::config(format!(
-                "{DATABASE_URL_VAR} is not a PostgreSQL URL: write postgres://user:password@host:port/database"
-            ))
-        })?;
-        // Operators see our sessions in pg_stat_activity by this name.
-        if pg.get_application_name().is_none() {
-            pg.application_name(APPLICATION_NAME);
-        }
-        let mgr = Manager::from_config(
-            pg,
-            tls_connector(ca_file)?,
-            ManagerConfig {
-                // A pooled connection the server dropped (restart, failover, idle timeout) is
-                // replaced on checkout instead of failing the next statement.
-                recycling_method: RecyclingMethod::Verified,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(8)
-            .build()
-            .map_err(|e| SyncError::config("could not build the PostgreSQL pool").with_source(e))?;
-        Ok(Self { pool })
-    }
-
-    /// Builds the pool from `SNOWSYNC_DATABASE_URL`.
-    ///
-    /// # Errors
-    /// A `config` error when the variable is missing or malformed.
-    pub fn from_env() -> Result<Self> {
-        let url = std::env::var(DATABASE_URL_VAR).map_err(|_| {
-            SyncError::config(format!(
-                "{DATABASE_URL_VAR} is not set: point it at the platform database (locally: eval \"$(scripts/stack env)\")"
-            ))
-        })?;
-        Self::connect(&url)
-    }
-
-    /// A pooled connection.
-    ///
-    /// # Errors
-    /// `transient` when the database cannot be reached.
-    pub async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| {
-            SyncError::transient(format!("could not connect to the platform database: {e}"))
-        })
-    }
-
-    /// Applies the platform's migrations (`shared/migrations`, idempotent): the `platform`
-    /// schema with `actions` and `stages`, which pushes read.
-    ///
-    /// # Errors
-    /// A classified PostgreSQL error.
-    pub async fn migrate(&self) -> Result<()> {
-        let client = self.client().await?;
-        for (name, sql) in MIGRATIONS {
-            client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| pg_error(&format!("apply migration {name}"), e))?;
-        }
-        Ok(())
-    }
-
     /// Creates (or recreates, empty) the staging table of `schema.table`, with `columns`,
     /// [`SYNCED_AT_COLUMN`] and no key yet (built by [`Platform::swap_in`]), creating the schema
     /// when missing.
@@ -599,7 +356,6 @@ impl PlatformStore {
         Ok(())
     }
 }
-
 /// Which table a page goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {

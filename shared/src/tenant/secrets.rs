@@ -7,8 +7,8 @@ use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::config::TenantId;
 use crate::error::{Result, SyncError};
+use crate::tenant::config::TenantId;
 
 /// How we log in to a tenant's Snowflake account.
 #[derive(Clone)]

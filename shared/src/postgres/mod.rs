@@ -1,0 +1,171 @@
+//! The platform's PostgreSQL database, and every statement snowsync sends it: where pulled
+//! tables land, and what pushes read.
+//!
+//! Pages arrive as binary COPY tuples (written straight from the Arrow columns). A full refresh
+//! or a backfill loads them into a staging table that survives across invocations (so a run can
+//! resume) and swaps it in with one short transaction (drop old, rename new): readers see the
+//! old table or the new one, never an empty or half-loaded one. Incremental pages are upserted
+//! into the live table.
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | `mod.rs` | the pool, errors, migrations |
+//! | `tls` | TLS to the database, verified against a CA bundle when one is given |
+//! | `tables` | a pulled table's staging, pages (binary COPY, upsert), key and swap |
+//! | `exports` | what a push reads: the upper bound and the batches past a position |
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+
+use crate::error::{ErrorKind, Result, SyncError};
+use crate::quote::pg_ident;
+
+mod exports;
+mod tables;
+mod tls;
+
+pub(crate) use exports::{row_position, ExportReader};
+pub use tables::{PgColumn, Target};
+use tls::tls_connector;
+
+/// The column every pulled table gets: when the row was written by snowsync.
+pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
+
+/// The `application_name` of our PostgreSQL sessions (unless the URL sets one).
+pub const APPLICATION_NAME: &str = "snowsync";
+
+/// The environment variable holding the platform database URL.
+pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
+
+/// The environment variable naming a PEM file of CA certificates for the platform database
+/// (e.g. Amazon RDS's bundle). Set, the server's certificate is verified against it.
+pub const DATABASE_CA_VAR: &str = "SNOWSYNC_DATABASE_CA_FILE";
+
+/// The platform's migrations, in order. Each is idempotent.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_platform.sql",
+    include_str!("migrations/0001_platform.sql"),
+)];
+
+/// The platform database, through a connection pool built once per process.
+#[derive(Clone)]
+pub struct PlatformStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PlatformStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlatformStore")
+    }
+}
+
+pub(crate) fn pg_error(what: &str, e: tokio_postgres::Error) -> SyncError {
+    // Connection-level failures are worth retrying; SQL errors with a state are not, except
+    // serialization failures, deadlocks and lock timeouts.
+    let kind = match e.code().map(|c| c.code()) {
+        None => ErrorKind::Transient,
+        Some(c)
+            if c.starts_with("08")
+                || c == "40001"
+                || c == "40P01"
+                || c == "55P03"
+                || c == "57P01" =>
+        {
+            ErrorKind::Transient
+        }
+        Some(c) if c.starts_with("42501") => ErrorKind::Privilege,
+        Some(_) => ErrorKind::Config,
+    };
+    let detail = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| e.to_string());
+    SyncError::new(kind, format!("{what}: PostgreSQL: {detail}")).with_source(e)
+}
+
+fn ident(name: &str) -> Result<String> {
+    pg_ident(name).map_err(|e| SyncError::config(format!("PostgreSQL name: {e}")))
+}
+
+/// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
+impl PlatformStore {
+    /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, verified against
+    /// [`DATABASE_CA_VAR`] when set). Connections open on first use.
+    ///
+    /// # Errors
+    /// A `config` error when the URL does not parse (the URL itself is not echoed: it may hold a
+    /// password) or the CA file is unusable.
+    pub fn connect(url: &str) -> Result<Self> {
+        let ca = std::env::var_os(DATABASE_CA_VAR).map(std::path::PathBuf::from);
+        Self::connect_with_ca(url, ca.as_deref())
+    }
+
+    /// As [`PlatformStore::connect`], verifying the server's certificate against `ca_file` when
+    /// given (instead of reading [`DATABASE_CA_VAR`]).
+    ///
+    /// # Errors
+    /// A `config` error for a malformed URL or an unreadable CA file.
+    pub fn connect_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
+            SyncError::config(format!(
+                "{DATABASE_URL_VAR} is not a PostgreSQL URL: write postgres://user:password@host:port/database"
+            ))
+        })?;
+        // Operators see our sessions in pg_stat_activity by this name.
+        if pg.get_application_name().is_none() {
+            pg.application_name(APPLICATION_NAME);
+        }
+        let mgr = Manager::from_config(
+            pg,
+            tls_connector(ca_file)?,
+            ManagerConfig {
+                // A pooled connection the server dropped (restart, failover, idle timeout) is
+                // replaced on checkout instead of failing the next statement.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(8)
+            .build()
+            .map_err(|e| SyncError::config("could not build the PostgreSQL pool").with_source(e))?;
+        Ok(Self { pool })
+    }
+
+    /// Builds the pool from `SNOWSYNC_DATABASE_URL`.
+    ///
+    /// # Errors
+    /// A `config` error when the variable is missing or malformed.
+    pub fn from_env() -> Result<Self> {
+        let url = std::env::var(DATABASE_URL_VAR).map_err(|_| {
+            SyncError::config(format!(
+                "{DATABASE_URL_VAR} is not set: point it at the platform database (locally: eval \"$(scripts/stack env)\")"
+            ))
+        })?;
+        Self::connect(&url)
+    }
+
+    /// A pooled connection.
+    ///
+    /// # Errors
+    /// `transient` when the database cannot be reached.
+    pub async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| {
+            SyncError::transient(format!("could not connect to the platform database: {e}"))
+        })
+    }
+
+    /// Applies the platform's migrations (`postgres/migrations/`, idempotent): the `platform`
+    /// schema with `actions` and `stages`, which pushes read.
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error.
+    pub async fn migrate(&self) -> Result<()> {
+        let client = self.client().await?;
+        for (name, sql) in MIGRATIONS {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| pg_error(&format!("apply migration {name}"), e))?;
+        }
+        Ok(())
+    }
+}
