@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use snowsync::pull::{run_pull, Budget, PullEvent};
-use snowsync::push::{run_push, PushEvent};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
+use snowsync::push::PushEvent;
 use snowsync::runner::{Mode, ObjectReport};
-use snowsync::state::Outcome;
+use snowsync::state::{Direction, Outcome};
 use snowsync::telemetry::{self, LogFormat};
 use snowsync::tenant::config::{TenantConfig, TenantId};
 use snowsync::tenant::schedules::ScheduleSettings;
@@ -248,8 +249,38 @@ async fn status(deps: &Deps, tenant: Option<String>) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Runs the event in the deployed function: a backfill asynchronously (it may take many
-/// invocations), anything else synchronously with its result printed.
+/// Runs a pull or push: in this process, printing each object's report, or with `remote` in
+/// the deployed function: a backfill asynchronously (it may take many invocations), anything
+/// else synchronously with its result printed.
+async fn run_job<J: Job>(
+    deps: &Deps,
+    job: J,
+    remote: bool,
+    backfill: bool,
+) -> Result<bool, SyncError> {
+    let direction = J::DIRECTION;
+    if remote {
+        let settings = ScheduleSettings::from_env();
+        let function = match direction {
+            Direction::Pull => settings.pull_function,
+            Direction::Push => settings.push_function,
+        };
+        return remote_run(deps, &function, &job, backfill, direction.objects_key()).await;
+    }
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let report = job.run(deps, &run_id, &Budget::default()).await?;
+    if report.objects.is_empty() {
+        println!(
+            "tenant {} has no [[{}]] {}: nothing to do",
+            report.tenant,
+            direction.as_str(),
+            direction.objects_key()
+        );
+    }
+    Ok(print_reports(&report.objects))
+}
+
+/// Invokes the deployed function with `event` and prints what it reports.
 async fn remote_run<E: serde::Serialize>(
     deps: &Deps,
     function: &str,
@@ -342,19 +373,13 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             backfill,
             remote,
         } => {
-            let event = PullEvent {
+            let job = PullEvent {
                 tenant,
                 tables: Some(tables),
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            if remote {
-                let function = ScheduleSettings::from_env().pull_function;
-                return remote_run(&deps, &function, &event, backfill, "tables").await;
-            }
-            let run_id = uuid::Uuid::new_v4().to_string();
-            let report = run_pull(&deps, &event, &run_id, &Budget::default()).await?;
-            return Ok(print_reports(&report.tables));
+            return run_job(&deps, job, remote, backfill).await;
         }
         Command::Push {
             tenant,
@@ -362,25 +387,13 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             backfill,
             remote,
         } => {
-            let event = PushEvent {
+            let job = PushEvent {
                 tenant,
                 sources: Some(sources),
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            if remote {
-                let function = ScheduleSettings::from_env().push_function;
-                return remote_run(&deps, &function, &event, backfill, "exports").await;
-            }
-            let run_id = uuid::Uuid::new_v4().to_string();
-            let report = run_push(&deps, &event, &run_id, &Budget::default()).await?;
-            if report.exports.is_empty() {
-                println!(
-                    "tenant {} has no [[push]] exports: nothing to do",
-                    report.tenant
-                );
-            }
-            return Ok(print_reports(&report.exports));
+            return run_job(&deps, job, remote, backfill).await;
         }
         Command::Status { tenant } => status(&deps, tenant).await?,
         Command::EgressIps => {

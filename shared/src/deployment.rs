@@ -91,6 +91,26 @@ pub async fn invoke(
     payload: &serde_json::Value,
     asynchronous: bool,
 ) -> Result<(String, Option<serde_json::Value>)> {
+    invoke_for(
+        lambda,
+        function,
+        payload,
+        asynchronous,
+        &format!("invoke {function}"),
+        NOT_DEPLOYED,
+    )
+    .await
+}
+
+/// As [`invoke`], with `what` and `hint` naming the purpose in an error.
+pub(crate) async fn invoke_for(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &serde_json::Value,
+    asynchronous: bool,
+    what: &str,
+    hint: &str,
+) -> Result<(String, Option<serde_json::Value>)> {
     use aws_sdk_lambda::operation::RequestId;
     let out = lambda
         .invoke()
@@ -103,14 +123,7 @@ pub async fn invoke(
         .payload(Blob::new(payload.to_string()))
         .send()
         .await
-        .map_err(|e| {
-            aws_error(
-                "Lambda",
-                &format!("invoke {function}"),
-                NOT_DEPLOYED,
-                e.into_service_error(),
-            )
-        })?;
+        .map_err(|e| aws_error("Lambda", what, hint, e.into_service_error()))?;
     let id = out.request_id().unwrap_or("unknown").to_owned();
     if asynchronous {
         return Ok((id, None));

@@ -1,17 +1,21 @@
-//! The life cycle every table pull and every push export shares: take the lease, record the
-//! run, do the work, record the outcome, give the lease back. A run that cannot take the lease
-//! reports `skipped_locked` and touches nothing.
+//! The life cycle every table pull and every push export shares: one login for the
+//! invocation, then per object: take the lease, record the run, do the work, record the outcome,
+//! give the lease back. A run that cannot take the lease reports `skipped_locked` and touches
+//! nothing.
 
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
-use crate::error::{ErrorKind, Result};
+use crate::error::{ErrorKind, Result, SyncError};
+use crate::lambda::Budget;
+use crate::snowflake::Session;
 use crate::state::{Direction, Outcome, RunRecord};
-use crate::tenant::config::TenantId;
+use crate::tenant::config::{TenantConfig, TenantId};
 
 /// Whether a run continues from the watermark or re-reads everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,43 +37,6 @@ impl Mode {
             Mode::Incremental
         }
     }
-}
-
-/// Logs in once for a run: reads the tenant's credentials and connects with the run's query
-/// tag. The outer error is for failures before any object runs (unreadable secret); a login
-/// failure is returned inside, so every object can report it as its own failure.
-///
-/// # Errors
-/// A classified Secrets Manager error.
-pub(crate) async fn open_session(
-    deps: &Deps,
-    cfg: &crate::tenant::config::TenantConfig,
-    run_id: &str,
-    budget: &Budget,
-) -> Result<Result<std::sync::Arc<crate::snowflake::Session>>> {
-    let creds = deps.secrets.get(&cfg.tenant).await?;
-    let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    Ok(crate::snowflake::Session::connect(
-        &cfg.snowflake,
-        &creds,
-        &deps.endpoint,
-        &tag,
-        budget.deadline,
-    )
-    .await
-    .map(std::sync::Arc::new))
-}
-
-/// The run's shared session, or its login failure as this object's failure.
-///
-/// # Errors
-/// The login failure, with its kind and message.
-pub(crate) fn shared_session(
-    session: &Result<std::sync::Arc<crate::snowflake::Session>>,
-) -> Result<&std::sync::Arc<crate::snowflake::Session>> {
-    session
-        .as_ref()
-        .map_err(|e| crate::SyncError::new(e.kind(), e.message().to_owned()))
 }
 
 /// What the work of one object reports back.
@@ -119,9 +86,107 @@ pub struct ObjectReport {
     pub error: Option<String>,
 }
 
-/// Whether any object stopped early for the deadline.
-pub fn any_continued(reports: &[ObjectReport]) -> bool {
-    reports.iter().any(|r| r.outcome == Outcome::Continued)
+/// A function's result (the contract's): one report per table (pull) or export (push), under
+/// the key the contract gives them (`tables`, `exports`).
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Pull or push.
+    pub direction: Direction,
+    /// The tenant.
+    pub tenant: String,
+    /// This invocation's run id (also in the Snowflake QUERY_TAG).
+    pub run_id: String,
+    /// One entry per table or export.
+    pub objects: Vec<ObjectReport>,
+    /// The request id of the invocation that carries on, when an object reported `continued`.
+    pub continued_by: Option<String>,
+    /// The period of the tenant's schedule for this direction (for the lag-over-schedule
+    /// metric); not part of the result.
+    pub schedule_period: Option<Duration>,
+}
+
+impl RunReport {
+    /// Whether any object stopped early for the deadline.
+    pub fn continued(&self) -> bool {
+        self.objects.iter().any(|r| r.outcome == Outcome::Continued)
+    }
+}
+
+impl Serialize for RunReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("tenant", &self.tenant)?;
+        m.serialize_entry("run_id", &self.run_id)?;
+        m.serialize_entry(self.direction.objects_key(), &self.objects)?;
+        if let Some(id) = &self.continued_by {
+            m.serialize_entry("continued_by", id)?;
+        }
+        m.end()
+    }
+}
+
+/// Runs a tenant's selected objects (`(name, object)` pairs) one after another, each under its
+/// own lease through [`run_object`], sharing one Snowflake session; `work` runs one object. A
+/// run with nothing selected never connects.
+///
+/// # Errors
+/// Only for failures before any object runs (an unreadable secret); a login failure is every
+/// object's failure instead.
+pub(crate) async fn run_objects<O, F, Fut>(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    direction: Direction,
+    run_id: &str,
+    budget: &Budget,
+    objects: Vec<(String, O)>,
+    work: F,
+) -> Result<RunReport>
+where
+    F: Fn(O, Arc<Session>) -> Fut,
+    Fut: Future<Output = Result<Progress>>,
+{
+    let mut report = RunReport {
+        direction,
+        tenant: cfg.tenant.to_string(),
+        run_id: run_id.to_owned(),
+        objects: Vec::with_capacity(objects.len()),
+        continued_by: None,
+        schedule_period: match direction {
+            Direction::Pull => cfg.schedule.pull.as_deref(),
+            Direction::Push => cfg.schedule.push.as_deref(),
+        }
+        .and_then(crate::tenant::config::Schedule::period),
+    };
+    if objects.is_empty() {
+        return Ok(report);
+    }
+    let span =
+        tracing::info_span!("run", direction = direction.as_str(), tenant = %cfg.tenant, run_id);
+    let _enter = span.enter();
+    // One login per invocation. If it fails, every object reports that failure.
+    let creds = deps.secrets.get(&cfg.tenant).await?;
+    let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
+    let session = Session::connect(
+        &cfg.snowflake,
+        &creds,
+        &deps.endpoint,
+        &tag,
+        budget.deadline,
+    )
+    .await
+    .map(Arc::new);
+    for (name, object) in objects {
+        let r = run_object(deps, &cfg.tenant, direction, &name, run_id, || async {
+            let session = session
+                .as_ref()
+                .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+            work(object, Arc::clone(session)).await
+        })
+        .await;
+        report.objects.push(r);
+    }
+    Ok(report)
 }
 
 /// For `skip_serializing_if`: a zero hop count is left out of events.
@@ -248,78 +313,4 @@ where
         tracing::warn!(%tenant, object, error = %e, "could not release the lease; it expires by itself");
     }
     report(&record, lag_seconds)
-}
-
-/// How much of a run's time is left, from the Lambda deadline.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Budget {
-    /// When the invocation is killed; `None` = no deadline (the CLI).
-    pub deadline: Option<Instant>,
-}
-
-impl Budget {
-    /// The budget of a Lambda invocation whose deadline is `deadline_ms` milliseconds since the
-    /// epoch (the runtime's `Context::deadline`); 0 means none.
-    pub fn from_deadline_ms(deadline_ms: u64) -> Self {
-        if deadline_ms == 0 {
-            return Self::default();
-        }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default();
-        let left = u128::from(deadline_ms).saturating_sub(now_ms);
-        Self {
-            deadline: Some(
-                Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0)),
-            ),
-        }
-    }
-
-    /// The least time kept in hand when deciding whether to read another page.
-    pub const MIN_MARGIN: Duration = Duration::from_secs(10);
-
-    /// Whether to stop before the next page: the time left is below twice the slowest page
-    /// seen so far (reading, writing and checkpointing it), and never below [`Self::MIN_MARGIN`].
-    pub fn should_stop(&self, slowest_page: Duration) -> bool {
-        self.deadline.is_some_and(|d| {
-            d.saturating_duration_since(Instant::now()) < (slowest_page * 2).max(Self::MIN_MARGIN)
-        })
-    }
-}
-
-/// The most fresh invocations one run may continue in before it waits for its next schedule
-/// (a guard against a loop; a 1M-row backfill needs a handful).
-pub const MAX_HOPS: u32 = 100;
-
-/// Continues a run in a fresh asynchronous invocation of `function` (our own ARN, from the
-/// Lambda context) with `payload`. Returns the new invocation's request id.
-///
-/// # Errors
-/// `transient` when Lambda refuses or cannot be reached; `privilege` when the role may not
-/// invoke itself.
-pub async fn continue_in_fresh_invocation(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    payload: &serde_json::Value,
-) -> Result<String> {
-    use aws_sdk_lambda::operation::RequestId;
-    use aws_sdk_lambda::primitives::Blob;
-    use aws_sdk_lambda::types::InvocationType;
-    let out = lambda
-        .invoke()
-        .function_name(function)
-        .invocation_type(InvocationType::Event)
-        .payload(Blob::new(payload.to_string()))
-        .send()
-        .await
-        .map_err(|e| {
-            crate::error::aws_error(
-                "Lambda",
-                &format!("continue in a fresh invocation of {function}"),
-                "",
-                e.into_service_error(),
-            )
-        })?;
-    Ok(out.request_id().unwrap_or("unknown").to_owned())
 }

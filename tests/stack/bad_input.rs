@@ -1,7 +1,8 @@
 //! The bad-input table: each case with its expected one-line error (or exact result).
 //! Config and credentials are checked in-process; the rest run on the stack.
 
-use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
 use snowsync::runner::Mode;
 use snowsync::snowflake::keypair::load_private_key;
 use snowsync::tenant::config::TenantConfig;
@@ -223,10 +224,11 @@ async fn pull_edited(
         mode: Mode::Incremental,
         hop: 0,
     };
-    let mut report = run_pull(&stack.deps, &event, &unique("run-"), &Budget::default())
+    let mut report = event
+        .run(&stack.deps, &unique("run-"), &Budget::default())
         .await
         .expect("pull");
-    (tenant, report.tables.remove(0))
+    (tenant, report.objects.remove(0))
 }
 
 /// A runtime failure case: name, database, user, `[[pull]]` body, expected kind, config edits.

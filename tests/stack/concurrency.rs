@@ -31,7 +31,7 @@ async fn invoke(deps: &snowsync::Deps, tenant: &str) -> serde_json::Value {
     let mut ctx = Context::default();
     ctx.request_id = unique("req-");
     let event = serde_json::json!({ "tenant": tenant, "mode": "backfill" });
-    snowsync_pull::handle(LambdaEvent::new(event, ctx), deps)
+    snowsync::lambda::handle::<snowsync::pull::PullEvent>(LambdaEvent::new(event, ctx), deps)
         .await
         .expect("handler")
 }

@@ -8,7 +8,8 @@
 use crate::helpers::{
     cli, secret, spawn_stack, text, unique, wait_for_pages, Emulator, Spawned, TestStack,
 };
-use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
 use snowsync::runner::Mode;
 
 async fn arm(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32) {
@@ -71,10 +72,11 @@ async fn pull(stack: &TestStack, tenant: &str) -> snowsync::runner::ObjectReport
         mode: Mode::Incremental,
         hop: 0,
     };
-    run_pull(&deps, &event, &unique("run-"), &Budget::default())
+    event
+        .run(&deps, &unique("run-"), &Budget::default())
         .await
         .expect("pull")
-        .tables
+        .objects
         .remove(0)
 }
 
@@ -307,8 +309,7 @@ async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
         mode: Mode::Incremental,
         hop: 0,
     };
-    let victim =
-        tokio::spawn(async move { run_pull(&deps, &event, "victim", &Budget::default()).await });
+    let victim = tokio::spawn(async move { event.run(&deps, "victim", &Budget::default()).await });
     // Another holder takes the lapsed lease while the victim waits on Snowflake.
     let started = std::time::Instant::now();
     while injected(&user).await == 0 {
@@ -332,7 +333,7 @@ async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let r = victim.await.expect("join").expect("pull").tables.remove(0);
+    let r = victim.await.expect("join").expect("pull").objects.remove(0);
     assert_eq!(r.outcome.as_str(), "failed", "{r:?}");
     assert_eq!(r.error_kind.map(|k| k.as_str()), Some("transient"), "{r:?}");
     assert!(r.error.as_deref().unwrap_or("").contains("lease"), "{r:?}");

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
 use snowsync::runner::Mode;
 use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
@@ -48,10 +49,11 @@ async fn pull(
         mode,
         hop: 0,
     };
-    let report = run_pull(&deps, &event, &unique("run-"), &Budget::default())
+    let report = event
+        .run(&deps, &unique("run-"), &Budget::default())
         .await
         .expect("pull");
-    report.tables.into_iter().next().expect("one table")
+    report.objects.into_iter().next().expect("one table")
 }
 
 /// The destination's rows as `id|updated_at|amount|note` lines, ordered by id.
@@ -341,9 +343,12 @@ async fn a_run_near_its_lambda_deadline_stops_at_a_page_boundary_and_continues_i
             .as_millis();
         ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
         let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
-        let result = snowsync_pull::handle(LambdaEvent::new(event, ctx), &deps)
-            .await
-            .expect("handler");
+        let result = snowsync::lambda::handle::<snowsync::pull::PullEvent>(
+            LambdaEvent::new(event, ctx),
+            &deps,
+        )
+        .await
+        .expect("handler");
         let t = &result["tables"][0];
         total_read += t["rows_read"].as_u64().expect("rows");
         if t["outcome"] == "complete" {

@@ -3,9 +3,10 @@
 //! tenant A away from B's secret, B's schema and B's rows. The secret name, the state rows and
 //! the PostgreSQL schema all derive from the validated tenant id of the event.
 
-use snowsync::pull::{run_pull, PullEvent};
-use snowsync::push::{run_push, PushEvent};
-use snowsync::runner::{Budget, Mode};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
+use snowsync::push::PushEvent;
+use snowsync::runner::Mode;
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{pg_schema, secret, spawn_stack, tenant_toml, unique, TestStack};
@@ -51,15 +52,11 @@ async fn a_config_stored_under_one_tenant_naming_another_is_refused_before_any_r
     stack
         .onboard(&tenant_toml(&b, &db, "SVC", DEALS), &secret("pw-"))
         .await;
-    let r = run_pull(
-        &stack.deps,
-        &pull_event(&b),
-        &unique("run-"),
-        &Budget::default(),
-    )
-    .await
-    .expect("b's pull");
-    assert_eq!(r.tables[0].outcome.as_str(), "complete");
+    let r = pull_event(&b)
+        .run(&stack.deps, &unique("run-"), &Budget::default())
+        .await
+        .expect("b's pull");
+    assert_eq!(r.objects[0].outcome.as_str(), "complete");
     // A's config row names B (tampered with, or written by a bug): a run for A would read B's
     // secret and write B's schema. It is refused.
     let a = TenantId::parse(&unique("a-")).expect("id");
@@ -70,14 +67,10 @@ async fn a_config_stored_under_one_tenant_naming_another_is_refused_before_any_r
         .put_config(&a, &tenant_toml(&b, &db, "SVC", &toml))
         .await
         .expect("store");
-    let err = run_pull(
-        &stack.deps,
-        &pull_event(a.as_str()),
-        "run-a",
-        &Budget::default(),
-    )
-    .await
-    .expect_err("a's pull");
+    let err = (pull_event(a.as_str()))
+        .run(&stack.deps, "run-a", &Budget::default())
+        .await
+        .expect_err("a's pull");
     assert_eq!(err.kind().as_str(), "config", "{err}");
     assert!(
         err.to_string().contains(&format!("names tenant {b}")),
@@ -89,7 +82,8 @@ async fn a_config_stored_under_one_tenant_naming_another_is_refused_before_any_r
         mode: Mode::Incremental,
         hop: 0,
     };
-    let err = run_push(&stack.deps, &push, "run-a", &Budget::default())
+    let err = push
+        .run(&stack.deps, "run-a", &Budget::default())
         .await
         .expect_err("a's push");
     assert!(
@@ -124,7 +118,8 @@ async fn a_tenant_without_its_own_secret_never_falls_back_to_anothers() {
         .delete(&id)
         .await
         .expect("delete a's secret");
-    let err = run_pull(&stack.deps, &pull_event(&a), "run-a", &Budget::default())
+    let err = pull_event(&a)
+        .run(&stack.deps, "run-a", &Budget::default())
         .await
         .expect_err("a's pull without a secret");
     let msg = err.to_string();
@@ -151,7 +146,8 @@ async fn event_tenants_that_try_to_escape_their_names_are_refused() {
         "A",
         "-a",
     ] {
-        let err = run_pull(&stack.deps, &pull_event(bad), "run-x", &Budget::default())
+        let err = pull_event(bad)
+            .run(&stack.deps, "run-x", &Budget::default())
             .await
             .expect_err(bad);
         assert_eq!(err.kind().as_str(), "config", "{bad:?}: {err}");
@@ -178,15 +174,11 @@ async fn long_tenant_ids_sharing_a_prefix_get_schemas_of_their_own() {
         stack
             .onboard(&tenant_toml(t, db, "SVC", DEALS), &secret("pw-"))
             .await;
-        let r = run_pull(
-            &stack.deps,
-            &pull_event(t),
-            &unique("run-"),
-            &Budget::default(),
-        )
-        .await
-        .expect("pull");
-        assert_eq!(r.tables[0].outcome.as_str(), "complete", "{r:?}");
+        let r = pull_event(t)
+            .run(&stack.deps, &unique("run-"), &Budget::default())
+            .await
+            .expect("pull");
+        assert_eq!(r.objects[0].outcome.as_str(), "complete", "{r:?}");
     }
     let some = |s: &str| Some(s.to_owned());
     assert_eq!(

@@ -2,7 +2,8 @@
 //! repeat runs, the Lambda handler with a real event, missing objects, and the query tag.
 
 use lambda_runtime::{Context, LambdaEvent};
-use snowsync::pull::{run_pull, Budget, PullEvent};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
 use snowsync::runner::Mode;
 
 use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
@@ -234,10 +235,11 @@ async fn keyset_pages_over_a_composite_key_lose_and_double_nothing() {
         mode: Mode::Incremental,
         hop: 0,
     };
-    let report = run_pull(&deps, &event, &unique("run-"), &Budget::default())
+    let report = event
+        .run(&deps, &unique("run-"), &Budget::default())
         .await
         .expect("pull");
-    let t = &report.tables[0];
+    let t = &report.objects[0];
     assert_eq!(t.outcome.as_str(), "complete", "{t:?}");
     // A first page of one row (its VARCHAR columns could hold 16 MB each: nothing is known
     // of the row size yet), then 249 rows in pages of 40 planned by one pre-scan: 1 + 7.
@@ -292,9 +294,12 @@ async fn the_pull_handler_runs_the_contract_event() {
     payload["tenant"] = tenant.clone().into();
     let mut ctx = Context::default();
     ctx.request_id = unique("req-");
-    let result = snowsync_pull::handle(LambdaEvent::new(payload, ctx.clone()), &stack.deps)
-        .await
-        .expect("handler result");
+    let result = snowsync::lambda::handle::<snowsync::pull::PullEvent>(
+        LambdaEvent::new(payload, ctx.clone()),
+        &stack.deps,
+    )
+    .await
+    .expect("handler result");
     assert_eq!(result["tenant"], tenant.as_str());
     assert_eq!(result["run_id"], ctx.request_id.as_str());
     let t = &result["tables"][0];
@@ -324,9 +329,12 @@ async fn the_pull_handler_runs_the_contract_event() {
 
     // A malformed event is a config error, not a panic or a silent success.
     let bad = serde_json::json!({"tenant": tenant, "tabels": ["X"]});
-    let err = snowsync_pull::handle(LambdaEvent::new(bad, Context::default()), &stack.deps)
-        .await
-        .expect_err("malformed event");
+    let err = snowsync::lambda::handle::<snowsync::pull::PullEvent>(
+        LambdaEvent::new(bad, Context::default()),
+        &stack.deps,
+    )
+    .await
+    .expect_err("malformed event");
     assert_eq!(err.error_type, "config");
     assert!(
         err.error_message.contains("tabels"),

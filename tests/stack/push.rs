@@ -2,8 +2,9 @@
 //! actions that occurred long ago), a crash between the MERGE and the watermark, `--backfill`
 //! again, exact values, other tenants' rows, privileges, incompatible destinations.
 
-use snowsync::push::{run_push, PushEvent};
-use snowsync::runner::{Budget, Mode, ObjectReport};
+use snowsync::lambda::{Budget, Job};
+use snowsync::push::PushEvent;
+use snowsync::runner::{Mode, ObjectReport};
 use snowsync::snowflake::{int_at, text_at, Session};
 use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
@@ -48,10 +49,11 @@ async fn push(stack: &TestStack, tenant: &str, mode: Mode, batch: usize) -> Vec<
         mode,
         hop: 0,
     };
-    run_push(&deps, &event, &unique("run-"), &Budget::default())
+    event
+        .run(&deps, &unique("run-"), &Budget::default())
         .await
         .expect("push")
-        .exports
+        .objects
 }
 
 /// (count, distinct ids, min id, max id) of a destination table.
@@ -194,6 +196,95 @@ async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
         b.first().and_then(|b| int_at(b, 0, 0)),
         Some(0),
         "the other tenant's ids 1..700 overlap ours but its rows never arrive"
+    );
+}
+
+/// The push function's handler, driven as Lambda drives it: the contract's event (the fixture),
+/// 5 s left in every invocation so each merges one batch and continues in a fresh invocation,
+/// until the export completes; and a malformed event refused as a `config` error.
+#[tokio::test]
+async fn the_push_handler_runs_the_contract_event_and_continues_near_its_deadline() {
+    use lambda_runtime::{Context, LambdaEvent};
+    let stack = spawn_stack().await;
+    let (tenant, _db, sf) = setup(&stack, "SVC").await;
+    seed_actions(&stack, &tenant, 1, 250).await;
+    let mut deps = stack.deps.clone();
+    deps.settings.push_batch_rows = 100;
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/push_event.json"
+    ))
+    .expect("fixture");
+    let mut event: serde_json::Value = serde_json::from_str(&fixture).expect("fixture json");
+    event["tenant"] = tenant.clone().into();
+    let mut outcomes = Vec::new();
+    let mut written = 0;
+    for hop in 0..10u32 {
+        event["hop"] = hop.into();
+        let mut ctx = Context::default();
+        ctx.request_id = unique("req-");
+        ctx.invoked_function_arn =
+            "arn:aws:lambda:us-east-1:123456789012:function:snowsync-push".to_owned();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
+        let result = snowsync::lambda::handle::<PushEvent>(
+            LambdaEvent::new(event.clone(), ctx.clone()),
+            &deps,
+        )
+        .await
+        .expect("handler result");
+        assert_eq!(result["tenant"], tenant.as_str());
+        assert_eq!(result["run_id"], ctx.request_id.as_str());
+        assert!(result.get("tables").is_none(), "{result}");
+        let exports = result["exports"].as_array().expect("exports");
+        assert_eq!(exports.len(), 1, "only the event's source runs: {result}");
+        let e = &exports[0];
+        assert_eq!(e["object"], "actions");
+        written += e["rows_written"].as_u64().expect("rows");
+        let outcome = e["outcome"].as_str().expect("outcome").to_owned();
+        if outcome == "continued" {
+            assert!(
+                result["continued_by"]
+                    .as_str()
+                    .is_some_and(|id| !id.is_empty()),
+                "re-invoked itself: {result}"
+            );
+        } else {
+            assert!(result.get("continued_by").is_none(), "{result}");
+        }
+        outcomes.push(outcome);
+        if outcomes.last().is_some_and(|o| o != "continued") {
+            break;
+        }
+    }
+    assert_eq!(outcomes, ["continued", "continued", "complete"]);
+    assert_eq!(written, 250, "each batch merged once across the hops");
+    assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (250, 250, 1, 250));
+    let stages = sf
+        .query(
+            "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME = 'PLATFORM_STAGES'",
+        )
+        .await
+        .expect("tables");
+    assert_eq!(
+        int_at(&stages[0], 0, 0),
+        Some(0),
+        "stages were not selected"
+    );
+
+    let bad = serde_json::json!({"tenant": tenant, "sorces": ["actions"]});
+    let err =
+        snowsync::lambda::handle::<PushEvent>(LambdaEvent::new(bad, Context::default()), &deps)
+            .await
+            .expect_err("malformed event");
+    assert_eq!(err.error_type, "config");
+    assert!(
+        err.error_message.contains("sorces"),
+        "{}",
+        err.error_message
     );
 }
 

@@ -6,9 +6,10 @@
 //! each, pulls and pushes are exact. `scripts/test` also runs the pull, push, incremental and
 //! fault tests again with every behaviour on at once.
 
-use snowsync::pull::{run_pull, PullEvent};
-use snowsync::push::{run_push, PushEvent};
-use snowsync::runner::{Budget, Mode, ObjectReport};
+use snowsync::lambda::{Budget, Job};
+use snowsync::pull::PullEvent;
+use snowsync::push::PushEvent;
+use snowsync::runner::{Mode, ObjectReport};
 use snowsync::snowflake::{int_at, Endpoint, Session};
 use snowsync::Deps;
 
@@ -104,10 +105,11 @@ impl Tenant {
             mode,
             hop: 0,
         };
-        run_pull(&self.deps, &event, &unique("run-"), budget)
+        event
+            .run(&self.deps, &unique("run-"), budget)
             .await
             .expect("pull")
-            .tables
+            .objects
             .remove(0)
     }
 
@@ -138,10 +140,11 @@ impl Tenant {
             mode: Mode::Incremental,
             hop: 0,
         };
-        let r = run_push(&self.deps, &event, &unique("run-"), &Budget::default())
+        let r = event
+            .run(&self.deps, &unique("run-"), &Budget::default())
             .await
             .expect("push")
-            .exports;
+            .objects;
         assert_eq!(r[0].outcome.as_str(), "complete", "{r:?}");
         assert_eq!(r[0].rows_written, n as u64, "{r:?}");
         let b = self

@@ -39,10 +39,10 @@ use serde::{Deserialize, Serialize};
 use crate::decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyValue};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
+use crate::lambda::{Budget, Job};
 use crate::postgres::{PgColumn, Target};
 use crate::quote::Ident;
-pub use crate::runner::Budget;
-use crate::runner::{open_session, run_object, shared_session, Mode, ObjectReport, Progress};
+use crate::runner::{run_objects, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PullTable, TenantConfig, TenantId};
@@ -75,76 +75,39 @@ pub struct PullEvent {
     pub hop: u32,
 }
 
-/// The `pull` function's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct PullReport {
-    /// The tenant.
-    pub tenant: String,
-    /// This invocation's run id (also in the Snowflake QUERY_TAG).
-    pub run_id: String,
-    /// One entry per table.
-    pub tables: Vec<ObjectReport>,
-    /// The request id of the invocation that carries on, when a table reported `continued`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub continued_by: Option<String>,
-    /// The period of the tenant's pull schedule (for the lag-over-schedule metric).
-    #[serde(skip)]
-    pub schedule_period: Option<Duration>,
-}
-
-impl PullReport {
-    /// Whether any table stopped early for the deadline.
-    pub fn continued(&self) -> bool {
-        crate::runner::any_continued(&self.tables)
-    }
-}
-
-/// Runs a pull for the event: every selected table, each under its own lease, sharing one
-/// Snowflake session. Table failures are reported per table.
-///
-/// # Errors
-/// Only for failures before any table runs: unknown tenant, unknown table, unreadable secret.
-pub async fn run_pull(
-    deps: &Deps,
-    event: &PullEvent,
-    run_id: &str,
-    budget: &Budget,
-) -> Result<PullReport> {
-    let cfg = load_tenant(deps, &event.tenant).await?;
-    let names = event.tables.clone().unwrap_or_default();
-    let tables = cfg.select_pull(&names)?;
-    let span = tracing::info_span!("pull", tenant = %cfg.tenant, run_id);
-    let _enter = span.enter();
-    // One login per invocation. If it fails, every table reports that failure.
-    let session = open_session(deps, &cfg, run_id, budget).await?;
-    let mut reports = Vec::with_capacity(tables.len());
-    for t in tables {
-        let object = t.table.to_string();
-        let report = run_object(
+impl Job for PullEvent {
+    const DIRECTION: Direction = Direction::Pull;
+    /// Runs a pull for the event: every selected table, each under its own lease, sharing one
+    /// Snowflake session. Table failures are reported per table.
+    ///
+    /// # Errors
+    /// Only for failures before any table runs: unknown tenant, unknown table, unreadable secret.
+    async fn run(&self, deps: &Deps, run_id: &str, budget: &Budget) -> Result<RunReport> {
+        let cfg = load_tenant(deps, &self.tenant).await?;
+        let names = self.tables.clone().unwrap_or_default();
+        let tables = cfg
+            .select_pull(&names)?
+            .into_iter()
+            .map(|t| (t.table.to_string(), t))
+            .collect();
+        run_objects(
             deps,
-            &cfg.tenant,
+            &cfg,
             Direction::Pull,
-            &object,
             run_id,
-            || async {
-                let session = shared_session(&session)?;
-                pull_table(deps, &cfg, t, session, event.mode, run_id, budget).await
-            },
+            budget,
+            tables,
+            |t, session| pull_table(deps, &cfg, t, session, self.mode, run_id, budget),
         )
-        .await;
-        reports.push(report);
+        .await
     }
-    Ok(PullReport {
-        tenant: cfg.tenant.to_string(),
-        run_id: run_id.to_owned(),
-        tables: reports,
-        continued_by: None,
-        schedule_period: cfg
-            .schedule
-            .pull
-            .as_deref()
-            .and_then(crate::tenant::config::Schedule::period),
-    })
+
+    const SHAPE: &'static str =
+        r#"{"tenant": "acme", "tables": ["T"], "mode": "incremental"|"backfill"}"#;
+
+    fn hop_mut(&mut self) -> &mut u32 {
+        &mut self.hop
+    }
 }
 
 /// One table's pull: plan or resume, pages, commit. See the module doc.
@@ -152,12 +115,12 @@ async fn pull_table(
     deps: &Deps,
     cfg: &TenantConfig,
     t: &PullTable,
-    session: &Arc<Session>,
+    session: Arc<Session>,
     mode: Mode,
     run_id: &str,
     budget: &Budget,
 ) -> Result<Progress> {
-    let cols = source_columns(session, t).await?;
+    let cols = source_columns(&session, t).await?;
     let specs = cols
         .iter()
         .map(|c| ColumnSpec {
@@ -178,7 +141,7 @@ async fn pull_table(
         object: t.table.to_string(),
         run_id,
         t,
-        session,
+        session: &session,
         cols,
         specs,
         pg_cols,

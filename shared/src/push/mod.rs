@@ -29,10 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
 use crate::export::Position;
+use crate::lambda::{Budget, Job};
 use crate::postgres::ExportReader;
-use crate::runner::{
-    open_session, run_object, shared_session, Budget, Mode, ObjectReport, Progress,
-};
+use crate::runner::{run_objects, Mode, Progress, RunReport};
 use crate::snowflake::destination::Destination;
 use crate::snowflake::Session;
 use crate::state::Direction;
@@ -56,88 +55,55 @@ pub struct PushEvent {
     pub hop: u32,
 }
 
-/// The `push` function's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct PushReport {
-    /// The tenant.
-    pub tenant: String,
-    /// This invocation's run id.
-    pub run_id: String,
-    /// One entry per export.
-    pub exports: Vec<ObjectReport>,
-    /// The request id of the invocation that carries on, when an export reported `continued`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub continued_by: Option<String>,
-    /// The period of the tenant's push schedule (for the lag-over-schedule metric).
-    #[serde(skip)]
-    pub schedule_period: Option<Duration>,
-}
-
-impl PushReport {
-    /// Whether any export stopped early for the deadline.
-    pub fn continued(&self) -> bool {
-        crate::runner::any_continued(&self.exports)
-    }
-}
-
-/// Runs a push for the event: every selected export under its own lease, sharing one
-/// Snowflake session. A tenant without `[[push]]` never connects to Snowflake.
-///
-/// # Errors
-/// Only for failures before any export runs: unknown tenant or source, unreadable secret,
-/// unreachable platform database.
-pub async fn run_push(
-    deps: &Deps,
-    event: &PushEvent,
-    run_id: &str,
-    budget: &Budget,
-) -> Result<PushReport> {
-    let cfg = load_tenant(deps, &event.tenant).await?;
-    let selected = select_push(&cfg, event.sources.as_deref().unwrap_or_default())?;
-    let mut report = PushReport {
-        tenant: cfg.tenant.to_string(),
-        run_id: run_id.to_owned(),
-        exports: Vec::new(),
-        continued_by: None,
-        schedule_period: cfg
-            .schedule
-            .push
-            .as_deref()
-            .and_then(crate::tenant::config::Schedule::period),
-    };
-    if selected.is_empty() {
-        return Ok(report);
-    }
-    deps.platform.migrate().await?;
-    let span = tracing::info_span!("push", tenant = %cfg.tenant, run_id);
-    let _enter = span.enter();
-    let session = open_session(deps, &cfg, run_id, budget).await?;
-    for p in selected {
-        let object = p.source.as_str().to_owned();
-        let r = run_object(
+impl Job for PushEvent {
+    const DIRECTION: Direction = Direction::Push;
+    /// Runs a push for the event: every selected export under its own lease, sharing one
+    /// Snowflake session. A tenant without `[[push]]` never connects to Snowflake.
+    ///
+    /// # Errors
+    /// Only for failures before any export runs: unknown tenant or source, unreadable secret,
+    /// unreachable platform database.
+    async fn run(&self, deps: &Deps, run_id: &str, budget: &Budget) -> Result<RunReport> {
+        let cfg = load_tenant(deps, &self.tenant).await?;
+        let exports: Vec<_> = select_push(&cfg, self.sources.as_deref().unwrap_or_default())?
+            .into_iter()
+            .map(|p| (p.source.as_str().to_owned(), p))
+            .collect();
+        if !exports.is_empty() {
+            deps.platform.migrate().await?;
+        }
+        run_objects(
             deps,
-            &cfg.tenant,
+            &cfg,
             Direction::Push,
-            &object,
             run_id,
-            || async {
-                let session = shared_session(&session)?;
-                Export {
-                    deps,
-                    cfg: &cfg,
-                    p,
-                    session,
-                    run_id,
-                    object: &object,
+            budget,
+            exports,
+            |p, session| {
+                let cfg = &cfg;
+                async move {
+                    Export {
+                        deps,
+                        cfg,
+                        p,
+                        session: &session,
+                        run_id,
+                        object: p.source.as_str(),
+                    }
+                    .run(self.mode, budget)
+                    .await
                 }
-                .run(event.mode, budget)
-                .await
             },
         )
-        .await;
-        report.exports.push(r);
+        .await
     }
-    Ok(report)
+
+    const SHAPE: &'static str =
+        r#"{"tenant": "acme", "sources": ["actions"], "mode": "incremental"|"backfill"}"#;
+
+    fn hop_mut(&mut self) -> &mut u32 {
+        &mut self.hop
+    }
 }
 
 fn select_push<'a>(cfg: &'a TenantConfig, names: &[String]) -> Result<Vec<&'a PushTable>> {

@@ -77,6 +77,14 @@ impl Direction {
             Direction::Push => "push",
         }
     }
+
+    /// The key the contract's result lists this direction's objects under.
+    pub fn objects_key(self) -> &'static str {
+        match self {
+            Direction::Pull => "tables",
+            Direction::Push => "exports",
+        }
+    }
 }
 
 /// A finished (or failed) run of one table or export, as recorded.
