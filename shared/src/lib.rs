@@ -2,26 +2,25 @@
 //!
 //! The binaries only parse, wire and report; everything else lives here.
 //!
-//! | module | what it holds |
+//! A folder per system, a folder per direction, one edge (README, "Where things live"):
+//!
+//! | module | what it owns |
 //! |---|---|
-//! | [`check`] | `snowsync check`: every item the customer handed over, with the fix |
-//! | [`config`] | the tenant config (TOML), validated at the edge |
-//! | [`schedules`] | per-tenant EventBridge Scheduler schedules |
-//! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
-//! | [`state`] | DynamoDB: configs, leases, watermarks, run history |
-//! | [`snowflake`] | our client of Snowflake's REST protocol: login, pins, polled statements, chunked results, renewal, error codes |
-//! | [`keypair`] | key-pair login: decrypt PKCS#8 keys, sign Snowflake's JWT |
+//! | [`tenant`] | who a customer is: config, credentials, schedules, [`tenant::load_tenant`] |
+//! | [`snowflake`] | everything said to Snowflake: our REST client, types, a pull's reads, a push's destination |
+//! | [`postgres`] | everything said to the platform database: TLS, staging, COPY, swap, a push's reader, migrations |
+//! | [`decode`] | Snowflake's Arrow encodings to PostgreSQL binary COPY, and exact key values |
+//! | [`pull`] | the pull pipeline: plans, checkpoints, pages, the run of a table |
+//! | [`push`] | the push pipeline: batches, watermark |
+//! | [`export`] | what an export carries: each push source's columns on both sides |
+//! | [`state`] | DynamoDB: configs, leases, checkpoints, watermarks, run history |
+//! | [`lambda`] | the one Lambda edge: [`lambda::Job`], handler, budget, continuation |
+//! | [`runner`] | the life cycle every run shares: login, lease, run record, outcome |
 //! | [`quote`] | the one place identifiers and literals become SQL |
-//! | [`sf_types`] | Snowflake column types and their PostgreSQL mapping |
-//! | [`decode`] | Snowflake's Arrow encodings to PostgreSQL COPY (binary and text) and exact key values |
-//! | [`lambda`] | the functions' edge: deadline, diagnostics, continuation |
-//! | [`platform`] | the platform's PostgreSQL database: staging loads and atomic swaps |
-//! | [`push`] | the push engine: destination check, batches, MERGE, watermark |
-//! | [`runner`] | what every run shares: lease, run record, outcome |
-//! | [`pull`] | the pull engine |
+//! | [`check`] | `snowsync check`: every item the customer handed over, with the fix |
 //! | [`deployment`] | the deployed stack: function ARNs, egress IPs, remote runs |
 //! | [`deps`] | the clients a process builds once |
-//! | [`telemetry`] | logging setup |
+//! | [`telemetry`] | logs and metrics |
 //! | [`error`] | classified errors (`transient`, `auth`, `config`, ...) |
 
 #![forbid(unsafe_code)]

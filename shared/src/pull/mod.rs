@@ -28,7 +28,8 @@
 //! | `mod.rs` | the event, the report, `run_pull` over a tenant's tables |
 //! | `plan` | plan kinds, phases, the checkpoint |
 //! | `pages` | ranges, the page reader, the byte pace, the page clock |
-//! | `table` | the run of one table: the page pipeline, the swap, the watermark |
+//! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
+//! | `table` | the run of one table: plan or resume, phases, the swap, the watermark |
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,11 +50,13 @@ use crate::tenant::config::{PullTable, TenantConfig, TenantId};
 use crate::tenant::load_tenant;
 
 mod pages;
+mod pipeline;
 mod plan;
 mod table;
 
 use crate::snowflake::source::{source_columns, PhaseQuery, SourceColumn};
 use pages::*;
+use pipeline::Pipeline;
 use plan::*;
 use table::*;
 

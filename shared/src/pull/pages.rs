@@ -33,7 +33,7 @@ pub(super) struct Page {
     pub(super) max: Option<Vec<KeyValue>>,
 }
 
-/// What finished while a phase's pages move (see `TableRun::read_phase`).
+/// What finished while a phase's pages move (see `Pipeline::run`).
 pub(super) enum Event {
     /// A boundary pre-scan: the boundaries, and the rows per range it asked for.
     Scanned(Result<(Vec<Vec<KeyValue>>, usize)>),

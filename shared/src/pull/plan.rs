@@ -53,7 +53,8 @@ pub(super) struct Checkpoint {
     /// so the staging table never holds a row twice.
     #[serde(default)]
     pub(super) staged_at: Option<String>,
-    /// The checkpoint's format: 2 since `staged_at` (0 when absent).
+    /// The checkpoint's format (0 when absent); one older than [`CHECKPOINT_FORMAT`] is not
+    /// resumed: it may lack what a resume relies on (`staged_at`).
     #[serde(default)]
     pub(super) format: u8,
     /// Bytes per row of the last page encoded, so a continued run sizes its first page as

@@ -1,5 +1,5 @@
-//! The run of one table: plan or resume, the page pipeline (pre-scans, reads, writes,
-//! checkpoints), the swap, the watermark.
+//! The run of one table: plan or resume, its phases (each through a [`Pipeline`]), the swap,
+//! the watermark; and what a page needs of the table (its query, reader, size, write).
 
 use super::*;
 
@@ -277,201 +277,6 @@ impl TableRun<'_> {
         Ok((written, saved.staged_at))
     }
 
-    /// Reads and writes every page of the checkpoint's phase from its checkpoint on; returns
-    /// whether the deadline stopped it (its checkpoint saved).
-    ///
-    /// Boundary pre-scans cut the phase into ranges of n rows, and [`READ_AHEAD`] ranges are
-    /// read while the page before them is encoded, written and checkpointed. An incremental
-    /// run's first page is a keyset page (`key > checkpoint ORDER BY key LIMIT n`) instead, so
-    /// a small delta costs one query; the pre-scans start once it comes back full. Pages are
-    /// written in key order, so the checkpoint is always "everything up to here". At most
-    /// `READ_AHEAD + 2` pages are held at once (read or being read, one waiting, one being
-    /// written), plus a range's continuation, and two more while the staging key is built.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn read_phase(
-        &self,
-        cp: &mut Checkpoint,
-        target: Target,
-        skip_main: bool,
-        budget: &Budget,
-        progress: &mut Progress,
-        pace: &Pace,
-        clock: &mut PageClock,
-    ) -> Result<bool> {
-        use futures::stream::{FuturesOrdered, StreamExt};
-        let q = self.phase_query(cp)?;
-        let reader = self.reader(&q.keys);
-        let table = self.t.table.sql();
-        // Ranges handed out so far end here; a pre-scan starts from it.
-        let mut frontier = self.resume_after(cp, &q.keys)?;
-        // The main phase of a backfill or full refresh (usually big) starts with a pre-scan: its
-        // first page is then a cheap range read too. An incremental run (usually a small delta)
-        // and a backfill's NULL-cursor rows (usually none) start with one keyset page, which is
-        // all that fewer rows than a page cost.
-        let scan_first = target == Target::Staging
-            && cp.phase == Phase::Main
-            && q.keyed()
-            && !self.unmeasured_and_bounded(pace);
-        let mut ranges = std::collections::VecDeque::new();
-        if !scan_first {
-            ranges.push_back(Range {
-                lo: frontier.clone(),
-                hi: None,
-                limit: self.page_rows(pace),
-            });
-        }
-        // Whether the phase's last range (`hi: None`) is handed out: no pre-scan is needed.
-        let mut planned = !scan_first;
-        let mut reads = FuturesOrdered::new();
-        // Pages read, in key order, with whether each came back full.
-        let mut ready: std::collections::VecDeque<(Range, Page, bool)> =
-            std::collections::VecDeque::new();
-        let mut writing = None;
-        let mut scanning = None;
-        // Whether the page being written is the run's last (no deadline check after it).
-        let mut finishing = false;
-        // The staging table's key is built before the last pages are written, so that its sort
-        // runs while they are read instead of after (as the swap would).
-        let mut key_built = self.pk_pg.is_empty() || target != Target::Staging;
-        let mut building = false;
-        loop {
-            if !planned
-                && scanning.is_none()
-                && ranges.len() < self.read_ahead(pace)
-                && !self.unmeasured_and_bounded(pace)
-            {
-                let per_page = self.page_rows(pace);
-                let sql = q.boundary_sql(&table, frontier.as_deref(), per_page, SCAN_PAGES);
-                let reader = &reader;
-                scanning = Some(Box::pin(async move {
-                    reader.boundaries(&sql).await.map(|b| (b, per_page))
-                }));
-            }
-            // READ_AHEAD reads in flight, and one page read ahead of the writer; while the
-            // writer builds the key (a few hundred ms), two more, so reading does not stall.
-            let read_ahead = self.read_ahead(pace);
-            let ahead = if building { read_ahead + 2 } else { read_ahead };
-            while reads.len() < read_ahead && reads.len() + ready.len() <= ahead {
-                let Some(range) = ranges.pop_front() else {
-                    break;
-                };
-                reads.push_back(reader.read(
-                    q.page_sql(
-                        &table,
-                        range.lo.as_deref(),
-                        range.hi.as_deref(),
-                        range.limit,
-                    ),
-                    range,
-                ));
-            }
-            if writing.is_none() {
-                if let Some((range, page, full)) = ready.pop_front() {
-                    cp.rows += page.rows as u64;
-                    cp.pages += 1;
-                    progress.rows_read += page.rows as u64;
-                    progress.pages += 1;
-                    let bound = if full {
-                        page.max.as_ref()
-                    } else {
-                        range.hi.as_ref()
-                    };
-                    // No bound: the phase's last page. The checkpoint moves on to the next
-                    // phase, or the run is finished (the watermark write follows, no checkpoint).
-                    let last = bound.is_none();
-                    if let Some(bound) = bound {
-                        cp.after = Some(bound.iter().map(KeyValue::encode).collect());
-                    }
-                    let mut saved = cp.clone();
-                    let finished = last && (cp.phase == Phase::Main || skip_main);
-                    if last && !finished {
-                        saved.phase = Phase::Main;
-                        saved.after = None;
-                    }
-                    finishing = finished;
-                    building = !key_built
-                        && planned
-                        && scanning.is_none()
-                        && cp.phase == Phase::Main
-                        && reads.len() + ready.len() + ranges.len() <= READ_AHEAD;
-                    key_built |= building;
-                    writing = Some(Box::pin(
-                        self.write(page, target, saved, finished, building, pace),
-                    ));
-                }
-            }
-            if writing.is_none() && reads.is_empty() && scanning.is_none() && ranges.is_empty() {
-                return Ok(false);
-            }
-            let event = tokio::select! {
-                Some((range, page)) = reads.next(), if !reads.is_empty() => Event::Read(range, page),
-                wrote = maybe(&mut writing) => Event::Wrote(wrote),
-                scanned = maybe(&mut scanning) => Event::Scanned(scanned),
-            };
-            match event {
-                Event::Scanned(scanned) => {
-                    scanning = None;
-                    let (bounds, per_page) = scanned?;
-                    let limit = per_page + per_page / 16 + 1;
-                    planned = bounds.len() < SCAN_PAGES;
-                    for hi in bounds {
-                        ranges.push_back(Range {
-                            lo: frontier.replace(hi.clone()),
-                            hi: Some(hi),
-                            limit,
-                        });
-                    }
-                    if planned {
-                        ranges.push_back(Range {
-                            lo: frontier.clone(),
-                            hi: None,
-                            limit,
-                        });
-                    }
-                }
-                Event::Read(range, page) => {
-                    let page = page?;
-                    let full = q.keyed() && page.rows >= range.limit;
-                    if full {
-                        // The range holds more rows than it did (or, for a first keyset page,
-                        // the phase goes on). Read on from this page's largest key.
-                        if range.hi.is_some() {
-                            let cont = Range {
-                                lo: page.max.clone(),
-                                ..range.clone()
-                            };
-                            reads.push_front(reader.read(
-                                q.page_sql(
-                                    &table,
-                                    cont.lo.as_deref(),
-                                    cont.hi.as_deref(),
-                                    cont.limit,
-                                ),
-                                cont,
-                            ));
-                        } else {
-                            frontier.clone_from(&page.max);
-                            planned = false;
-                        }
-                    }
-                    ready.push_back((range, page, full));
-                }
-                Event::Wrote(wrote) => {
-                    writing = None;
-                    building = false;
-                    let (written, staged_at) = wrote?;
-                    cp.staged_at = staged_at;
-                    progress.rows_written += written;
-                    let slowest = clock.lap();
-                    // Stop at any page boundary but the run's last, a phase's end included.
-                    if !finishing && budget.should_stop(slowest) {
-                        return Ok(true);
-                    }
-                }
-            }
-        }
-    }
-
     pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
         let stored = self
             .deps
@@ -546,16 +351,9 @@ impl TableRun<'_> {
             if cp.phase == Phase::Main && skip_main {
                 break;
             }
-            if self
-                .read_phase(
-                    &mut cp,
-                    target,
-                    skip_main,
-                    budget,
-                    &mut progress,
-                    &pace,
-                    &mut clock,
-                )
+            let pipeline = Pipeline::new(self, &cp, target, skip_main, &pace)?;
+            if pipeline
+                .run(&mut cp, &mut progress, budget, &mut clock)
                 .await?
             {
                 progress.continued = true;
