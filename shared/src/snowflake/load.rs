@@ -11,9 +11,9 @@ const MAX_INSERT_BYTES: usize = 900 * 1024;
 
 /// How a batch reaches the session's temporary table: `INSERT ... SELECT` over `FLATTEN` of
 /// one JSON array of rows (each row an array of strings or nulls), cast column by column.
-/// Snowflake parses one string literal far faster than thousands of `VALUES` tuples (so does
-/// the emulator: about 5,800 against 620 rows/s), and values stay exact: every value travels as
-/// its PostgreSQL text and is cast by the temporary table's type.
+/// Snowflake parses one string literal far faster than thousands of `VALUES` tuples, and
+/// values stay exact: every value travels as its PostgreSQL text and is cast by the temporary
+/// table's type.
 pub(crate) struct Load {
     /// `INSERT INTO <stage> (...) SELECT <casts> FROM TABLE(FLATTEN(INPUT => PARSE_JSON(`
     pub(crate) head: String,

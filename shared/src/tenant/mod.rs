@@ -3,6 +3,7 @@
 //! | file | what it owns |
 //! |---|---|
 //! | [`config`] | the tenant config (TOML), typed and validated at the edge |
+//! | [`names`] | the tenant id, the Snowflake account, a table's name |
 //! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
 //! | [`schedules`] | per-tenant EventBridge Scheduler schedules |
 //!
@@ -10,6 +11,7 @@
 //! again through [`config::TenantConfig::parse`].
 
 pub mod config;
+pub mod names;
 pub mod schedules;
 pub mod secrets;
 
