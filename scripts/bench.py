@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".stack" / "bench"
 SNOWSYNC = ROOT / "target" / "release" / "snowsync"
 PULL_FUNCTION = ROOT / "target" / "release" / "snowsync-pull"
-EMULATOR = ROOT / "scripts" / "emulator" / "snowflake.py"
+EMULATOR = [sys.executable, "-m", "snowemu"]  # the emulator package, installed by scripts/stack
 
 TENANT = "bench"
 PG_SCHEMA = f"tenant_{TENANT}"
@@ -68,7 +68,7 @@ DATA_COLUMNS = ["ID", "ACCOUNT_ID", "NAME", "AMOUNT", "IS_ACTIVE", "CLOSE_DATE",
 PUSH_COLUMNS = "id, occurred_at, action_type, visitor_id, account_domain, channel, properties, ingested_at"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1_000_000
-# The realistic phase's emulator: every Snowflake behaviour on (scripts/emulator/README.md),
+# The realistic phase's emulator: every Snowflake behaviour on (emulator/README.md),
 # with chunks of Snowflake's order of size for this table (a few hundred KB) instead of the
 # test suite's tiny ones.
 REALISTIC = ["--realistic", "--chunk-rows", "2000"]
@@ -193,7 +193,7 @@ class Emulator:
             logf.write(f"\n==== {dt.datetime.now(dt.UTC).isoformat()} starting on port {self.port}\n")
             logf.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, str(EMULATOR), "--host", "127.0.0.1", "--port", str(self.port), "--db-path", str(self.db_path), "--record-sql", *self.args],
+                [*EMULATOR, "--host", "127.0.0.1", "--port", str(self.port), "--db-path", str(self.db_path), "--record-sql", *self.args],
                 stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + 90

@@ -1,44 +1,34 @@
-"""Snowflake emulator for the local stack: fakesnow's server behind a Snowflake-shaped layer.
+"""The Snowflake emulator's server: fakesnow's server behind a Snowflake-shaped layer.
 
 fakesnow 0.12.1 (server mode) speaks the Snowflake REST protocol well enough for the Python
 connector, which is lenient. The Rust client (`snowflake-api` 0.14) deserialises responses into
 strict structs, so this layer adds the fields it requires, reshapes errors into Snowflake's real
 error shape, answers what fakesnow rejects (ALTER SESSION), fixes NULL timestamps in arrow
 results, and adds a few designated test users/roles and `/_emulator/*` endpoints for tests.
-See README.md next to this file.
+See emulator/README.md.
 
 With `--realistic` (or its single flags) it also behaves like real Snowflake where the drivers
-must cope: in-progress answers and polls (emu_async.py), chunked results on a second listener
-standing in for S3 (emu_chunks.py), session and master token expiry, and hostile account
-defaults (emu_params.py).
+must cope: in-progress answers and polls (in_progress.py), chunked results on a second listener
+standing in for S3 (chunked.py), session and master token expiry, and hostile account
+defaults (parameters.py).
 
-Run: python scripts/emulator/snowflake.py --host 127.0.0.1 --port 8123 [--realistic]
+Run: python -m snowemu --host 127.0.0.1 --port 8123 [--realistic]
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is named snowflake.py: when run as a script its directory is sys.path[0], which would
-# shadow the `snowflake` package (snowflake-connector-python, imported by fakesnow). Drop it.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse
 import asyncio
 import base64
 import contextlib
 import contextvars
 import gzip
-import hashlib
 import importlib
-import importlib.util
 import json
 import logging
+import os
 import re
 import secrets
-import traceback
+import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -47,26 +37,15 @@ from urllib.parse import parse_qs, urlencode
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import chunked, digest, in_progress, parameters
+
 logger = logging.getLogger("snowsync.emulator")
-
-
-def _sibling(name: str) -> Any:
-    """Import scripts/emulator/<name>.py by path: this folder is not on sys.path (see above)."""
-    spec = importlib.util.spec_from_file_location(f"snowsync_emulator_{name}", os.path.join(_HERE, f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 # sha256 of the emulator's files as loaded: /_emulator/config reports it, so `scripts/stack up`
 # and the smoke test can tell a stale running emulator
-CODE_DIGEST = _sibling("emu_digest").code_digest()
-emu_params = _sibling("emu_params")
-emu_async = _sibling("emu_async")
-emu_chunks = _sibling("emu_chunks")
-SqlError = emu_params.SqlError
+CODE_DIGEST = digest.code_digest()
+SqlError = parameters.SqlError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -229,7 +208,7 @@ class SessionState:
     # honour the session parameters (formats, TIMEZONE, result format, timeout) like Snowflake:
     # --hostile-defaults, or the designated user SNOWSYNC_HOSTILE
     honour: bool = False
-    defaults: dict[str, Any] = field(default_factory=lambda: dict(emu_params.PLAIN_DEFAULTS))
+    defaults: dict[str, Any] = field(default_factory=lambda: dict(parameters.PLAIN_DEFAULTS))
     requests: int = 0  # query-requests received (--expire-every)
     renewals: int = 0  # token renewals (--master-expire-every)
     master_dead: bool = False  # the master token expired: only a fresh login helps
@@ -241,24 +220,24 @@ class SessionState:
         return {**self.defaults, **self.params}
 
     def input_formats(self) -> Any:
-        return emu_params.InputFormats(
+        return parameters.InputFormats(
             str(self.param("TIMESTAMP_INPUT_FORMAT")), str(self.param("DATE_INPUT_FORMAT")), str(self.param("TIME_INPUT_FORMAT"))
         )
 
     def result_format(self) -> str:
-        name = emu_params.RESULT_FORMAT_PARAMETER.get(self.client_app)
+        name = parameters.RESULT_FORMAT_PARAMETER.get(self.client_app)
         return str(self.param(name) or "ARROW").upper() if name else "ARROW"
 
     def timeout_seconds(self) -> int | None:
         """STATEMENT_TIMEOUT_IN_SECONDS in force (0 means Snowflake's maximum: none here)."""
         try:
-            return int(emu_params.normalise(self.param("STATEMENT_TIMEOUT_IN_SECONDS"))) or None
+            return int(parameters.normalise(self.param("STATEMENT_TIMEOUT_IN_SECONDS"))) or None
         except (TypeError, ValueError):
             return None
 
     def reported_parameters(self) -> list[dict[str, Any]]:
         """`data.parameters` of a response: the client-relevant parameters in force."""
-        return [{"name": n, "value": emu_params.normalise(self.param(n))} for n in emu_params.REPORTED if self.param(n) is not None]
+        return [{"name": n, "value": parameters.normalise(self.param(n))} for n in parameters.REPORTED if self.param(n) is not None]
 
 
 sessions: dict[str, SessionState] = {}  # session token -> state
@@ -625,11 +604,11 @@ class SnowflakeShape:
         self.app = app
         self.fs = fakesnow_server  # the fakesnow.server module (its `sessions` dict)
         self.realism = realism or Realism()
-        self.registry = emu_async.Registry(self.realism.async_after_ms, self.realism.async_every)
+        self.registry = in_progress.Registry(self.realism.async_after_ms, self.realism.async_every)
         self.background = bool(self.realism.async_after_ms or self.realism.async_every)
         self.chunks = None
         if self.realism.chunk_rows > 0:
-            self.chunks = emu_chunks.ChunkStore(self.realism.chunk_rows, self.realism.chunk_faults, "127.0.0.1")
+            self.chunks = chunked.ChunkStore(self.realism.chunk_rows, self.realism.chunk_faults, "127.0.0.1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -845,9 +824,9 @@ class SnowflakeShape:
         SESSION_PARAMETERS of any name Snowflake knows count (python sends TIMEZONE and
         *_QUERY_RESULT_FORMAT there: connection.py); QUERY_TAG is recorded as before.
         """
-        state.honour = self.realism.hostile_defaults or state.user == emu_params.HOSTILE_USER
-        state.defaults = dict(emu_params.HOSTILE_DEFAULTS if state.honour else emu_params.PLAIN_DEFAULTS)
-        known = {str(k).upper(): v for k, v in session_params.items() if str(k).upper() in emu_params.SESSION_PARAMETERS}
+        state.honour = self.realism.hostile_defaults or state.user == parameters.HOSTILE_USER
+        state.defaults = dict(parameters.HOSTILE_DEFAULTS if state.honour else parameters.PLAIN_DEFAULTS)
+        known = {str(k).upper(): v for k, v in session_params.items() if str(k).upper() in parameters.SESSION_PARAMETERS}
         known.pop("QUERY_TAG", None)
         state.params.update(known)
         if "QUERY_TAG" in session_params:
@@ -1089,7 +1068,7 @@ class SnowflakeShape:
         timeout = state.timeout_seconds() if state.honour else None
         res, interrupted = await self.run_queued(state, conn, scope, receive, body_bytes, stmt, timeout, wait_s)
         if interrupted == "canceled":
-            return error_body(*emu_async.CANCELED)
+            return error_body(*in_progress.CANCELED)
         if interrupted == "timeout":
             code, message, sql_state = STATEMENT_TIMEOUT
             return error_body(code, message.format(timeout), sql_state)
@@ -1107,9 +1086,9 @@ class SnowflakeShape:
         """The statement fakesnow runs: the session's input formats and quoted-identifier rule
         applied (honoured sessions only), and CURRENT_ROLE()/CURRENT_WAREHOUSE() answered."""
         if state.honour:
-            sql = emu_params.apply_input_formats(sql, state.input_formats())
-            if emu_params.truthy(state.param("QUOTED_IDENTIFIERS_IGNORE_CASE")):
-                sql = emu_params.fold_quoted_identifiers(sql)
+            sql = parameters.apply_input_formats(sql, state.input_formats())
+            if parameters.truthy(state.param("QUOTED_IDENTIFIERS_IGNORE_CASE")):
+                sql = parameters.fold_quoted_identifiers(sql)
         # fakesnow lacks CURRENT_WAREHOUSE() and does not know our session's role: answer both
         # from the session, as Snowflake would.
         return CONTEXT_FUNCTIONS.sub(lambda m: context_literal(m.group(1), state), sql)
@@ -1216,7 +1195,7 @@ class SnowflakeShape:
 
     async def alter_session(self, scope: Scope, receive: Receive, state: SessionState, conn: Any, parsed: tuple[str, dict[str, Any]]) -> dict:
         action, items = parsed
-        unknown = emu_params.unknown_parameter(items)
+        unknown = parameters.unknown_parameter(items)
         if unknown is not None:
             raise unknown
         if "AUTOCOMMIT" in items and action == "SET":
@@ -1306,7 +1285,7 @@ def as_json_result(data: dict) -> None:
     if encoded:
         table = pa.ipc.open_stream(base64.b64decode(encoded)).read_all()
         columns = [c.to_pylist() for c in table.columns]
-    data["rowset"] = emu_params.to_json_rows(columns, data.get("rowtype") or []) if columns else []
+    data["rowset"] = parameters.to_json_rows(columns, data.get("rowtype") or []) if columns else []
     data["queryResultFormat"] = "json"
     data["returned"] = len(data["rowset"])
 
@@ -1333,75 +1312,3 @@ def build_app(db_path: str | None = None, realism: Realism | None = None) -> Any
     logging.getLogger().addHandler(_CaptureHandler())
     inner = Starlette(routes=fakesnow_server.routes)
     return SnowflakeShape(inner, fakesnow_server, realism)
-
-
-def realism_from(args: argparse.Namespace) -> Realism:
-    """The flags as a Realism: each flag given wins, --realistic fills the rest with test values."""
-    realism = Realism(chunk_port=args.chunk_port, hostile_defaults=args.hostile_defaults or args.realistic)
-    for name, test_value in REALISTIC_VALUES.items():
-        given = getattr(args, name)
-        setattr(realism, name, given if given is not None else (test_value if args.realistic else 0))
-    return realism
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8123)
-    parser.add_argument("--log-level", default="warning")
-    parser.add_argument(
-        "--db-path",
-        help="keep every database in DIR/<DATABASE>.db so it survives a restart (default: in memory)",
-    )
-    parser.add_argument(
-        "--record-sql",
-        action="store_true",
-        help="keep every user's SELECT statements for GET /_emulator/queries?user= (benchmarks)",
-    )
-    real = parser.add_argument_group("real Snowflake behaviours (README.md); --realistic turns all on")
-    real.add_argument("--realistic", action="store_true", help="all of the below, with their test values")
-    real.add_argument("--async-after-ms", type=int, metavar="MS", help="answer 333333/333334 when a statement runs longer (realistic: 1000)")
-    real.add_argument("--async-every", type=int, metavar="N", help="... and at once for every N-th query-request of a user (realistic: 5)")
-    real.add_argument("--chunk-rows", type=int, metavar="N", help="split results of more rows into chunks (realistic: 100)")
-    real.add_argument("--chunk-port", type=int, default=0, metavar="P", help="port of the chunk (S3) listener; 0 = a free port")
-    real.add_argument("--chunk-faults", type=int, metavar="N", help="every N-th chunk GET answers 503, every (N+2)-th is cut (realistic: 7)")
-    real.add_argument("--expire-every", type=int, metavar="N", help="every N-th query-request of a session finds it expired, 390112 (realistic: 40)")
-    real.add_argument("--master-expire-every", type=int, metavar="M", help="every M-th renewal of a session answers 390114 (realistic: 3)")
-    real.add_argument("--hostile-defaults", action="store_true", help="sessions start with a customer's hostile account defaults")
-    return parser.parse_args()
-
-
-def main() -> None:
-    import uvicorn
-
-    args = parse_args()
-    global record_sql
-    record_sql = args.record_sql
-
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    app = build_app(args.db_path, realism_from(args))
-    # fakesnow.server sets its own logger to INFO with uvicorn's handlers; follow our level
-    logging.getLogger("fakesnow.server").setLevel(getattr(logging, args.log_level.upper(), logging.WARNING))
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
-
-    async def serve() -> None:
-        if app.chunks is not None:
-            app.chunks.host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-            await app.chunks.start(args.chunk_port)
-        await server.serve()
-
-    asyncio.run(serve())
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        pass
-    except Exception:  # pragma: no cover
-        traceback.print_exc()
-        sys.exit(1)
