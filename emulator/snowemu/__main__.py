@@ -25,7 +25,7 @@ def realism_from(args: argparse.Namespace) -> server.Realism:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=server.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m snowemu", description=server.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--log-level", default="warning")

@@ -44,7 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: this package is installed editable
 OUT = ROOT / ".stack" / "bench"
 SNOWSYNC = ROOT / "target" / "release" / "snowsync"
 PULL_FUNCTION = ROOT / "target" / "release" / "snowsync-pull"
@@ -438,7 +438,7 @@ def onboard(env: dict[str, str]) -> None:
     config = OUT / "bench.toml"
     pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n\n'
                     for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
-    config.write_text(f"""# The benchmark tenant (written by scripts/bench.py).
+    config.write_text(f"""# The benchmark tenant (written by scripts/bench).
 tenant = "{TENANT}"
 
 [snowflake]
@@ -927,7 +927,7 @@ def print_table(res: dict[str, Any]) -> None:
 
 def main() -> int:
     global PSQL
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the pulled table (default 1,000,000)")
     ap.add_argument("--push-rows", type=int, help="actions pushed (default: --rows)")
     ap.add_argument("--only", default="pull,limits,realistic,push,coldstart",
