@@ -5,7 +5,9 @@ connector, which is lenient. The Rust client (`snowflake-api` 0.14) deserialises
 strict structs, so this layer adds the fields it requires, reshapes errors into Snowflake's real
 error shape, answers what fakesnow rejects (ALTER SESSION), fixes NULL timestamps in arrow
 results, and adds a few designated test users/roles and `/_emulator/*` endpoints for tests.
-See emulator/README.md.
+See emulator/README.md. This module holds the layer itself (SnowflakeShape: login, query-requests,
+sessions' life, the endpoints); Snowflake's texts are in wire.py, its in-memory state in
+state.py, the ASGI plumbing in asgi.py and the fakesnow patch in patches.py.
 
 With `--realistic` (or its single flags) it also behaves like real Snowflake where the drivers
 must cope: in-progress answers and polls (in_progress.py), chunked results on a second listener
@@ -20,24 +22,82 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import contextvars
-import gzip
 import importlib
 import json
 import logging
 import os
 import re
 import secrets
-import sys
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Awaitable
 from urllib.parse import parse_qs, urlencode
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import chunked, digest, in_progress, parameters
+from .asgi import (
+    Captured,
+    CaptureHandler,
+    Receive,
+    Scope,
+    Send,
+    acquire_unless,
+    call_inner,
+    decode_body,
+    disconnected,
+    interrupt,
+    read_body,
+    send_json,
+    send_text,
+    session_token,
+    wait_unless,
+    with_session_token,
+)
+from .patches import patch_timestamp_struct
+from .state import (
+    RECORD_SQL_MAX,
+    Fault,
+    SessionState,
+    faults,
+    last_jwt,
+    masters,
+    new_session_id,
+    query_counts,
+    query_tags,
+    recorded_sql,
+    sessions,
+)
+from .wire import (
+    ABORT_PATH,
+    CONTEXT_FUNCTIONS,
+    DESIGNATED_USERS,
+    MASTER_VALIDITY_SECONDS,
+    MISSING_DATABASE,
+    MISSING_SCHEMA,
+    MISSING_WAREHOUSE,
+    MONITOR_PATH,
+    NO_WRITE_ROLE,
+    RESULT_PATH,
+    SESSION_NOT_FOUND,
+    STATEMENT_TIMEOUT,
+    STATEMENT_TYPE_SCL,
+    STATUS_ROWTYPE,
+    TOKEN_MISSING,
+    VALIDITY_SECONDS,
+    WRITE_KEYWORDS,
+    context_literal,
+    display_name,
+    error_body,
+    expired_body,
+    first_keywords,
+    login_error_body,
+    master_expired_body,
+    parse_alter_session,
+    strip_leading_comments,
+    system_wait,
+    write_target,
+)
 
 logger = logging.getLogger("snowsync.emulator")
 
@@ -46,125 +106,6 @@ logger = logging.getLogger("snowsync.emulator")
 # and the smoke test can tell a stale running emulator
 CODE_DIGEST = digest.code_digest()
 SqlError = parameters.SqlError
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-# --------------------------------------------------------------------------------------------
-# Patch: NULL timestamps in arrow results
-# --------------------------------------------------------------------------------------------
-
-
-def _patch_timestamp_struct() -> None:
-    """Give fakesnow's timestamp structs a struct-level validity bitmap and any session time zone.
-
-    fakesnow.arrow.timestamp_to_sf_struct builds StructArray.from_arrays(...) without a mask, so
-    a NULL timestamp leaves NULLs in children declared non-nullable, which strict arrow readers
-    (arrow-rs) reject. We fill the NULL slots with 0 before conversion and put the NULLs on the
-    struct itself. It also asserts that TIMESTAMP_TZ values are in UTC; a session whose TIMEZONE
-    the layer applied to duckdb gets them in that zone, so we convert to UTC and put each value's
-    offset in the `timezone` child (minutes + 1440, as Snowflake encodes it).
-    """
-    import fakesnow.arrow as fa
-
-    original = getattr(fa.timestamp_to_sf_struct, "__wrapped_original__", fa.timestamp_to_sf_struct)
-
-    def zone_offsets(ts: pa.Array) -> pa.Array:
-        """Minutes east of UTC of each value in its array's zone, + 1440 (NULLs as 1440)."""
-        per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[ts.type.unit]
-        local = pc.local_timestamp(ts).cast(pa.int64())
-        utc = ts.cast(pa.timestamp(ts.type.unit)).cast(pa.int64())
-        minutes = pc.divide(pc.subtract(local, utc), per_minute)
-        return pc.add(minutes, 1440).fill_null(1440).cast(pa.int32())
-
-    def timestamp_to_sf_struct(ts: pa.Array | pa.ChunkedArray) -> pa.Array:
-        if isinstance(ts, pa.ChunkedArray):
-            ts = ts.combine_chunks()
-        if not pa.types.is_timestamp(ts.type):
-            return original(ts)
-        offsets = None
-        if ts.type.tz and ts.type.tz != "UTC":
-            offsets = zone_offsets(ts)
-            ts = ts.cast(pa.timestamp(ts.type.unit, "UTC"))
-        if ts.null_count == 0 and offsets is None:
-            return original(ts)
-        mask = ts.is_null()  # True where NULL; has no nulls itself
-        struct = original(ts.fill_null(pa.scalar(0, type=ts.type)))
-        children = [struct.field(i) for i in range(struct.type.num_fields)]
-        if offsets is not None:
-            children[2] = offsets
-        return pa.StructArray.from_arrays(children, fields=list(struct.type), mask=mask if ts.null_count else None)
-
-    timestamp_to_sf_struct.__wrapped_original__ = original  # type: ignore[attr-defined]
-    # to_sf looks the function up as a module global of fakesnow.arrow, but patch any module
-    # that bound the name with `from fakesnow.arrow import timestamp_to_sf_struct` too.
-    for name, module in list(sys.modules.items()):
-        if (name == "fakesnow" or name.startswith("fakesnow.")) and getattr(
-            module, "timestamp_to_sf_struct", None
-        ) is original:
-            setattr(module, "timestamp_to_sf_struct", timestamp_to_sf_struct)
-
-
-# --------------------------------------------------------------------------------------------
-# Designated test users / roles and Snowflake's real error texts
-# --------------------------------------------------------------------------------------------
-
-BLOCKED_IP = "203.0.113.7"
-
-# LOGIN_NAME (upper-cased) -> (error code, message, nextAction)
-DESIGNATED_USERS: dict[str, tuple[str, str, str | None]] = {
-    "SNOWSYNC_WRONG_PASSWORD": ("390100", "Incorrect username or password was specified.", "RETRY_LOGIN"),
-    "SNOWSYNC_IP_BLOCKED": (
-        "390422",
-        f"IP {BLOCKED_IP} is not allowed to access Snowflake.  Contact your local security administrator.",
-        None,
-    ),
-}
-
-NO_WRITE_ROLE = "SNOWSYNC_NO_WRITE"
-# Designated objects that do not exist (fakesnow would create them): for `snowsync check`.
-MISSING_WAREHOUSE = "SNOWSYNC_MISSING_WH"
-MISSING_DATABASE = "SNOWSYNC_MISSING_DB"
-MISSING_SCHEMA = "SNOWSYNC_MISSING_SCHEMA"
-WRITE_KEYWORDS = {"INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "DROP", "TRUNCATE", "COPY"}
-
-SESSION_EXPIRED = ("390112", "Your session has expired. Please login again.")
-SESSION_NOT_FOUND = ("390104", "User must login again to access the service.")
-TOKEN_MISSING = ("390103", "Session token not found in the request data.")
-
-STATUS_ROWTYPE = [
-    {
-        "name": "status",
-        "database": "",
-        "schema": "",
-        "table": "",
-        "nullable": True,
-        "type": "text",
-        "byteLength": 16777216,
-        "length": 16777216,
-        "scale": None,
-        "precision": None,
-        "collation": None,
-    }
-]
-STATEMENT_TYPE_SCL = 0x4000  # session control, eg: ALTER SESSION
-VALIDITY_SECONDS = 3600
-MASTER_VALIDITY_SECONDS = 14400
-# snowflake-connector-python network.py MASTER_TOKEN_EXPIRED_GS_CODE; the text is the one its
-# unit tests answer with (test/unit/test_connection.py test_expired_detection)
-MASTER_TOKEN_EXPIRED = ("390114", "Authentication token has expired.  The user must authenticate again.")
-STATEMENT_TIMEOUT = ("000630", "Statement reached its statement or warehouse timeout of {} second(s) and was canceled.", "57014")
-# SYSTEM$WAIT(n [, unit]): Snowflake's own way to make a statement slow (tests of polls and aborts)
-SYSTEM_WAIT = re.compile(
-    r"^\s*(?:SELECT|CALL)\s+SYSTEM\$WAIT\s*\(\s*(\d+(?:\.\d+)?)\s*(?:,\s*'(SECONDS|MILLISECONDS|MINUTES|HOURS)'\s*)?\)\s*;?\s*$",
-    re.IGNORECASE,
-)
-WAIT_UNITS = {"SECONDS": 1, "MILLISECONDS": 0.001, "MINUTES": 60, "HOURS": 3600}
-RESULT_PATH = re.compile(r"^/queries/([0-9a-fA-F-]{36})/result$")
-ABORT_PATH = re.compile(r"^/queries/([0-9a-fA-F-]{36})/abort-request$")
-MONITOR_PATH = re.compile(r"^/monitoring/queries/([0-9a-fA-F-]{36})$")
 
 
 @dataclass
@@ -183,420 +124,7 @@ class Realism:
 
 # the test values --realistic gives the flags it turns on (README.md lists them)
 REALISTIC_VALUES = {"async_after_ms": 1000, "async_every": 5, "chunk_rows": 100, "chunk_faults": 7, "expire_every": 40, "master_expire_every": 3}
-
-# --------------------------------------------------------------------------------------------
-# In-memory state of the layer (one event loop thread, so no locking)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SessionState:
-    token: str
-    master_token: str
-    session_id: int
-    user: str
-    role: str
-    warehouse: str | None
-    expired: bool = False
-    # logged in naming the designated missing warehouse: queries that need compute fail 000606
-    no_warehouse: bool = False
-    params: dict[str, Any] = field(default_factory=dict)  # set by login or ALTER SESSION
-    # fakesnow refuses a second statement on a connection that is still running one ("connection
-    # is busy"); Snowflake accepts concurrent statements in a session. Queue them instead.
-    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
-    client_app: str = ""  # login CLIENT_APP_ID: picks the *_QUERY_RESULT_FORMAT parameter
-    # honour the session parameters (formats, TIMEZONE, result format, timeout) like Snowflake:
-    # --hostile-defaults, or the designated user SNOWSYNC_HOSTILE
-    honour: bool = False
-    defaults: dict[str, Any] = field(default_factory=lambda: dict(parameters.PLAIN_DEFAULTS))
-    requests: int = 0  # query-requests received (--expire-every)
-    renewals: int = 0  # token renewals (--master-expire-every)
-    master_dead: bool = False  # the master token expired: only a fresh login helps
-
-    def param(self, name: str) -> Any:
-        return self.params.get(name, self.defaults.get(name))
-
-    def effective(self) -> dict[str, Any]:
-        return {**self.defaults, **self.params}
-
-    def input_formats(self) -> Any:
-        return parameters.InputFormats(
-            str(self.param("TIMESTAMP_INPUT_FORMAT")), str(self.param("DATE_INPUT_FORMAT")), str(self.param("TIME_INPUT_FORMAT"))
-        )
-
-    def result_format(self) -> str:
-        name = parameters.RESULT_FORMAT_PARAMETER.get(self.client_app)
-        return str(self.param(name) or "ARROW").upper() if name else "ARROW"
-
-    def timeout_seconds(self) -> int | None:
-        """STATEMENT_TIMEOUT_IN_SECONDS in force (0 means Snowflake's maximum: none here)."""
-        try:
-            return int(parameters.normalise(self.param("STATEMENT_TIMEOUT_IN_SECONDS"))) or None
-        except (TypeError, ValueError):
-            return None
-
-    def reported_parameters(self) -> list[dict[str, Any]]:
-        """`data.parameters` of a response: the client-relevant parameters in force."""
-        return [{"name": n, "value": parameters.normalise(self.param(n))} for n in parameters.REPORTED if self.param(n) is not None]
-
-
-sessions: dict[str, SessionState] = {}  # session token -> state
-masters: dict[str, str] = {}  # master token -> current session token
-query_tags: list[str] = []  # every QUERY_TAG set, in order, across sessions
-last_jwt: dict[str, str] = {}  # LOGIN_NAME upper-cased -> last JWT sent with SNOWFLAKE_JWT
-query_counts: dict[str, int] = {}  # LOGIN_NAME upper-cased -> query requests received (benchmarks)
-RECORD_SQL_MAX = 64 * 1024  # --record-sql keeps statements up to this size (not push's big INSERTs)
 record_sql = False  # --record-sql: keep each user's SELECTs for /_emulator/queries (benchmarks)
-recorded_sql: dict[str, list[str]] = {}  # LOGIN_NAME upper-cased -> SELECT texts, in arrival order
-_next_session_id = [1_000_000_000 + secrets.randbelow(1_000_000)]
-
-# exceptions raised/logged while fakesnow handled the current request (see _CaptureHandler)
-_captured: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("captured", default=None)
-
-
-class _CaptureHandler(logging.Handler):
-    """Collect fakesnow's logged exceptions for the request in flight, to put in the error message."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sink = _captured.get()
-        if sink is not None and record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            sink.append(f"{type(exc).__name__}: {exc}")
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-def new_session_id() -> int:
-    _next_session_id[0] += 1
-    return _next_session_id[0]
-
-
-def error_body(code: str, message: str, sql_state: str = "42000", query_id: str | None = None, **extra: Any) -> dict:
-    """Snowflake's error shape for a query-request, as the Rust client's ExecErrorResponse needs."""
-    data = {
-        "internalError": False,
-        "unredactedFromSecureObject": False,
-        "errorCode": code,
-        "age": 0,
-        "sqlState": sql_state,
-        "queryId": query_id or str(uuid.uuid4()),
-        "line": -1,
-        "pos": -1,
-        "type": "COMPILATION",
-    }
-    data.update(extra)
-    return {"data": data, "code": code, "message": message, "success": False, "headers": None}
-
-
-def expired_body() -> dict:
-    """Snowflake's session-expired answer: `data` is null (gosnowflake restful_test.go sends the
-    same shape; the drivers renew on the code: network.py _post_request, restful.go)."""
-    code, message = SESSION_EXPIRED
-    return {"code": code, "data": None, "message": message, "success": False, "headers": None}
-
-
-def master_expired_body() -> dict:
-    """The token-request answer once the master token expired: the client must log in again."""
-    code, message = MASTER_TOKEN_EXPIRED
-    return {"code": code, "data": None, "message": message, "success": False, "headers": None}
-
-
-def login_error_body(code: str, message: str, authn_method: str, next_action: str | None) -> dict:
-    return {
-        "data": {
-            "nextAction": next_action,
-            "authnMethod": authn_method,
-            "signInOptions": {},
-            "errorCode": code,
-        },
-        "code": code,
-        "message": message,
-        "success": False,
-        "headers": None,
-    }
-
-
-CONTEXT_FUNCTIONS = re.compile(r"\bCURRENT_(ROLE|WAREHOUSE)\s*\(\s*\)", re.IGNORECASE)
-
-
-def context_literal(which: str, state: "SessionState") -> str:
-    value = state.role if which.upper() == "ROLE" else state.warehouse
-    if value is None:
-        return "NULL::VARCHAR"
-    return "'" + value.replace("'", "''") + "'"
-
-
-def strip_leading_comments(sql: str) -> str:
-    """Drop leading whitespace, `--`/`//` line comments and `/* */` block comments."""
-    s = sql
-    while True:
-        s = s.lstrip()
-        if s.startswith("--") or s.startswith("//"):
-            nl = s.find("\n")
-            s = "" if nl < 0 else s[nl + 1 :]
-        elif s.startswith("/*"):
-            end = s.find("*/")
-            s = "" if end < 0 else s[end + 2 :]
-        else:
-            return s
-
-
-def first_keywords(sql: str, n: int = 2) -> list[str]:
-    return [w.upper() for w in re.findall(r"[A-Za-z_]+", strip_leading_comments(sql))[:n]]
-
-
-_IDENT = r'((?:"[^"]*"|[A-Za-z_$][\w$]*)(?:\s*\.\s*(?:"[^"]*"|[A-Za-z_$][\w$]*))*)'
-_OBJECT_KINDS = r"(TABLE|VIEW|SCHEMA|DATABASE|STAGE|SEQUENCE|FUNCTION|PROCEDURE|TASK|STREAM|FILE\s+FORMAT|WAREHOUSE|ROLE|USER)"
-
-
-def write_target(sql: str) -> tuple[str, str]:
-    """Best-effort (object kind, name) a writing statement operates on, for the 003001 message."""
-    s = strip_leading_comments(sql)
-    patterns = [
-        rf"^INSERT\s+(?:OVERWRITE\s+)?(?:ALL\s+|FIRST\s+)?INTO\s+{_IDENT}",
-        rf"^MERGE\s+INTO\s+{_IDENT}",
-        rf"^UPDATE\s+{_IDENT}",
-        rf"^DELETE\s+FROM\s+{_IDENT}",
-        rf"^TRUNCATE\s+(?:TABLE\s+)?(?:IF\s+EXISTS\s+)?{_IDENT}",
-        rf"^COPY\s+INTO\s+{_IDENT}",
-    ]
-    for p in patterns:
-        if m := re.match(p, s, re.IGNORECASE):
-            return "table", m.group(1)
-    m = re.match(
-        rf"^(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?(?:(?:LOCAL|GLOBAL|TEMP|TEMPORARY|VOLATILE|TRANSIENT|SECURE|EXTERNAL)\s+)*"
-        rf"{_OBJECT_KINDS}\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?{_IDENT}",
-        s,
-        re.IGNORECASE,
-    )
-    if m:
-        return re.sub(r"\s+", " ", m.group(1)).lower(), m.group(2)
-    return "table", "UNKNOWN"
-
-
-def display_name(ident: str) -> str:
-    parts = re.findall(r'"[^"]*"|[^.\s]+', ident)
-    return ".".join(p[1:-1] if p.startswith('"') else p.upper() for p in parts)
-
-
-_SET_ITEM = re.compile(r"""([A-Za-z_][\w]*)\s*=\s*('(?:[^'\\]|\\.|'')*'|"[^"]*"|[^\s,;]+)""")
-
-
-def parse_alter_session(sql: str) -> tuple[str, dict[str, Any]] | None:
-    """`ALTER SESSION SET a = 1, b = 'x'` -> ("SET", {A: 1, B: "x"}); UNSET -> ("UNSET", {A: None})."""
-    s = strip_leading_comments(sql).rstrip().rstrip(";")
-    m = re.match(r"^ALTER\s+SESSION\s+(SET|UNSET)\s+(.*)$", s, re.IGNORECASE | re.DOTALL)
-    if not m:
-        return None
-    action, rest = m.group(1).upper(), m.group(2)
-    if action == "UNSET":
-        return action, {n.upper(): None for n in re.findall(r"[A-Za-z_]\w*", rest)}
-    items: dict[str, Any] = {}
-    for name, raw in _SET_ITEM.findall(rest):
-        if raw.startswith("'"):
-            inner = raw[1:-1]
-            value: Any = re.sub(r"\\(.)", r"\1", inner.replace("''", "'"))
-        elif raw.startswith('"'):
-            value = raw[1:-1]
-        else:
-            value = raw
-        items[name.upper()] = value
-    return action, items
-
-
-def session_token(scope: Scope) -> str | None:
-    for k, v in scope.get("headers", []):
-        if k == b"authorization":
-            auth = v.decode("latin-1")
-            if m := re.match(r'^\s*Snowflake\s+Token\s*=\s*"([^"]*)"', auth, re.IGNORECASE):
-                return m.group(1)
-            return auth[17:-1] or None  # what fakesnow does
-    return None
-
-
-def decode_body(scope: Scope, body: bytes) -> bytes:
-    for k, v in scope.get("headers", []):
-        if k == b"content-encoding" and v.strip().lower() == b"gzip":
-            return gzip.decompress(body)
-    return body
-
-
-def with_session_token(scope: Scope, token: str) -> Scope:
-    """The scope with the session's current token: a statement that outlived its request may
-    run after a renewal replaced the token its request carried (fakesnow looks the header up)."""
-    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"authorization"]
-    headers.append((b"authorization", f'Snowflake Token="{token}"'.encode()))
-    return {**scope, "headers": headers}
-
-
-def with_plain_body(scope: Scope, body: bytes) -> Scope:
-    """Scope for forwarding a decompressed/rewritten body: drop content-encoding, fix content-length."""
-    headers = [(k, v) for k, v in scope.get("headers", []) if k not in (b"content-encoding", b"content-length")]
-    headers.append((b"content-length", str(len(body)).encode()))
-    return {**scope, "headers": headers}
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-        elif message["type"] == "http.disconnect":
-            return b"".join(chunks)
-
-
-def replay_receive(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that yields the already-read body once, then defers to the real one."""
-    sent = False
-
-    async def _receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return _receive
-
-
-async def send_text(send: Send, status: int, text: str) -> None:
-    body = text.encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-@dataclass
-class Fault:
-    """Injected failures for one user's queries (see /_emulator/faults)."""
-
-    kind: str
-    every: int
-    remaining: int
-    delay_ms: int = 0
-    after: int = 0
-    seen: int = 0
-    injected: int = 0
-
-
-faults: dict[str, Fault] = {}
-
-
-async def send_json(send: Send, obj: Any, status: int = 200) -> None:
-    payload = json.dumps(obj).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
-
-
-@dataclass
-class Captured:
-    status: int = 500
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytes = b""
-    errors: list[str] = field(default_factory=list)
-
-    def json(self) -> Any | None:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-
-async def call_inner(app: Any, scope: Scope, body: bytes, receive: Receive) -> Captured:
-    """Run the wrapped fakesnow app and capture its response instead of sending it."""
-    out = Captured()
-    sink: list[str] = []
-    token = _captured.set(sink)
-    chunks: list[bytes] = []
-
-    async def _send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            out.status = message["status"]
-            out.headers = list(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    try:
-        await app(with_plain_body(scope, body), replay_receive(body, receive), _send)
-    except Exception as e:  # noqa: BLE001 - starlette re-raises after sending its 500
-        logger.error("fakesnow raised on %s", scope.get("path"), exc_info=e)
-        if not sink or not sink[-1].endswith(str(e)):
-            sink.append(f"{type(e).__name__}: {e}")
-        out.status = 500
-    finally:
-        _captured.reset(token)
-    out.body = b"".join(chunks)
-    out.errors = sink
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# The layer
-# --------------------------------------------------------------------------------------------
-
-
-async def disconnected() -> Message:
-    """The receive channel of a statement whose query-request was already answered."""
-    return {"type": "http.disconnect"}
-
-
-def interrupt(conn: Any) -> None:
-    """Interrupt whatever duckdb runs on a session's connection (fakesnow keeps it as _duck_conn)."""
-    duck = getattr(conn, "_duck_conn", None)
-    if duck is not None:
-        with contextlib.suppress(Exception):
-            duck.interrupt()
-
-
-async def acquire_unless(lock: asyncio.Lock, cancel: asyncio.Event | None) -> bool:
-    """Take the session's queue, unless the statement is canceled while it waits (False)."""
-    if cancel is None:
-        await lock.acquire()
-        return True
-    acquire, canceled = asyncio.ensure_future(lock.acquire()), asyncio.ensure_future(cancel.wait())
-    await asyncio.wait({acquire, canceled}, return_when=asyncio.FIRST_COMPLETED)
-    canceled.cancel()
-    if not acquire.done():
-        acquire.cancel()
-    try:
-        await acquire
-    except asyncio.CancelledError:
-        return False
-    if cancel.is_set():
-        lock.release()
-        return False
-    return True
-
-
-async def wait_unless(seconds: float, cancel: asyncio.Event | None) -> bool:
-    """Sleep, unless canceled first (False)."""
-    if cancel is None:
-        await asyncio.sleep(seconds)
-        return True
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(cancel.wait(), seconds)
-    return not cancel.is_set()
-
-
-def system_wait(sql: str) -> tuple[float, str]:
-    """`SELECT SYSTEM$WAIT(n[, unit])` -> (seconds to wait, the statement that gives its result)."""
-    m = SYSTEM_WAIT.match(sql)
-    if not m:
-        return 0.0, sql
-    amount, unit = m.group(1), (m.group(2) or "SECONDS").upper()
-    text = f"waited {amount} {unit.lower()}"
-    return float(amount) * WAIT_UNITS[unit], f"SELECT '{text}' AS \"SYSTEM$WAIT({amount})\""
 
 
 class SnowflakeShape:
@@ -1304,11 +832,11 @@ def build_app(db_path: str | None = None, realism: Realism | None = None) -> Any
         # database lives in db_path/<NAME>.db, so a restarted emulator still has the data
         os.makedirs(db_path, exist_ok=True)
         fakesnow_server.shared_fs = importlib.import_module("fakesnow.instance").FakeSnow(db_path=db_path)
-    _patch_timestamp_struct()
+    patch_timestamp_struct()
     # fakesnow.server binds its logger's handler *list* to uvicorn's (`logger.handlers = ...`), which
     # uvicorn's logging config later clears; give it its own (empty) list so its records just
     # propagate to the root logger, where the capture handler sits.
     logging.getLogger("fakesnow.server").handlers = []
-    logging.getLogger().addHandler(_CaptureHandler())
+    logging.getLogger().addHandler(CaptureHandler())
     inner = Starlette(routes=fakesnow_server.routes)
     return SnowflakeShape(inner, fakesnow_server, realism)
