@@ -13,12 +13,13 @@ import sys
 import traceback
 
 from . import server
+from .realism import REALISTIC_VALUES, Realism
 
 
-def realism_from(args: argparse.Namespace) -> server.Realism:
+def realism_from(args: argparse.Namespace) -> Realism:
     """The flags as a Realism: each flag given wins, --realistic fills the rest with test values."""
-    realism = server.Realism(chunk_port=args.chunk_port, hostile_defaults=args.hostile_defaults or args.realistic)
-    for name, test_value in server.REALISTIC_VALUES.items():
+    realism = Realism(chunk_port=args.chunk_port, hostile_defaults=args.hostile_defaults or args.realistic)
+    for name, test_value in REALISTIC_VALUES.items():
         given = getattr(args, name)
         setattr(realism, name, given if given is not None else (test_value if args.realistic else 0))
     return realism
@@ -55,14 +56,13 @@ def main() -> None:
     import uvicorn
 
     args = parse_args()
-    server.record_sql = args.record_sql
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = server.build_app(args.db_path, realism_from(args))
+    app = server.build_app(args.db_path, realism_from(args), args.record_sql)
     # fakesnow.server sets its own logger to INFO with uvicorn's handlers; follow our level
     logging.getLogger("fakesnow.server").setLevel(getattr(logging, args.log_level.upper(), logging.WARNING))
     uv = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))

@@ -1,6 +1,6 @@
-"""The layer's in-memory state: sessions and their parameters, master tokens, the faults armed for
-each user, and what the `/_emulator/*` endpoints report (query tags, JWTs, query counts,
-recorded SQL).
+"""The layer's in-memory state: sessions and their parameters, master tokens, and what
+the `/_emulator/*` endpoints report (query tags, JWTs, query counts, recorded SQL). The faults
+armed for each user live with their injection, in faults.py.
 
 One event loop thread serves every request, so nothing here is locked.
 """
@@ -79,19 +79,3 @@ _next_session_id = [1_000_000_000 + secrets.randbelow(1_000_000)]
 def new_session_id() -> int:
     _next_session_id[0] += 1
     return _next_session_id[0]
-
-
-@dataclass
-class Fault:
-    """Injected failures for one user's queries (see /_emulator/faults)."""
-
-    kind: str
-    every: int
-    remaining: int
-    delay_ms: int = 0
-    after: int = 0
-    seen: int = 0
-    injected: int = 0
-
-
-faults: dict[str, Fault] = {}
