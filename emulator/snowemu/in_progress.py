@@ -1,9 +1,9 @@
 """Statements that outlive their query-request: Snowflake's in-progress answers, polls and aborts.
 
-Loaded by snowflake.py by file path. A Statement runs as an asyncio task (through its session's
-queue, like any other); the query-request answers its result if it finishes within
-`--async-after-ms`, else Snowflake's in-progress body, and `GET /queries/<id>/result` serves it
-later. See README.md ("In-progress answers").
+A Statement runs as an asyncio task (through its session's queue, like any other); the
+query-request answers its result if it finishes within `--async-after-ms`, else Snowflake's
+in-progress body, and `GET /queries/<id>/result` serves it later. See README.md ("In-progress
+answers").
 """
 
 from __future__ import annotations

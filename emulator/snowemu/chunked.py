@@ -1,9 +1,9 @@
 """Chunked results, served by a second listener standing in for Snowflake's cloud storage (S3).
 
-Loaded by snowflake.py by file path. A result with more than `--chunk-rows` rows keeps a first
-part inline and lists the rest in `data.chunks`; each chunk is a gzip-compressed Arrow IPC stream
-(or JSON rows) fetched from a presigned-looking URL on this listener, which checks the SSE-C
-headers and injects S3-style faults. See README.md ("Chunked results").
+A result with more than `--chunk-rows` rows keeps a first part inline and lists the rest in
+`data.chunks`; each chunk is a gzip-compressed Arrow IPC stream (or JSON rows) fetched from a
+presigned-looking URL on this listener, which checks the SSE-C headers and injects S3-style faults.
+See README.md ("Chunked results").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Create the AWS resources the local stack needs in moto (idempotent).
 
-Usage: python scripts/emulator/bootstrap_aws.py http://127.0.0.1:PORT
+Usage: python -m snowemu.bootstrap_aws http://127.0.0.1:PORT
 
 - the DynamoDB state table `snowsync` (pk S HASH, sk S RANGE, PAY_PER_REQUEST);
 - the EventBridge Scheduler group `snowsync` and the role `snowsync-scheduler`;

@@ -2,7 +2,7 @@
 
 Run against a running stack:
     eval "$(scripts/stack env)"
-    .venv/bin/python scripts/emulator/smoke_test.py
+    .venv/bin/python emulator/tests/smoke_test.py
 
 Request bodies mirror snowflake-api 0.14 (requests.rs / session.rs / connection.rs), and the
 response checks mirror the fields its response structs (responses.rs) require, so a response the
@@ -14,20 +14,13 @@ Prints "N passed, M failed"; exits 1 on failure.
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This folder holds snowflake.py, which would shadow the `snowflake` package (the python
-# connector that smoke_realistic.py drives) if it stayed on sys.path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
 import base64
-import importlib.util
 import datetime as dt
 import gzip
 import json
+import os
 import secrets
+import sys
 import traceback
 import urllib.error
 import urllib.parse
@@ -37,6 +30,8 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import smoke_realistic  # beside this file
+from snowemu import digest
 
 BASE = os.environ.get("SNOWSYNC_SNOWFLAKE_URL", "").rstrip("/")
 PASSED: list[str] = []
@@ -295,7 +290,7 @@ def run() -> None:
     status, resp = http("GET", "/_emulator/config")
     check(
         "the stack's emulator runs the code on disk (else: scripts/stack down && scripts/stack up)",
-        status == 200 and isinstance(resp, dict) and resp.get("code") == emu_digest.code_digest(),
+        status == 200 and isinstance(resp, dict) and resp.get("code") == digest.code_digest(),
         (status, resp),
     )
 
@@ -491,19 +486,6 @@ def run() -> None:
     expect_ok("new login after expiry works", status, resp)
 
 
-def sibling(name: str) -> Any:
-    """A module of this folder, loaded by path (this folder is not on sys.path, see above)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_HERE, f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-emu_digest = sibling("emu_digest")
-
-
 def main() -> int:
     global BASE
     if not BASE:
@@ -516,7 +498,7 @@ def main() -> int:
         check("smoke test ran to completion", False, traceback.format_exc())
     stack_base = BASE
     try:
-        sibling("smoke_realistic").run(sys.modules[__name__], os.path.join(_HERE, "snowflake.py"))
+        smoke_realistic.run(sys.modules[__name__])
     except Exception:  # noqa: BLE001
         check("realistic smoke test ran to completion", False, traceback.format_exc())
     finally:

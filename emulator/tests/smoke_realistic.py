@@ -1,4 +1,4 @@
-"""Proof of the realistic behaviours (snowflake.py --realistic); run by smoke_test.py.
+"""Proof of the realistic behaviours (`python -m snowemu --realistic`); run by smoke_test.py.
 
 Starts its own emulator with --realistic on free ports. Raw HTTP checks the exact shapes (the
 in-progress body, chunk entries, the SSE-C refusal, expiry bodies, 390114, aborts, the
@@ -73,14 +73,14 @@ def free_port() -> int:
 
 
 class Emulator:
-    """snowflake.py --realistic in a subprocess on a free port (its chunk port: a free one too)."""
+    """`python -m snowemu --realistic` in a subprocess on a free port (its chunk port: a free one too)."""
 
-    def __init__(self, script: str):
+    def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         fd, self.log = tempfile.mkstemp(prefix="snowsync-smoke-realistic-", suffix=".log")
         with os.fdopen(fd, "wb") as log:
-            cmd = [sys.executable, script, "--host", "127.0.0.1", "--port", str(self.port), "--realistic", "--log-level", "info"]
+            cmd = [sys.executable, "-m", "snowemu", "--host", "127.0.0.1", "--port", str(self.port), "--realistic", "--log-level", "info"]
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def wait_ready(self) -> bool:
@@ -481,9 +481,9 @@ def check_connector_hostile(t: Any, port: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run(t: Any, script: str) -> None:
-    """All of the above against a fresh `snowflake.py --realistic`, then stop it."""
-    emu = Emulator(script)
+def run(t: Any) -> None:
+    """All of the above against a fresh `python -m snowemu --realistic`, then stop it."""
+    emu = Emulator()
     failed_before = len(t.FAILED)
     try:
         if not t.check("realistic: emulator started with --realistic", emu.wait_ready(), emu.log):

@@ -1,7 +1,7 @@
 """Session parameters as Snowflake keeps them, and the hostile account defaults the emulator honours.
 
-Loaded by snowflake.py by file path (its folder is not on sys.path, see there). Pure functions on
-SQL text and values: no I/O, no fakesnow. See README.md ("Hostile account defaults").
+Pure functions on SQL text and values: no I/O, no fakesnow. See README.md ("Hostile account
+defaults").
 """
 
 from __future__ import annotations

@@ -1,0 +1,58 @@
+"""The table the bench prints at the end (every figure is in .stack/bench/results.json too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .common import COLD_ROWS, OUT
+from .measure import utilisation
+
+
+def fmt_cpu(m: dict[str, Any]) -> str:
+    return " ".join(f"{k} {v:.1f}" for k, v in m.get("cpu_s", {}).items() if v is not None)
+
+
+def print_table(res: dict[str, Any]) -> None:
+    p = res["phases"]
+    print()
+    pushed = f", M = {res['push_rows']:,} push rows" if "push_backfill" in p else ""
+    print(f"snowsync bench: N = {res['rows']:,} rows{pushed}, {os.cpu_count()} cores")
+    print("MB/s = bytes of the rows in PostgreSQL's text COPY form / wall seconds; CPU = seconds of CPU per process")
+    header = f"{'phase':<23} {'rows':>10} {'seconds':>9} {'rows/s':>9} {'MB/s':>7} {'peak RSS':>9} {'emu RSS':>8} {'queries':>8}  CPU s"
+    print(header)
+    print("-" * (len(header) + 30))
+    for name in ("pull_backfill", "pull_backfill_realistic", "pull_incremental", "limit_sf_read", "limit_pg_copy", "push_backfill"):
+        m = p.get(name)
+        if not m:
+            continue
+        rss = f"{m['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in m else "-"
+        erss = f"{m['emulator_peak_rss_mb']:.0f} MB" if m.get("emulator_peak_rss_mb") else "-"
+        q = str(m["queries"]) if "queries" in m else "-"
+        print(f"{name:<23} {m['rows']:>10,} {m['seconds']:>9.1f} {m['rows_per_s']:>9,} {m['mb_per_s']:>7.2f} {rss:>9} {erss:>8} {q:>8}  {fmt_cpu(m)}")
+    if "pull_vs_limit" in res:
+        r = res["pull_vs_limit"]
+        print(f"\npull backfill / slower limit ({r['slower_limit']}, {r['limit_rows_per_s']:,} rows/s) = {r['ratio']:.2f}  (target >= 0.8)")
+        print(f"both limits in series (read a page, then write it): {r['serial_rows_per_s']:,} rows/s; "
+              f"the pull reaches {p['pull_backfill']['rows_per_s'] / r['serial_rows_per_s']:.2f} of that")
+        b = p["pull_backfill"]
+        print(f"during the pull backfill every party together kept {utilisation(b):.0%} of the {os.cpu_count()} cores busy")
+        runs = p["limit_sf_read"].get("runs", {})
+        print("the emulator's raw read of the pull's statements: " + ", ".join(f"{k.replace('_', ' ')[:-2]}: {v:.2f} s" for k, v in runs.items())
+              + " (the limit is the faster)")
+    if "pull_backfill_realistic" in p:
+        r = p["pull_backfill_realistic"]
+        print(f"realistic emulator ({r.get('flags')}): chunks {json.dumps(r.get('chunks', {}))}")
+        if "pull_backfill" in p:
+            print(f"  realistic / plain backfill rows/s = {r['rows_per_s'] / max(1, p['pull_backfill']['rows_per_s']):.2f}")
+    if "pull_memory" in p:
+        for name, m in p["pull_memory"].items():
+            print(f"memory ({name}): {m['rows']:,} rows in {m['pages']} pages, {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:.0f} MB")
+    if "coldstart" in p:
+        c = p["coldstart"]
+        print(f"cold start (snowsync-pull, {len(c['runs'])} runs, median): spawn -> first /next {c['init_ms_median']:.0f} ms, "
+              f"spawn -> first event handled ({COLD_ROWS:,}-row backfill) {c['first_event_ms_median']:.0f} ms, peak RSS {c['peak_rss_mb_max']:.0f} MB")
+        print("  runs: " + ", ".join(f"{s['init_ms']:.0f}/{s['first_event_ms']:.0f} ms" for s in c["runs"]))
+    print(f"seed {p['seed']['seconds']:.0f} s; total {res['total_seconds']:.0f} s; figures in {OUT / 'results.json'}")

@@ -1,0 +1,63 @@
+"""What the layer changes inside fakesnow: NULL timestamps and session time zones in Arrow results.
+
+fakesnow.arrow.timestamp_to_sf_struct builds timestamp structs that strict Arrow readers
+(arrow-rs) reject when a value is NULL, and assumes TIMESTAMP_TZ values are in UTC; the patch
+here replaces it for every fakesnow module that bound it. build_app applies it once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def patch_timestamp_struct() -> None:
+    """Give fakesnow's timestamp structs a struct-level validity bitmap and any session time zone.
+
+    fakesnow.arrow.timestamp_to_sf_struct builds StructArray.from_arrays(...) without a mask, so
+    a NULL timestamp leaves NULLs in children declared non-nullable, which strict arrow readers
+    (arrow-rs) reject. We fill the NULL slots with 0 before conversion and put the NULLs on the
+    struct itself. It also asserts that TIMESTAMP_TZ values are in UTC; a session whose TIMEZONE
+    the layer applied to duckdb gets them in that zone, so we convert to UTC and put each value's
+    offset in the `timezone` child (minutes + 1440, as Snowflake encodes it).
+    """
+    import fakesnow.arrow as fa
+
+    original = getattr(fa.timestamp_to_sf_struct, "__wrapped_original__", fa.timestamp_to_sf_struct)
+
+    def zone_offsets(ts: pa.Array) -> pa.Array:
+        """Minutes east of UTC of each value in its array's zone, + 1440 (NULLs as 1440)."""
+        per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[ts.type.unit]
+        local = pc.local_timestamp(ts).cast(pa.int64())
+        utc = ts.cast(pa.timestamp(ts.type.unit)).cast(pa.int64())
+        minutes = pc.divide(pc.subtract(local, utc), per_minute)
+        return pc.add(minutes, 1440).fill_null(1440).cast(pa.int32())
+
+    def timestamp_to_sf_struct(ts: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        if not pa.types.is_timestamp(ts.type):
+            return original(ts)
+        offsets = None
+        if ts.type.tz and ts.type.tz != "UTC":
+            offsets = zone_offsets(ts)
+            ts = ts.cast(pa.timestamp(ts.type.unit, "UTC"))
+        if ts.null_count == 0 and offsets is None:
+            return original(ts)
+        mask = ts.is_null()  # True where NULL; has no nulls itself
+        struct = original(ts.fill_null(pa.scalar(0, type=ts.type)))
+        children = [struct.field(i) for i in range(struct.type.num_fields)]
+        if offsets is not None:
+            children[2] = offsets
+        return pa.StructArray.from_arrays(children, fields=list(struct.type), mask=mask if ts.null_count else None)
+
+    timestamp_to_sf_struct.__wrapped_original__ = original  # type: ignore[attr-defined]
+    # to_sf looks the function up as a module global of fakesnow.arrow, but patch any module
+    # that bound the name with `from fakesnow.arrow import timestamp_to_sf_struct` too.
+    for name, module in list(sys.modules.items()):
+        if (name == "fakesnow" or name.startswith("fakesnow.")) and getattr(
+            module, "timestamp_to_sf_struct", None
+        ) is original:
+            setattr(module, "timestamp_to_sf_struct", timestamp_to_sf_struct)
