@@ -8,10 +8,9 @@ use crate::error::{ErrorKind, SyncError};
 use crate::quote::{sf_string, Ident};
 use crate::snowflake::destination::{destination_problems, schema_grant};
 use crate::snowflake::source::source_columns;
-use crate::snowflake::types::SfType;
 use crate::snowflake::{int_at, text_at, Session};
 use crate::tenant::config::TenantConfig;
-use crate::tenant::load_tenant;
+use crate::types::SfType;
 
 /// How an item fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +87,7 @@ async fn egress_hint(deps: &Deps) -> String {
 /// # Errors
 /// Only when the tenant is unknown or its stored config does not parse.
 pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, SyncError> {
-    let cfg = load_tenant(deps, tenant).await?;
+    let cfg = deps.state.load_tenant(tenant).await?;
     let mut out = Lines(Vec::new());
     let sf = &cfg.snowflake;
     out.push(

@@ -16,6 +16,17 @@ pub(crate) struct Position {
     pub(crate) id: i64,
 }
 
+impl Position {
+    /// The position a platform row carries after its `columns` exported columns (as
+    /// [`crate::postgres::ExportReader`] reads them): `ingested_at` as UTC text, then `id`.
+    pub(crate) fn of_row(row: &tokio_postgres::Row, columns: usize) -> Self {
+        Self {
+            ingested_at: row.get(columns),
+            id: row.get(columns + 1),
+        }
+    }
+}
+
 /// How a column's values travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

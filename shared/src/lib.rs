@@ -6,9 +6,10 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`tenant`] | who a customer is: config, credentials, schedules, [`tenant::load_tenant`] |
-//! | [`snowflake`] | everything said to Snowflake: our REST client, types, a pull's reads, a push's destination |
+//! | [`tenant`] | who a customer is: config, credentials, schedules |
+//! | [`snowflake`] | everything said to Snowflake: our REST client, a pull's reads, a push's destination |
 //! | [`postgres`] | everything said to the platform database: TLS, staging, COPY, swap, a push's reader, migrations |
+//! | [`types`] | the contract's type mapping: Snowflake column types and the PostgreSQL type each lands in |
 //! | [`decode`] | Snowflake's Arrow encodings to PostgreSQL binary COPY, and exact key values |
 //! | [`pull`] | the pull pipeline: plans, checkpoints, pages, the run of a table |
 //! | [`push`] | the push pipeline: batches, watermark |
@@ -43,6 +44,7 @@ pub mod snowflake;
 pub mod state;
 pub mod telemetry;
 pub mod tenant;
+pub mod types;
 
 pub use deps::Deps;
 pub use error::{ErrorKind, Result, SyncError};

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
 use crate::error::{ErrorKind, Result, SyncError};
-use crate::lambda::Budget;
 use crate::snowflake::Session;
 use crate::state::{Direction, Outcome, RunRecord};
 use crate::tenant::config::{TenantConfig, TenantId};
@@ -127,8 +126,8 @@ impl Serialize for RunReport {
 }
 
 /// Runs a tenant's selected objects (`(name, object)` pairs) one after another, each under its
-/// own lease through [`run_object`], sharing one Snowflake session; `work` runs one object. A
-/// run with nothing selected never connects.
+/// own lease through [`run_object`], sharing one Snowflake session (logged in to last until
+/// `deadline`); `work` runs one object. A run with nothing selected never connects.
 ///
 /// # Errors
 /// Only for failures before any object runs (an unreadable secret); a login failure is every
@@ -138,7 +137,7 @@ pub(crate) async fn run_objects<O, F, Fut>(
     cfg: &TenantConfig,
     direction: Direction,
     run_id: &str,
-    budget: &Budget,
+    deadline: Option<Instant>,
     objects: Vec<(String, O)>,
     work: F,
 ) -> Result<RunReport>
@@ -167,15 +166,9 @@ where
     // One login per invocation. If it fails, every object reports that failure.
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    let session = Session::connect(
-        &cfg.snowflake,
-        &creds,
-        &deps.endpoint,
-        &tag,
-        budget.deadline,
-    )
-    .await
-    .map(Arc::new);
+    let session = Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag, deadline)
+        .await
+        .map(Arc::new);
     for (name, object) in objects {
         let r = run_object(deps, &cfg.tenant, direction, &name, run_id, || async {
             let session = session

@@ -408,7 +408,13 @@ impl Emulator {
         let root = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let log = std::fs::File::create(self.dir.with_extension("log")).expect("emulator log");
         let child = std::process::Command::new(root.join(".venv/bin/python"))
-            .args(["-m", "snowemu", "--port", &self.port.to_string(), "--db-path"])
+            .args([
+                "-m",
+                "snowemu",
+                "--port",
+                &self.port.to_string(),
+                "--db-path",
+            ])
             .arg(&self.dir)
             .args(&self.args)
             .stdout(log.try_clone().expect("log"))

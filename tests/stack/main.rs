@@ -1,5 +1,5 @@
 //! Integration tests on the local stack: moto (DynamoDB, Secrets Manager), the Snowflake
-//! emulator (fakesnow behind scripts/emulator/snowflake.py) and a throwaway PostgreSQL.
+//! emulator (fakesnow behind the emulator package, emulator/snowemu) and a throwaway PostgreSQL.
 //! `scripts/test` starts the stack and runs them; by hand:
 //! `scripts/stack up && eval "$(scripts/stack env)" && cargo test -p snowsync-cli --test stack`.
 //!

@@ -1,5 +1,5 @@
 //! Real Snowflake's behaviours, one at a time, each against an emulator of the test's own
-//! started with only that behaviour on (scripts/emulator/README.md): results in gzip chunks
+//! started with only that behaviour on (emulator/README.md): results in gzip chunks
 //! from a second listener with 503s and cut bodies, statements answered "in progress" and
 //! polled (and aborted at the deadline), sessions that expire past renewal, account defaults
 //! that change what our SQL means, and retried requests that keep their `requestId`. After

@@ -3,7 +3,7 @@
 //! `bytea`. Every field is its length (`i32`, big-endian) and its bytes.
 
 use super::{json_has_nul_escape, pg_date, pg_micros, CellError, Value};
-use crate::snowflake::types::SfType;
+use crate::types::SfType;
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_DAYS: i64 = 10_957;

@@ -54,7 +54,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, TimeUnit};
 
-use crate::snowflake::types::SfType;
+use crate::types::SfType;
 
 mod binary;
 mod calendar;

@@ -100,11 +100,3 @@ impl ExportReader {
             .map_err(|e| pg_error(&format!("read platform.{}", self.source.as_str()), e))
     }
 }
-
-/// The position a batch row read by [`ExportReader::read`] carries.
-pub(crate) fn row_position(row: &Row, columns: usize) -> Position {
-    Position {
-        ingested_at: row.get(columns),
-        id: row.get(columns + 1),
-    }
-}

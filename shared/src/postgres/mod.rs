@@ -23,7 +23,7 @@ mod exports;
 mod tables;
 mod tls;
 
-pub(crate) use exports::{row_position, ExportReader};
+pub(crate) use exports::ExportReader;
 pub use tables::{PgColumn, Target};
 use tls::tls_connector;
 

@@ -47,7 +47,6 @@ use crate::runner::{run_objects, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PullTable, TenantConfig, TenantId};
-use crate::tenant::load_tenant;
 
 mod pages;
 mod pipeline;
@@ -86,7 +85,7 @@ impl Job for PullEvent {
     /// # Errors
     /// Only for failures before any table runs: unknown tenant, unknown table, unreadable secret.
     async fn run(&self, deps: &Deps, run_id: &str, budget: &Budget) -> Result<RunReport> {
-        let cfg = load_tenant(deps, &self.tenant).await?;
+        let cfg = deps.state.load_tenant(&self.tenant).await?;
         let names = self.tables.clone().unwrap_or_default();
         let tables = cfg
             .select_pull(&names)?
@@ -98,7 +97,7 @@ impl Job for PullEvent {
             &cfg,
             Direction::Pull,
             run_id,
-            budget,
+            budget.deadline,
             tables,
             |t, session| pull_table(deps, &cfg, t, session, self.mode, run_id, budget),
         )

@@ -36,7 +36,6 @@ use crate::snowflake::destination::Destination;
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PushTable, TenantConfig};
-use crate::tenant::load_tenant;
 
 /// The `push` function's event (the contract's shape).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,7 +63,7 @@ impl Job for PushEvent {
     /// Only for failures before any export runs: unknown tenant or source, unreadable secret,
     /// unreachable platform database.
     async fn run(&self, deps: &Deps, run_id: &str, budget: &Budget) -> Result<RunReport> {
-        let cfg = load_tenant(deps, &self.tenant).await?;
+        let cfg = deps.state.load_tenant(&self.tenant).await?;
         let exports: Vec<_> = select_push(&cfg, self.sources.as_deref().unwrap_or_default())?
             .into_iter()
             .map(|p| (p.source.as_str().to_owned(), p))
@@ -77,7 +76,7 @@ impl Job for PushEvent {
             &cfg,
             Direction::Push,
             run_id,
-            budget,
+            budget.deadline,
             exports,
             |p, session| {
                 let cfg = &cfg;

@@ -10,7 +10,13 @@ use crate::error::{ErrorKind, SyncError};
 use crate::tenant::config::SnowflakeConfig;
 
 use super::endpoint::Endpoint;
-use super::http::retryable_status;
+
+/// Whether an HTTP status is worth another attempt.
+pub(crate) fn retryable_status(s: reqwest::StatusCode) -> bool {
+    s == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || s == reqwest::StatusCode::REQUEST_TIMEOUT
+        || s.is_server_error()
+}
 
 /// A failed exchange with Snowflake or its result storage.
 #[derive(Debug, thiserror::Error)]

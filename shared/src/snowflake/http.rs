@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use retry_policies::policies::ExponentialBackoff;
 use retry_policies::{RetryDecision, RetryPolicy};
 use serde::de::DeserializeOwned;
@@ -49,11 +49,6 @@ pub(crate) async fn wait_to_retry(
         }
         RetryDecision::DoNotRetry => false,
     }
-}
-
-/// Whether an HTTP status is worth another attempt.
-pub(crate) fn retryable_status(s: StatusCode) -> bool {
-    s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT || s.is_server_error()
 }
 
 /// Builds the HTTP client every Snowflake and storage request goes through.

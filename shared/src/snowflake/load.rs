@@ -3,7 +3,6 @@
 
 use crate::error::{Result, SyncError};
 use crate::export::{Column, Position};
-use crate::postgres::row_position;
 use crate::quote::sf_string;
 
 /// The most bytes of SQL text in one `INSERT` (Snowflake's statement limit is 1 MiB).
@@ -68,7 +67,7 @@ impl Load {
             json.push(if json.is_empty() { b'[' } else { b',' });
             json.extend_from_slice(&row_buf);
             literal_len += row_len + 1;
-            let pos = row_position(row, cols.len());
+            let pos = Position::of_row(row, cols.len());
             if last
                 .as_ref()
                 .is_none_or(|l| (&pos.ingested_at, pos.id) > (&l.ingested_at, l.id))

@@ -21,7 +21,6 @@ mod load;
 mod result;
 pub mod session;
 pub(crate) mod source;
-pub mod types;
 mod wire;
 
 pub use cells::{int_at, text_at};

@@ -14,8 +14,9 @@ use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::errors::retryable_status;
 use super::errors::Failure;
-use super::http::{backoff, retryable_status, wait_to_retry};
+use super::http::{backoff, wait_to_retry};
 use super::wire::{Chunk, QueryData};
 
 /// Chunks downloaded at once: memory holds at most this many beyond the decoded result.

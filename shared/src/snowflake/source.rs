@@ -4,9 +4,9 @@
 use crate::decode::KeyValue;
 use crate::error::{Result, SyncError};
 use crate::quote::{sf_string, Ident};
-use crate::snowflake::types::SfType;
 use crate::snowflake::{int_at, text_at, Session};
 use crate::tenant::config::PullTable;
+use crate::types::SfType;
 
 /// A source column as the run reads it.
 #[derive(Debug, Clone)]

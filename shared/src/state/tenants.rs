@@ -1,6 +1,8 @@
-//! Stored tenant configs: the TOML as the operator wrote it, under `CONFIG`.
+//! Stored tenant configs: the TOML as the operator wrote it, under `CONFIG`, and the one way a
+//! run loads its tenant's config (parsed again, and checked to name the tenant it is stored under).
 
 use super::*;
+use crate::tenant::config::TenantConfig;
 
 impl StateStore {
     /// Stores (creates or replaces) a tenant's config text. Idempotent.
@@ -85,5 +87,29 @@ impl StateStore {
                 .map_err(|e| dynamo_error("delete tenant state", e.into_service_error()))?;
         }
         Ok(())
+    }
+
+    /// Loads and validates a tenant's config from the state table.
+    ///
+    /// # Errors
+    /// `config` when the tenant is not onboarded or its stored config no longer validates.
+    pub async fn load_tenant(&self, tenant: &str) -> Result<TenantConfig> {
+        let id = TenantId::parse(tenant)?;
+        let text = self.get_config(&id).await?.ok_or_else(|| {
+            SyncError::config(format!(
+                "tenant {id} is not onboarded: run snowsync tenant add <config.toml> --credentials <file.json>"
+            ))
+        })?;
+        let cfg = TenantConfig::parse(&text)
+            .map_err(|e| e.context(format!("stored config of tenant {id}")))?;
+        // Isolation: the secret read and the schema written derive from cfg.tenant, so a config
+        // stored under one tenant must never name another.
+        if cfg.tenant != id {
+            return Err(SyncError::config(format!(
+                "stored config of tenant {id} names tenant {}: refusing to run; fix it with snowsync tenant add <config.toml> for {id}",
+                cfg.tenant
+            )));
+        }
+        Ok(cfg)
     }
 }
