@@ -13,7 +13,7 @@ from . import digest, faults, in_progress
 from .asgi import Receive, Scope, Send, read_body, send_json
 from .chunked import ChunkStore
 from .realism import Realism
-from .state import SessionState, last_jwt, query_counts, query_tags, recorded_sql, sessions
+from .state import SessionState, last_jwt, query_counts, query_tags, recorded_sql, rows_returned, sessions
 
 # sha256 of the emulator's files as loaded: /_emulator/config reports it, so `scripts/stack up`
 # and the smoke test can tell a stale running emulator
@@ -51,9 +51,10 @@ class Control:
         elif path == "/_emulator/faults" and method == "GET":
             await send_json(send, faults.report(query.get("user", "").upper()))
         elif path == "/_emulator/query_count" and method == "GET":
-            # query requests received from one user's sessions, ALTER SESSION included
+            # query requests received from one user's sessions, ALTER SESSION included, and the
+            # rows of result data returned to them
             user = query.get("user", "").upper()
-            await send_json(send, {"user": user, "queries": query_counts.get(user, 0)})
+            await send_json(send, {"user": user, "queries": query_counts.get(user, 0), "rows": rows_returned.get(user, 0)})
         elif path == "/_emulator/queries" and method == "GET":
             # the SELECTs one user's sessions sent (--record-sql only), for replaying them raw
             user = query.get("user", "").upper()

@@ -19,7 +19,7 @@ import pyarrow as pa
 from . import parameters
 from .asgi import Captured
 from .chunked import ChunkStore
-from .state import SessionState
+from .state import SessionState, rows_returned
 from .wire import STATEMENT_TYPE_SCL, STATUS_ROWTYPE, error_body
 
 logger = logging.getLogger("snowsync.emulator")
@@ -35,6 +35,7 @@ def shape_query_response(res: Captured, resp: Any, state: SessionState, conn: An
                 data["returned"] = len(data["rowset"])
             else:
                 data["returned"] = data["total"]
+            rows_returned[state.user] = rows_returned.get(state.user, 0) + int(data["total"] or 0)
             data.setdefault("queryId", str(uuid.uuid4()))
             if data.get("queryId") is None:
                 data["queryId"] = str(uuid.uuid4())

@@ -71,6 +71,7 @@ masters: dict[str, str] = {}  # master token -> current session token
 query_tags: list[str] = []  # every QUERY_TAG set, in order, across sessions
 last_jwt: dict[str, str] = {}  # LOGIN_NAME upper-cased -> last JWT sent with SNOWFLAKE_JWT
 query_counts: dict[str, int] = {}  # LOGIN_NAME upper-cased -> query requests received (benchmarks)
+rows_returned: dict[str, int] = {}  # LOGIN_NAME upper-cased -> rows of result data returned (tests bound re-reads)
 RECORD_SQL_MAX = 64 * 1024  # --record-sql keeps statements up to this size (not push's big INSERTs)
 recorded_sql: dict[str, list[str]] = {}  # LOGIN_NAME upper-cased -> SELECT texts, in arrival order
 _next_session_id = [1_000_000_000 + secrets.randbelow(1_000_000)]

@@ -515,3 +515,61 @@ pub async fn arm_fault(
         .expect("arm faults");
     assert!(resp.status().is_success(), "arm faults: {}", resp.status());
 }
+
+/// Every row of a Snowflake query, each column as text (`None` for NULL), in the order given.
+pub async fn sf_rows(sf: &Session, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    for b in sf.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")) {
+        for row in 0..b.num_rows() {
+            rows.push(
+                (0..b.num_columns())
+                    .map(|c| snowsync::snowflake::text_at(&b, c, row))
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// Rows of result data the stack's emulator has returned to `user`'s sessions so far (every
+/// statement's rows, however the client fetched them).
+pub async fn rows_returned(user: &str) -> u64 {
+    let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("SNOWSYNC_SNOWFLAKE_URL");
+    let v: serde_json::Value = reqwest::get(format!("{base}/_emulator/query_count?user={user}"))
+        .await
+        .expect("query count")
+        .json()
+        .await
+        .expect("json");
+    v["rows"].as_u64().expect("rows returned")
+}
+
+/// Waits until no live run holds the lease of `object` (released, expired, or never taken):
+/// what a test waits for after killing a run, instead of sleeping for the lease's whole TTL.
+pub async fn lease_lapsed(
+    stack: &TestStack,
+    tenant: &str,
+    direction: snowsync::state::Direction,
+    object: &str,
+) {
+    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
+    let started = std::time::Instant::now();
+    loop {
+        let p = stack
+            .deps
+            .state
+            .progress(&id, direction, object)
+            .await
+            .expect("progress");
+        match p.lease {
+            Some((_, until)) if until >= chrono::Utc::now() => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "the lease of {object} never lapsed"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            _ => return,
+        }
+    }
+}

@@ -11,8 +11,8 @@ use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
-    cli, pg_schema, secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults,
-    Spawned, TestStack,
+    cli, lease_lapsed, pg_schema, rows_returned, secret, spawn_stack, tenant_toml, text, unique,
+    wait_for_pages, Faults, Spawned, TestStack,
 };
 
 const TABLE: &str =
@@ -20,6 +20,15 @@ const TABLE: &str =
 
 /// A tenant pulling `DEALS (ID, UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2), NOTE VARCHAR)`.
 async fn deals(stack: &TestStack, extra: &str) -> (String, String, snowsync::snowflake::Session) {
+    deals_as(stack, "SVC", extra).await
+}
+
+/// [`deals`], logging in as `user` (whose reads the emulator counts apart).
+async fn deals_as(
+    stack: &TestStack,
+    user: &str,
+    extra: &str,
+) -> (String, String, snowsync::snowflake::Session) {
     let tenant = unique("t-");
     let db = unique("DB_").to_uppercase();
     let sf = stack.snowflake(&db).await;
@@ -28,7 +37,7 @@ async fn deals(stack: &TestStack, extra: &str) -> (String, String, snowsync::sno
         .expect("create");
     stack
         .onboard(
-            &tenant_toml(&tenant, &db, "SVC", &format!("{TABLE}{extra}")),
+            &tenant_toml(&tenant, &db, user, &format!("{TABLE}{extra}")),
             &secret("pw-"),
         )
         .await;
@@ -117,6 +126,34 @@ async fn watermark(stack: &TestStack, tenant: &str, db: &str) -> Option<String> 
         .await
         .expect("progress")
         .watermark
+}
+
+/// The rows an unfinished run of DEALS has committed so far (its checkpoint), 0 without one.
+async fn checkpointed_rows(stack: &TestStack, tenant: &str, db: &str) -> u64 {
+    checkpoint(stack, tenant, db)
+        .await
+        .and_then(|c| c["rows"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The stored checkpoint of DEALS, if a run is unfinished.
+async fn checkpoint(stack: &TestStack, tenant: &str, db: &str) -> Option<serde_json::Value> {
+    let id = TenantId::parse(tenant).expect("id");
+    stack
+        .deps
+        .state
+        .progress(&id, Direction::Pull, &format!("{db}.PUBLIC.DEALS"))
+        .await
+        .expect("progress")
+        .checkpoint
+        .and_then(|c| serde_json::from_str(&c).ok())
+}
+
+/// Rows of result data one run may read beyond the rows its plan has left: the column
+/// description, the upper bound, the pre-scans' boundaries, the session's setup, and pages
+/// (of `page_rows`) that grew since their pre-scan.
+fn read_slack(page_rows: u64) -> u64 {
+    3 * page_rows + 64
 }
 
 #[tokio::test]
@@ -240,11 +277,22 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
             killed += 1;
         }
         child.finish();
-        // The dead run's lease expires (2 s); the next run takes it over.
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // The dead run's lease expires (2 s after its last checkpoint); the next run takes it.
+        lease_lapsed(
+            &stack,
+            &tenant,
+            Direction::Pull,
+            &format!("{db}.PUBLIC.DEALS"),
+        )
+        .await;
     }
     assert!(killed >= 8, "only {killed} kills landed mid-run");
     // The interrupted backfill is resumed by the next run, whatever its mode.
+    let done = checkpointed_rows(&stack, &tenant, &db).await;
+    assert!(
+        done >= 48 * 50,
+        "the last kill left {done} rows checkpointed"
+    );
     let out = cli(&["pull", &tenant], &env);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
@@ -256,8 +304,9 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no row count in {stdout}"));
     assert!(
-        read < 3120 / 2,
-        "the last run re-read {read} rows: {stdout}"
+        read <= 3120 - done + 100,
+        "the last run read {read} rows where {} were left after the checkpoint: {stdout}",
+        3120 - done
     );
     assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
     assert!(watermark(&stack, &tenant, &db).await.is_some());
@@ -291,7 +340,7 @@ async fn a_held_lease_makes_a_concurrent_run_skip_and_an_expired_one_is_taken_ov
         dest_missing(&stack, &tenant).await,
         "a skipped run wrote nothing"
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    lease_lapsed(&stack, &tenant, Direction::Pull, &object).await;
     let r = pull(&stack, &tenant, Mode::Incremental, 100).await;
     assert_eq!(r.outcome.as_str(), "complete", "{r:?}");
 
@@ -377,7 +426,8 @@ async fn a_run_near_its_lambda_deadline_stops_at_a_page_boundary_and_continues_i
 #[tokio::test]
 async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committed_rows() {
     let stack = spawn_stack().await;
-    let (tenant, db, sf) = deals(&stack, "").await;
+    let user = unique("STORM_").to_uppercase();
+    let (tenant, db, sf) = deals_as(&stack, &user, "").await;
     sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('millisecond', (SEQ4() / 3)::INT, '2026-01-01 00:00:00'::TIMESTAMP_NTZ), SEQ4() / 4, 'row ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => 2000))")
         .await
         .expect("insert");
@@ -398,7 +448,24 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
         if backfill {
             args.push("--backfill");
         }
+        // A run that resumes a checkpoint reads what its plan has left, never the rows
+        // before the checkpoint again: at most the pages in flight when it was killed.
+        // (A backfill does not resume an incremental run's checkpoint: it reads everything.)
+        let total = source(&sf).await.len() as u64;
+        let left = match checkpoint(&stack, &tenant, &db).await {
+            Some(cp) if !(backfill && cp["kind"] == "incremental") => {
+                total - cp["rows"].as_u64().unwrap_or(0)
+            }
+            _ => total,
+        };
+        let before = rows_returned(&user).await;
         faults.kill_run(&args, &env, window).await;
+        let read = rows_returned(&user).await - before;
+        assert!(
+            read <= left + read_slack(50),
+            "attempt {}: read {read} rows where {left} were left after the checkpoint",
+            faults.attempts
+        );
         // Whatever the kill interrupted: every source row at or below the stored watermark is
         // in the destination with its exact values.
         if let Some(w) = watermark(&stack, &tenant, &db).await {
@@ -425,14 +492,55 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
         sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT 10000 + {n} * 10 + SEQ4(), {ts}, 1, 'late ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => 5))"))
             .await
             .expect("insert");
-        // The dead run's lease expires (1 s); the next run takes it over.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // The dead run's lease expires (1 s after its last checkpoint); the next run takes it.
+        lease_lapsed(
+            &stack,
+            &tenant,
+            Direction::Pull,
+            &format!("{db}.PUBLIC.DEALS"),
+        )
+        .await;
     }
+    // One kill placed deep into a backfill: the run after it reads only what was left.
+    let mut child = Spawned::snowsync(&["pull", &tenant, "--backfill"], &env);
+    wait_for_pages(
+        &stack,
+        &tenant,
+        &format!("{db}.PUBLIC.DEALS"),
+        20,
+        &mut child,
+    )
+    .await;
+    if child.try_wait().expect("wait").is_none() {
+        child.kill().expect("SIGKILL");
+    }
+    child.finish();
+    lease_lapsed(
+        &stack,
+        &tenant,
+        Direction::Pull,
+        &format!("{db}.PUBLIC.DEALS"),
+    )
+    .await;
+    let done = checkpointed_rows(&stack, &tenant, &db).await;
+    assert!(
+        done >= 20 * 50,
+        "the deep kill left {done} rows checkpointed"
+    );
+    let left = source(&sf).await.len() as u64 - done;
+    let before = rows_returned(&user).await;
     // An interrupted backfill is finished by the next run; the one after reads what changed
     // meanwhile past its upper bound.
-    for _ in 0..2 {
+    for i in 0..2 {
         let out = cli(&["pull", &tenant], &env);
         assert!(out.status.success(), "{:?}", text(&out));
+        if i == 0 {
+            let read = rows_returned(&user).await - before;
+            assert!(
+                read <= left + read_slack(50),
+                "the run after the deep kill read {read} rows where {left} were left"
+            );
+        }
     }
     assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
     faults.log(&format!(

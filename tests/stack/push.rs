@@ -9,22 +9,127 @@ use snowsync::snowflake::{int_at, text_at, Session};
 use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
 
-use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, Faults, TestStack};
+use crate::helpers::{
+    cli, lease_lapsed, secret, sf_rows, spawn_stack, tenant_toml, text, unique, Faults, TestStack,
+};
 
 const PUSH: &str = "[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n\n[[push]]\nsource = \"stages\"\ntable = \"PLATFORM_STAGES\"\n";
 
 async fn seed_actions(stack: &TestStack, tenant: &str, from: i64, n: i64) {
+    seed_actions_of(stack, tenant, from, n, "page_view").await;
+}
+
+/// `n` actions of `tenant` from id `from`, of type `kind` (the visitor and the properties carry
+/// it too, so two tenants seeded with other kinds share no value but the ids).
+async fn seed_actions_of(stack: &TestStack, tenant: &str, from: i64, n: i64, kind: &str) {
     stack
         .pg
         .execute(
             "INSERT INTO platform.actions (tenant, id, occurred_at, action_type, visitor_id, account_domain, channel, properties) \
              SELECT $1, g, '2026-01-01 12:00:00.123456+02:00'::timestamptz + g * interval '1 second', \
-                    'page_view', 'v' || g, 'acme.com', 'web', jsonb_build_object('n', g, 'tag', 'ünïcode \"q\" it''s', 'nested', jsonb_build_object('a', jsonb_build_array(1, 2.5, null))) \
+                    $4, $4 || '-v' || g, 'acme.com', 'web', jsonb_build_object('n', g, 'kind', $4::text, 'tag', 'ünïcode \"q\" it''s', 'nested', jsonb_build_object('a', jsonb_build_array(1, 2.5, null))) \
              FROM generate_series($2::bigint, $3::bigint) g",
-            &[&tenant, &from, &(from + n - 1)],
+            &[&tenant, &from, &(from + n - 1), &kind],
         )
         .await
         .expect("seed actions");
+}
+
+/// The columns of each destination and of its platform source, as text in one form: instants
+/// in UTC to the microsecond, numbers as written, JSON parsed (compared by value).
+const ACTIONS_SF: &str = "TO_VARCHAR(ID), TO_VARCHAR(OCCURRED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), ACTION_TYPE, VISITOR_ID, ACCOUNT_DOMAIN, CHANNEL, TO_JSON(PROPERTIES), TO_VARCHAR(INGESTED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6')";
+const ACTIONS_PG: &str = "id::text, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), action_type, visitor_id, account_domain, channel, properties::text, to_char(ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')";
+const STAGES_SF: &str = "TO_VARCHAR(ID), OPPORTUNITY_ID, STAGE, TO_VARCHAR(ENTERED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), TO_VARCHAR(AMOUNT), OWNER, TO_JSON(PROPERTIES), TO_VARCHAR(INGESTED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6')";
+const STAGES_PG: &str = "id::text, opportunity_id, stage, to_char(entered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), amount::text, owner, properties::text, to_char(ingested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')";
+/// The JSON column of both.
+const JSON_COLUMN: usize = 6;
+
+/// Rows in one form: a timestamp's `+00` suffix (the emulator's) and its fraction's trailing
+/// zeros dropped, JSON re-serialised from its parsed value, NULL kept as `None`.
+fn normal(rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.map(|v| {
+                        if i == JSON_COLUMN {
+                            serde_json::from_str::<serde_json::Value>(&v)
+                                .map_or(v, |j| j.to_string())
+                        } else {
+                            let v = v
+                                .strip_suffix("+00")
+                                .or_else(|| v.strip_suffix("+00:00"))
+                                .unwrap_or(&v);
+                            // `YYYY-MM-DD HH:MM:SS.ffffff`: the emulator drops a fraction's
+                            // trailing zeros, so both sides do.
+                            let timestamp = v.len() > 20 && &v[4..5] == "-" && &v[19..20] == ".";
+                            if timestamp {
+                                v.trim_end_matches('0').trim_end_matches('.').to_owned()
+                            } else {
+                                v.to_owned()
+                            }
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every row of a destination (`PLATFORM_ACTIONS` or `PLATFORM_STAGES`), every column, by ID.
+async fn exported(sf: &Session, table: &str) -> Vec<Vec<Option<String>>> {
+    let columns = if table == "PLATFORM_ACTIONS" {
+        ACTIONS_SF
+    } else {
+        STAGES_SF
+    };
+    normal(
+        sf_rows(
+            sf,
+            &format!("SELECT {columns} FROM PUBLIC.{table} ORDER BY ID"),
+        )
+        .await,
+    )
+}
+
+/// Every row of `tenant`'s platform source (`actions` or `stages`), every column, by id.
+async fn platform(stack: &TestStack, tenant: &str, source: &str) -> Vec<Vec<Option<String>>> {
+    let columns = if source == "actions" {
+        ACTIONS_PG
+    } else {
+        STAGES_PG
+    };
+    normal(
+        stack
+            .pg_text(&format!(
+                "SELECT {columns} FROM platform.{source} p WHERE tenant = '{tenant}' ORDER BY p.id"
+            ))
+            .await,
+    )
+}
+
+/// The destination holds exactly the tenant's rows of `source`, value for value.
+async fn assert_exported_exactly(
+    stack: &TestStack,
+    sf: &Session,
+    tenant: &str,
+    source: &str,
+    when: &str,
+) {
+    let table = format!("PLATFORM_{}", source.to_uppercase());
+    let got = exported(sf, &table).await;
+    let want = platform(stack, tenant, source).await;
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{when}: {table} holds {} rows, the tenant has {}",
+        got.len(),
+        want.len()
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "{when}: {table} differs from platform.{source}");
+    }
 }
 
 async fn seed_stages(stack: &TestStack, tenant: &str, n: i64) {
@@ -98,7 +203,7 @@ async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
     let (tenant, _db, sf) = setup(&stack, "SVC").await;
     let other = unique("other-");
     seed_actions(&stack, &tenant, 1, 3000).await;
-    seed_actions(&stack, &other, 1, 700).await;
+    seed_actions_of(&stack, &other, 1, 700, "other_tenant_view").await;
     seed_stages(&stack, &tenant, 2000).await;
 
     let r = push(&stack, &tenant, Mode::Incremental, 1000).await;
@@ -110,6 +215,8 @@ async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
     assert_eq!(r[1].rows_written, 2000);
     assert_eq!(counts(&sf, "PLATFORM_ACTIONS").await, (3000, 3000, 1, 3000));
     assert_eq!(counts(&sf, "PLATFORM_STAGES").await, (2000, 2000, 1, 2000));
+    assert_exported_exactly(&stack, &sf, &tenant, "actions", "first push").await;
+    assert_exported_exactly(&stack, &sf, &tenant, "stages", "first push").await;
 
     // Values: the timestamp's instant (+02:00 → UTC), numeric(18,2), JSON with unicode, quotes, nesting.
     let b = sf
@@ -121,7 +228,7 @@ async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
         serde_json::from_str(&text_at(&b[0], 1, 0).expect("json")).expect("json");
     assert_eq!(
         props,
-        serde_json::json!({"n": 7, "tag": "ünïcode \"q\" it's", "nested": {"a": [1, 2.5, null]}})
+        serde_json::json!({"n": 7, "kind": "page_view", "tag": "ünïcode \"q\" it's", "nested": {"a": [1, 2.5, null]}})
     );
     let b = sf
         .query("SELECT TO_VARCHAR(AMOUNT), TO_VARCHAR(ENTERED_AT, 'YYYY-MM-DD HH24:MI:SS.FF6'), OPPORTUNITY_ID FROM PUBLIC.PLATFORM_STAGES WHERE ID = 1999")
@@ -191,12 +298,17 @@ async fn push_exports_exactly_the_tenants_rows_once_with_exact_values() {
     let out = cli(&["push", &tenant, "--backfill", "--source", "stages"], &[]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(counts(&sf, "PLATFORM_STAGES").await, (2000, 2000, 1, 2000));
-    let b = sf.query("SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE VISITOR_ID IS NOT NULL AND ID > 3000").await.expect("q");
-    assert_eq!(
-        b.first().and_then(|b| int_at(b, 0, 0)),
-        Some(0),
-        "the other tenant's ids 1..700 overlap ours but its rows never arrive"
-    );
+    assert_exported_exactly(&stack, &sf, &tenant, "stages", "--backfill").await;
+    // The other tenant's ids 1..700 are ours too, its values are not: a row of it merged by ID
+    // would show as a difference.
+    assert_exported_exactly(&stack, &sf, &tenant, "actions", "the end").await;
+    let b = sf
+        .query(
+            "SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE ACTION_TYPE = 'other_tenant_view'",
+        )
+        .await
+        .expect("q");
+    assert_eq!(b.first().and_then(|b| int_at(b, 0, 0)), Some(0));
 }
 
 /// The push function's handler, driven as Lambda drives it: the contract's event (the fixture),
@@ -398,12 +510,37 @@ async fn twenty_seeded_sigkills_of_push_never_double_or_skip_a_row() {
         &env,
     );
     let mut seeded = 1200;
+    // The latest EXPORTED_AT among rows at or below the watermark: an incremental run re-sends
+    // none of them (a crash re-sends only the batch after the watermark).
+    let touched_upto = |wm: i64| {
+        let sf = &sf;
+        async move {
+            sf_rows(
+                sf,
+                &format!("SELECT TO_VARCHAR(MAX(EXPORTED_AT)) FROM PUBLIC.PLATFORM_ACTIONS WHERE ID <= {wm}"),
+            )
+            .await
+        }
+    };
+    let mut incremental_checks = 0;
     while faults.wants_kills(20) {
         let mut args = vec!["push", tenant.as_str(), "--source", "actions"];
-        if faults.below(4) != 0 {
+        let backfill = faults.below(4) != 0;
+        if backfill {
             args.push("--backfill");
         }
+        let wm_before = pushed_id(&stack, &tenant).await;
+        let touched_before = touched_upto(wm_before).await;
         faults.kill_run(&args, &env, window).await;
+        if !backfill && wm_before > 0 {
+            assert_eq!(
+                touched_upto(wm_before).await,
+                touched_before,
+                "attempt {}: an incremental run re-sent rows at or below the watermark (id {wm_before})",
+                faults.attempts
+            );
+            incremental_checks += 1;
+        }
         // Never a doubled row, and every action up to the watermark is there.
         let wm = pushed_id(&stack, &tenant).await;
         let (rows, distinct, _, _) = counts(&sf, "PLATFORM_ACTIONS").await;
@@ -427,21 +564,24 @@ async fn twenty_seeded_sigkills_of_push_never_double_or_skip_a_row() {
         // The platform moves on: 20 more actions between runs.
         seed_actions(&stack, &tenant, seeded + 1, 20).await;
         seeded += 20;
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        lease_lapsed(&stack, &tenant, Direction::Push, "actions").await;
     }
+    let wm_before = pushed_id(&stack, &tenant).await;
+    let touched_before = touched_upto(wm_before).await;
     let out = cli(&["push", &tenant, "--source", "actions"], &env);
     assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        touched_upto(wm_before).await,
+        touched_before,
+        "the last run re-sent rows at or below the watermark (id {wm_before})"
+    );
     assert_eq!(
         counts(&sf, "PLATFORM_ACTIONS").await,
         (seeded, seeded, 1, seeded)
     );
-    let b = sf
-        .query("SELECT COUNT(*) FROM PUBLIC.PLATFORM_ACTIONS WHERE VISITOR_ID <> 'v' || TO_VARCHAR(ID) OR ACTION_TYPE <> 'page_view'")
-        .await
-        .expect("values");
-    assert_eq!(int_at(&b[0], 0, 0), Some(0), "every value exact");
+    assert_exported_exactly(&stack, &sf, &tenant, "actions", "after the storm").await;
     faults.log(&format!(
-        "{} kills in {} runs, {seeded} actions exported once",
+        "{} kills in {} runs ({incremental_checks} incremental runs checked for re-sends), {seeded} actions exported once, every value exact",
         faults.kills, faults.attempts
     ));
 }

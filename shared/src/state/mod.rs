@@ -146,6 +146,8 @@ pub struct StoredProgress {
     pub checkpoint: Option<String>,
     /// When the last complete run started: the destination holds the source as of then.
     pub last_complete_started_at: Option<DateTime<Utc>>,
+    /// The run holding the lease and until when, if one took it (an expired lease is free).
+    pub lease: Option<(String, DateTime<Utc>)>,
 }
 
 /// The DynamoDB state store.

@@ -77,7 +77,7 @@ impl StateStore {
         }
     }
 
-    /// The committed watermark and the in-progress checkpoint of one table or export.
+    /// The committed watermark, the in-progress checkpoint and the lease of one table or export.
     ///
     /// # Errors
     /// A classified DynamoDB error.
@@ -102,6 +102,8 @@ impl StateStore {
             watermark: item.and_then(|i| get_s(i, "watermark")),
             checkpoint: item.and_then(|i| get_s(i, "checkpoint")),
             last_complete_started_at: item.and_then(|i| get_time(i, "last_complete_started_at")),
+            lease: item
+                .and_then(|i| Some((get_s(i, "lease_owner")?, get_time(i, "lease_expires_at")?))),
         })
     }
 
