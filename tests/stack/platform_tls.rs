@@ -14,8 +14,19 @@ fn ca_file() -> PathBuf {
     ))
 }
 
+/// An error and every source under it, joined: what an operator could read about the failure.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
 async fn uses_tls(store: &PlatformStore) -> Result<bool, String> {
-    let client = store.client().await.map_err(|e| e.to_string())?;
+    let client = store.client().await.map_err(|e| chain(&e))?;
     let row = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -49,7 +60,10 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
         PlatformStore::connect_with_ca(&format!("{url}?sslmode=disable"), None).expect("pool");
     assert_eq!(uses_tls(&plain).await, Ok(false));
 
-    // A CA that did not sign the server's certificate: the connection is refused.
+    // A CA that did not sign the server's certificate (same subject, 127.0.0.1, so only the
+    // issuer differs from the CA that verified above): the TLS handshake is refused. A failure
+    // before TLS (a closed port, a refused connection) or after it (a wrong password) does not
+    // count.
     let dir = std::env::temp_dir().join(unique("snowsync-ca-"));
     std::fs::create_dir_all(&dir).expect("dir");
     let other = dir.join("other-ca.crt");
@@ -73,8 +87,9 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
         .await
         .expect_err("an unknown CA is refused");
     assert!(
-        err.contains("could not connect to the platform database"),
-        "{err}"
+        err.contains("could not connect to the platform database")
+            && err.contains("error performing TLS handshake"),
+        "the wrong CA must fail the TLS handshake, not something else: {err}"
     );
 
     let missing = PlatformStore::connect_with_ca(&require, Some(&dir.join("nope.crt")))

@@ -5,11 +5,14 @@ use super::*;
 //
 // Arbitrary batches in every encoding Snowflake sends (and some it never does: a column
 // whose Arrow type does not match its SQL type), with arbitrary values, including ones
-// PostgreSQL cannot hold. The decoder must never panic: a batch decodes to exactly one COPY
-// line per row with one field per column, or fails with a one-line error and leaves the
-// buffer as it was. Every key it reads survives encode/decode. Cases: SNOWSYNC_FUZZ_CASES
-// (default 2,000 per property); failures are kept in shared/fuzz/regressions/ and replayed
-// first on every later run. The hand-picked corpus is shared/fuzz/corpus/.
+// PostgreSQL cannot hold and ones that break their encoding's rules. The oracle (oracle.rs)
+// works out from the arrays alone what each cell must decode to: a batch whose cells are all
+// valid must decode, every COPY field (text and binary) parsing back to exactly its value; a
+// batch with an invalid cell must be refused, naming the first such cell, with the buffer left
+// as it was. Every key reads as its exact value and survives encode/decode. Cases:
+// SNOWSYNC_FUZZ_CASES (default 2,000 per property); failures are kept in
+// shared/fuzz/regressions/ and replayed first on every later run. The hand-picked corpus is
+// shared/fuzz/corpus/.
 
 fn opt<T: std::fmt::Debug + Clone + 'static>(
     s: impl Strategy<Value = T> + 'static,
@@ -18,13 +21,40 @@ fn opt<T: std::fmt::Debug + Clone + 'static>(
     proptest::collection::vec(proptest::option::weighted(0.8, s), n)
 }
 
-/// Mostly values in `valid` (to reach the writing code), sometimes anything.
+/// Arbitrary text, sometimes around what PostgreSQL refuses (NUL, the JSON escape `\u0000`)
+/// or nearly refuses (an escaped backslash before `u0000`) and what COPY text escapes.
+fn any_text() -> impl Strategy<Value = String> {
+    let tricky = proptest::sample::select(vec![
+        "\0",
+        "\\u0000",
+        "\\\\u0000",
+        "\\\\\\u0000",
+        "\t\n\r\\",
+        "\\N",
+        "{\"a\":[1,null]}",
+    ]);
+    prop_oneof![
+        3 => any::<String>(),
+        1 => (any::<String>(), tricky, any::<String>()).prop_map(|(a, t, b)| format!("{a}{t}{b}")),
+    ]
+}
+
+/// Mostly values in `valid` (to reach the writing code), sometimes just outside it (to find
+/// a bound that moved), sometimes anything.
 fn mostly_i32(valid: std::ops::Range<i32>) -> impl Strategy<Value = i32> {
-    prop_oneof![3 => valid, 1 => any::<i32>()]
+    let (below, above) = (
+        valid.start.saturating_sub(100)..valid.start,
+        valid.end..valid.end.saturating_add(100),
+    );
+    prop_oneof![6 => valid, 1 => below, 1 => above, 2 => any::<i32>()]
 }
 
 fn mostly_i64(valid: std::ops::Range<i64>) -> impl Strategy<Value = i64> {
-    prop_oneof![3 => valid, 1 => any::<i64>()]
+    let (below, above) = (
+        valid.start.saturating_sub(100)..valid.start,
+        valid.end..valid.end.saturating_add(100),
+    );
+    prop_oneof![6 => valid, 1 => below, 1 => above, 2 => any::<i64>()]
 }
 
 fn any_sf_type() -> impl Strategy<Value = SfType> {
@@ -128,7 +158,7 @@ fn any_column(n: usize) -> impl Strategy<Value = (Field, ArrayRef, SfType)> {
             (field("F", DataType::Float64, "REAL", 0), a, SfType::Float)
         }),
         (
-            opt(any::<String>(), n),
+            opt(any_text(), n),
             prop_oneof![
                 Just(SfType::Text),
                 Just(SfType::Variant),
@@ -234,68 +264,115 @@ fn any_batch() -> impl Strategy<Value = (RecordBatch, Vec<ColumnSpec>)> {
         })
 }
 
+/// A stored key and, when it was written from a known value in the documented form, that
+/// value; otherwise anything a corrupted or hand-edited item could hold.
+fn any_stored_key() -> impl Strategy<Value = (String, Option<KeyValue>)> {
+    prop_oneof![
+        "\\PC{0,40}|(int|dec|ts_ntz|ts_tz|text|bin|date|time|bool|null|float):[-0-9a-f.:,+]{0,30}"
+            .prop_map(|s| (s, None)),
+        oracle::any_key().prop_map(|k| (oracle::stored_form(&k), Some(k))),
+    ]
+}
+
 proptest! {
     #![proptest_config(crate::fuzz::config("arrow_decode", 2000))]
 
     #[test]
-    fn fuzz_batches_decode_to_whole_copy_lines_or_a_clean_error((b, specs) in any_batch()) {
+    fn fuzz_batches_decode_to_exact_values_and_refuse_only_invalid_ones((b, specs) in any_batch()) {
+        // What a correct decoder makes of each cell, worked out independently.
+        let schema = b.schema();
+        let expected: Vec<Option<Vec<oracle::Cell>>> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| oracle::expect_column(schema.field(i), b.column(i).as_ref(), s.sf_type))
+            .collect();
+        let bigint: Vec<bool> = specs.iter().map(|s| oracle::is_bigint(s.sf_type)).collect();
+        let rows = b.num_rows();
+
+        // COPY text: every field parses back to its value; refused exactly when the batch
+        // holds a cell it cannot write, naming the first (column, then row by row).
         let mut out = b"kept".to_vec();
-        match write_copy_text(&b, &specs, &mut out) {
-            Ok(rows) => {
-                prop_assert_eq!(rows, b.num_rows());
-                let text = &out[4..];
-                prop_assert_eq!(text.iter().filter(|&&c| c == b'\n').count(), rows);
-                for line in text.split(|&c| c == b'\n').take(rows) {
-                    prop_assert_eq!(line.iter().filter(|&&c| c == b'\t').count(), specs.len() - 1);
-                    prop_assert!(!line.contains(&b'\r') && !line.contains(&0));
-                }
+        match (write_copy_text(&b, &specs, &mut out), oracle::first_fault(&expected, rows, oracle::text_refuses)) {
+            (Ok(n), None) => {
+                prop_assert_eq!(n, rows);
+                prop_assert_eq!(&out[..4], b"kept");
+                copy_back::check_text(&out[4..], &expected, rows).map_err(TestCaseError::fail)?;
             }
-            Err(e) => {
+            (Err(e), Some(fault)) => {
                 prop_assert_eq!(&out[..], b"kept");
                 prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                prop_assert!(oracle::error_is(&e, &specs, fault), "expected {:?}, got {}", fault, e);
             }
+            (Ok(_), Some(fault)) => prop_assert!(false, "COPY text wrote {:?}: {:?}", fault, expected),
+            (Err(e), None) => prop_assert!(false, "COPY text refused a valid batch: {}", e),
         }
-        // The binary form of the same batch: whole tuples of whole fields, or a clean error.
+
+        // Binary COPY: every field decodes (as PostgreSQL reads it) to the same value as the
+        // text form; refused as text is, and also for a scaled or over-64-bit value in a
+        // bigint column.
         let mut bin = b"kept".to_vec();
-        match write_copy_binary(&b, &specs, &mut bin) {
-            Ok(rows) => {
-                prop_assert_eq!(rows, b.num_rows());
-                let mut at = 4usize;
-                for _ in 0..rows {
-                    let fields = i16::from_be_bytes([bin[at], bin[at + 1]]);
-                    prop_assert_eq!(usize::try_from(fields).ok(), Some(specs.len()));
-                    at += 2;
-                    for _ in 0..specs.len() {
-                        let len = i32::from_be_bytes([bin[at], bin[at + 1], bin[at + 2], bin[at + 3]]);
-                        at += 4;
-                        prop_assert!(len >= -1);
-                        at += usize::try_from(len).unwrap_or(0);
-                        prop_assert!(at <= bin.len());
-                    }
-                }
-                prop_assert_eq!(at, bin.len());
+        match (
+            write_copy_binary(&b, &specs, &mut bin),
+            oracle::first_fault(&expected, rows, copy_back::binary_refuses(&bigint)),
+        ) {
+            (Ok(n), None) => {
+                prop_assert_eq!(n, rows);
+                prop_assert_eq!(&bin[..4], b"kept");
+                copy_back::check_binary(&bin[4..], &expected, &bigint, rows).map_err(TestCaseError::fail)?;
             }
-            Err(e) => {
+            (Err(e), Some(fault)) => {
                 prop_assert_eq!(&bin[..], b"kept");
                 prop_assert!(!e.to_string().contains('\n'), "{}", e);
+                prop_assert!(oracle::error_is(&e, &specs, fault), "expected {:?}, got {}", fault, e);
             }
+            (Ok(_), Some(fault)) => prop_assert!(false, "binary COPY wrote {:?}: {:?}", fault, expected),
+            (Err(e), None) => prop_assert!(false, "binary COPY refused a valid batch: {}", e),
         }
+
+        // Keys: every well-formed cell (storable or not) reads as exactly its value, which
+        // survives encode/decode; malformed cells and unreadable columns are refused.
         for (col, s) in specs.iter().enumerate() {
-            for row in 0..b.num_rows() {
-                if let Ok(k) = key_value(&b, col, s, row) {
-                    let back = KeyValue::decode(&k.encode());
-                    prop_assert_eq!(back.as_ref().ok(), Some(&k), "{:?}", back);
-                }
+            for row in 0..rows {
+                let got = key_value(&b, col, s, row);
+                let want = match expected[col].as_ref().map(|cells| &cells[row]) {
+                    None | Some(oracle::Cell::Malformed) => {
+                        prop_assert!(got.is_err(), "column {}, row {}: {:?} read as a key", col, row, got);
+                        continue;
+                    }
+                    Some(oracle::Cell::Null) => KeyValue::Null,
+                    Some(oracle::Cell::Good(v) | oracle::Cell::Unstorable(v)) => oracle::key_of(v),
+                };
+                let k = got.map_err(|e| TestCaseError::fail(format!("column {col}, row {row}: key refused: {e}")))?;
+                prop_assert!(oracle::same_key(&k, &want), "column {}, row {}: {:?}, want {:?}", col, row, k, want);
+                let back = KeyValue::decode(&k.encode())
+                    .map_err(|e| TestCaseError::fail(format!("{:?} does not decode: {e}", k.encode())))?;
+                prop_assert!(oracle::same_key(&back, &k), "{:?} came back as {:?}", k, back);
             }
         }
     }
 
     #[test]
-    fn fuzz_stored_keys_decode_or_fail_cleanly(s in "\\PC{0,40}|(int|dec|ts_ntz|ts_tz|text|bin|date|time|bool|null|float):[-0-9a-f.:,+]{0,30}") {
-        // Checkpoints and watermarks come back from DynamoDB: whatever is stored there,
-        // decoding gives a value that re-encodes to itself, or an error.
-        if let Ok(k) = KeyValue::decode(&s) {
-            prop_assert_eq!(KeyValue::decode(&k.encode()).ok(), Some(k));
+    fn fuzz_stored_keys_decode_exactly_or_are_refused_cleanly((s, known) in any_stored_key()) {
+        // Checkpoints and watermarks come back from DynamoDB. A form written from a known value
+        // must decode to exactly that value; anything that decodes re-encodes to a form that
+        // decodes to the identical value; what is refused is refused as a bad stored key.
+        match KeyValue::decode(&s) {
+            Ok(k) => {
+                if let Some(want) = &known {
+                    prop_assert!(oracle::same_key(&k, want), "{:?} decoded to {:?}, want {:?}", s, k, want);
+                }
+                let again = KeyValue::decode(&k.encode())
+                    .map_err(|e| TestCaseError::fail(format!("{:?} re-encoded as {:?}: {e}", s, k.encode())))?;
+                prop_assert!(oracle::same_key(&again, &k), "{:?}: {:?} came back as {:?}", s, k, again);
+                prop_assert_eq!(again.encode(), k.encode());
+            }
+            Err(e) => {
+                prop_assert!(known.is_none(), "the well-formed {:?} was refused: {}", s, e);
+                prop_assert!(
+                    matches!(&e, DecodeError::BadEncodedKey { input, .. } if *input == s),
+                    "{:?}: {:?}", s, e
+                );
+            }
         }
     }
 }

@@ -3,9 +3,11 @@
 
 mod batches;
 mod calendar;
+mod copy_back;
 mod fuzzing;
 mod key;
 mod number;
+mod oracle;
 mod properties;
 mod scalars;
 mod timestamps;
