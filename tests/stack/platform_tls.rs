@@ -88,8 +88,10 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
         .expect_err("an unknown CA is refused");
     assert!(
         err.contains("could not connect to the platform database")
-            && err.contains("error performing TLS handshake"),
-        "the wrong CA must fail the TLS handshake, not something else: {err}"
+            && err.contains("error performing TLS handshake")
+            && err.contains("invalid peer certificate: UnknownIssuer")
+            && err.contains("check that SNOWSYNC_DATABASE_CA_FILE holds the CA"),
+        "the wrong CA must fail the TLS handshake on the certificate's issuer, naming the fix: {err}"
     );
 
     let missing = PlatformStore::connect_with_ca(&require, Some(&dir.join("nope.crt")))

@@ -46,6 +46,22 @@ const MIGRATIONS: &[(&str, &str)] = &[(
     include_str!("migrations/0001_platform.sql"),
 )];
 
+/// An error with the causes its own text leaves out (a TLS handshake's reason sits two levels
+/// down), each once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// The platform database, through a connection pool built once per process.
 #[derive(Clone)]
 pub struct PlatformStore {
@@ -149,7 +165,15 @@ impl PlatformStore {
     /// `transient` when the database cannot be reached.
     pub async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| {
-            SyncError::transient(format!("could not connect to the platform database: {e}"))
+            let why = with_causes(&e);
+            let fix = if why.contains("certificate") {
+                format!("; check that {DATABASE_CA_VAR} holds the CA that signed the server's certificate")
+            } else {
+                String::new()
+            };
+            SyncError::transient(format!(
+                "could not connect to the platform database: {why}{fix}"
+            ))
         })
     }
 
