@@ -290,7 +290,7 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
     // The interrupted backfill is resumed by the next run, whatever its mode.
     let done = checkpointed_rows(&stack, &tenant, &db).await;
     assert!(
-        done >= 48 * 50,
+        done >= 40 * 50,
         "the last kill left {done} rows checkpointed"
     );
     let out = cli(&["pull", &tenant], &env);
@@ -524,7 +524,7 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
     .await;
     let done = checkpointed_rows(&stack, &tenant, &db).await;
     assert!(
-        done >= 20 * 50,
+        done >= 10 * 50,
         "the deep kill left {done} rows checkpointed"
     );
     let left = source(&sf).await.len() as u64 - done;
