@@ -1,15 +1,16 @@
 //! `snowsync`: the operator's command-line tool. It parses arguments, calls the engine in
 //! `snowsync` (the library) and prints; nothing else lives here.
 
+mod output;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::{Parser, Subcommand};
 use snowsync::lambda::{Budget, Job};
 use snowsync::pull::PullEvent;
 use snowsync::push::PushEvent;
-use snowsync::runner::{Mode, ObjectReport};
+use snowsync::runner::Mode;
 use snowsync::state::{Direction, Outcome};
 use snowsync::telemetry::{self, LogFormat};
 use snowsync::tenant::config::{TenantConfig, TenantId};
@@ -24,6 +25,9 @@ use snowsync::{Deps, SyncError};
     about = "Operate snowsync: onboard tenants, run pulls and pushes, watch status"
 )]
 struct Cli {
+    /// Print one JSON document instead of text (README, "Machine-readable output").
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,6 +75,18 @@ enum Command {
     },
     /// Print the deployed stack's fixed egress IPs (for the customer's network policy).
     EgressIps,
+    /// List a tenant's past runs, newest first: start, duration, plan, outcome, rows, pages,
+    /// watermarks, hops.
+    Runs {
+        /// The tenant.
+        tenant: String,
+        /// Only this table (DB.SCHEMA.TABLE, or its last part) or export (actions, stages).
+        #[arg(long)]
+        table: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Show every tenant's tables and exports: last run, outcome, rows, watermark, lag.
     Status {
         /// Only this tenant.
@@ -144,107 +160,71 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
     Ok(())
 }
 
-fn print_reports(reports: &[ObjectReport]) -> bool {
-    let mut ok = true;
-    for r in reports {
-        let rate = if r.seconds > 0.0 {
-            r.rows_written as f64 / r.seconds
-        } else {
-            0.0
-        };
-        let mut line = format!(
-            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.2}s  {:>9.0} rows/s",
-            r.object,
-            r.outcome.as_str(),
-            r.rows_read,
-            r.rows_written,
-            r.pages,
-            r.seconds,
-            rate
-        );
-        if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
-            line.push_str(&format!("\n  {kind}: {err}"));
-        }
-        if r.outcome == Outcome::Failed {
-            ok = false;
-        }
-        println!("{line}");
-    }
-    ok
-}
-
-/// A stored watermark as a person reads it: the value without its type tag or SQL cast.
-fn format_watermark(encoded: Option<&str>) -> String {
-    let Some(e) = encoded else { return "-".into() };
-    match snowsync::decode::KeyValue::decode(e) {
-        Ok(v) => {
-            let lit = v.sf_literal();
-            let lit = lit.split("::").next().unwrap_or(&lit);
-            lit.trim_matches('\'').to_owned()
-        }
-        // Push positions are {"ingested_at": ..., "id": ...}.
-        Err(_) => match serde_json::from_str::<serde_json::Value>(e) {
-            Ok(v) if v.get("id").is_some() => {
-                format!("{} #{}", v["ingested_at"].as_str().unwrap_or("?"), v["id"])
-            }
-            _ => e.to_owned(),
-        },
-    }
-}
-
-fn format_lag(since: Option<chrono::DateTime<Utc>>) -> String {
-    let Some(t) = since else { return "-".into() };
-    let secs = (Utc::now() - t).num_seconds().max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
-async fn status(deps: &Deps, tenant: Option<String>) -> Result<(), SyncError> {
+/// `snowsync status`: every tenant's (or one tenant's) tables and exports.
+async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<(), SyncError> {
     let tenants = match tenant {
         Some(t) => vec![t],
         None => deps.state.list_tenants().await?,
     };
-    println!(
-        "{:<16} {:<5} {:<36} {:<20} {:<15} {:>10} {:<30} {:>6}",
-        "TENANT", "KIND", "TABLE/EXPORT", "LAST RUN", "OUTCOME", "ROWS", "WATERMARK", "LAG"
-    );
+    let mut all = Vec::with_capacity(tenants.len());
     for t in tenants {
         let id = TenantId::parse(&t)?;
         let mut rows = deps.state.statuses(&id).await?;
         rows.sort_by(|a, b| {
             (a.direction.as_str(), &a.object).cmp(&(b.direction.as_str(), &b.object))
         });
-        if rows.is_empty() {
-            println!("{:<16} {:<5} {:<36} {:<20}", t, "-", "(no runs yet)", "-");
-        }
-        for s in rows {
-            let (last, outcome, count) = match &s.last_run {
-                Some(r) => (
-                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    match (r.outcome, r.error_kind) {
-                        (Outcome::Failed, Some(k)) => format!("failed:{k}"),
-                        (o, _) => o.as_str().to_owned(),
-                    },
-                    r.rows_written.to_string(),
-                ),
-                None => ("-".into(), "-".into(), "-".into()),
-            };
-            println!(
-                "{:<16} {:<5} {:<36} {:<20} {:<15} {:>10} {:<30} {:>6}",
-                t,
-                s.direction.as_str(),
-                s.object,
-                last,
-                outcome,
-                count,
-                format_watermark(s.watermark.as_deref()),
-                format_lag(s.last_complete_started_at)
-            );
-        }
+        let periods = match deps.state.load_tenant(&t).await {
+            Ok(cfg) => {
+                let period = |e: &Option<String>| {
+                    e.as_deref()
+                        .and_then(snowsync::tenant::config::Schedule::period)
+                };
+                (period(&cfg.schedule.pull), period(&cfg.schedule.push))
+            }
+            Err(_) => (None, None),
+        };
+        all.push(output::TenantStatus {
+            tenant: t,
+            rows,
+            periods,
+        });
+    }
+    if as_json {
+        output::print_json(&output::status_json(&all));
+    } else {
+        println!("{}", output::status_table(&all));
+    }
+    Ok(())
+}
+
+/// `snowsync runs`: a tenant's run records, newest first.
+async fn runs(
+    deps: &Deps,
+    tenant: &str,
+    object: Option<&str>,
+    limit: usize,
+    as_json: bool,
+) -> Result<(), SyncError> {
+    let id = TenantId::parse(tenant)?;
+    let mut runs = deps.state.runs(&id).await?;
+    if let Some(o) = object {
+        let o = o.to_uppercase();
+        runs.retain(|r| {
+            let name = r.object.to_uppercase();
+            name == o || name.rsplit('.').next() == Some(o.as_str())
+        });
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    runs.truncate(limit);
+    if as_json {
+        output::print_json(&serde_json::json!({
+            "tenant": id.as_str(),
+            "runs": runs.iter().map(output::run_json).collect::<Vec<_>>(),
+        }));
+    } else if runs.is_empty() {
+        println!("no runs recorded for tenant {id}");
+    } else {
+        println!("{}", output::runs_table(&runs));
     }
     Ok(())
 }
@@ -257,6 +237,7 @@ async fn run_job<J: Job>(
     job: J,
     remote: bool,
     backfill: bool,
+    as_json: bool,
 ) -> Result<bool, SyncError> {
     let direction = J::DIRECTION;
     if remote {
@@ -269,6 +250,10 @@ async fn run_job<J: Job>(
     }
     let run_id = uuid::Uuid::new_v4().to_string();
     let report = job.run(deps, &run_id, &Budget::default()).await?;
+    if as_json {
+        output::print_json(&serde_json::to_value(&report).unwrap_or_default());
+        return Ok(!report.objects.iter().any(|r| r.outcome == Outcome::Failed));
+    }
     if report.objects.is_empty() {
         println!(
             "tenant {} has no [[{}]] {}: nothing to do",
@@ -277,7 +262,7 @@ async fn run_job<J: Job>(
             direction.objects_key()
         );
     }
-    Ok(print_reports(&report.objects))
+    Ok(output::print_reports(&report.objects))
 }
 
 /// Invokes the deployed function with `event` and prints what it reports.
@@ -321,6 +306,7 @@ async fn remote_run<E: serde::Serialize>(
 
 async fn run(cli: Cli) -> Result<bool, SyncError> {
     let deps = Deps::from_env().await?;
+    let as_json = cli.json;
     match cli.command {
         Command::Tenant { command } => match command {
             TenantCommand::Add {
@@ -330,8 +316,13 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 tenant_add(&deps, &config, &credentials).await?;
             }
             TenantCommand::List => {
-                for t in deps.state.list_tenants().await? {
-                    println!("{t}");
+                let tenants = deps.state.list_tenants().await?;
+                if as_json {
+                    output::print_json(&serde_json::json!({ "tenants": tenants }));
+                } else {
+                    for t in tenants {
+                        println!("{t}");
+                    }
                 }
             }
             TenantCommand::Show { tenant } => {
@@ -341,6 +332,15 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                         SyncError::config(format!("tenant {id} is not onboarded"))
                     })?;
                 let has_secret = deps.secrets.exists(&id).await?;
+                if as_json {
+                    output::print_json(&serde_json::json!({
+                        "tenant": id.as_str(),
+                        "secret": id.secret_name(),
+                        "secret_present": has_secret,
+                        "config": text,
+                    }));
+                    return Ok(true);
+                }
                 println!(
                     "# secret {}: {}",
                     id.secret_name(),
@@ -379,7 +379,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            return run_job(&deps, job, remote, backfill).await;
+            return run_job(&deps, job, remote, backfill, as_json).await;
         }
         Command::Push {
             tenant,
@@ -393,9 +393,14 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            return run_job(&deps, job, remote, backfill).await;
+            return run_job(&deps, job, remote, backfill, as_json).await;
         }
-        Command::Status { tenant } => status(&deps, tenant).await?,
+        Command::Status { tenant } => status(&deps, tenant, as_json).await?,
+        Command::Runs {
+            tenant,
+            table,
+            limit,
+        } => runs(&deps, &tenant, table.as_deref(), limit, as_json).await?,
         Command::EgressIps => {
             let function = ScheduleSettings::from_env().pull_function;
             for ip in snowsync::deployment::egress_ips(&deps.lambda, &function).await? {
@@ -404,13 +409,21 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
         }
         Command::Check { tenant } => {
             let lines = snowsync::check::check_tenant(&deps, &tenant).await?;
-            for l in &lines {
-                println!("{l}");
-            }
             let failed = lines
                 .iter()
                 .filter(|l| l.status == snowsync::check::Status::Fail)
                 .count();
+            if as_json {
+                output::print_json(&serde_json::json!({
+                    "tenant": tenant,
+                    "ok": failed == 0,
+                    "checks": lines,
+                }));
+                return Ok(failed == 0);
+            }
+            for l in &lines {
+                println!("{l}");
+            }
             if failed > 0 {
                 eprintln!("error: {failed} check(s) failed for tenant {tenant}");
                 return Ok(false);

@@ -13,7 +13,8 @@ use crate::tenant::config::TenantConfig;
 use crate::types::SfType;
 
 /// How an item fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Works.
     Ok,
@@ -26,7 +27,7 @@ pub enum Status {
 }
 
 /// One line of the check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckLine {
     /// How it fared.
     pub status: Status,

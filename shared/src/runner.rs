@@ -28,6 +28,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// `incremental` or `backfill`: the plan of a push, as run records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Incremental => "incremental",
+            Mode::Backfill => "backfill",
+        }
+    }
+
     /// `Backfill` when `backfill` (the CLI's `--backfill`), else `Incremental`.
     pub fn from_backfill(backfill: bool) -> Self {
         if backfill {
@@ -53,6 +61,20 @@ pub struct Progress {
     pub watermark_after: Option<String>,
     /// Stopped early for the deadline: `continued`.
     pub continued: bool,
+    /// The plan it followed (`full_refresh`, `backfill`, `incremental`).
+    pub plan: Option<&'static str>,
+}
+
+/// One invocation of a run: its id, how many times the run continued before it, and when the
+/// invocation is killed (`None`: no deadline, the CLI).
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The run id (the Lambda request id).
+    pub run_id: &'a str,
+    /// The event's `hop`.
+    pub hop: u32,
+    /// The invocation's deadline.
+    pub deadline: Option<Instant>,
 }
 
 /// The contract's per-object result.
@@ -127,7 +149,8 @@ impl Serialize for RunReport {
 
 /// Runs a tenant's selected objects (`(name, object)` pairs) one after another, each under its
 /// own lease through [`run_object`], sharing one Snowflake session (logged in to last until
-/// `deadline`); `work` runs one object. A run with nothing selected never connects.
+/// the invocation's deadline); `work` runs one object. A run with nothing selected never
+/// connects.
 ///
 /// # Errors
 /// Only for failures before any object runs (an unreadable secret); a login failure is every
@@ -136,8 +159,7 @@ pub(crate) async fn run_objects<O, F, Fut>(
     deps: &Deps,
     cfg: &TenantConfig,
     direction: Direction,
-    run_id: &str,
-    deadline: Option<Instant>,
+    invocation: Invocation<'_>,
     objects: Vec<(String, O)>,
     work: F,
 ) -> Result<RunReport>
@@ -145,6 +167,7 @@ where
     F: Fn(O, Arc<Session>) -> Fut,
     Fut: Future<Output = Result<Progress>>,
 {
+    let run_id = invocation.run_id;
     let mut report = RunReport {
         direction,
         tenant: cfg.tenant.to_string(),
@@ -166,11 +189,17 @@ where
     // One login per invocation. If it fails, every object reports that failure.
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    let session = Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag, deadline)
-        .await
-        .map(Arc::new);
+    let session = Session::connect(
+        &cfg.snowflake,
+        &creds,
+        &deps.endpoint,
+        &tag,
+        invocation.deadline,
+    )
+    .await
+    .map(Arc::new);
     for (name, object) in objects {
-        let r = run_object(deps, &cfg.tenant, direction, &name, run_id, || async {
+        let r = run_object(deps, &cfg.tenant, direction, &name, invocation, || async {
             let session = session
                 .as_ref()
                 .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
@@ -194,7 +223,7 @@ pub async fn run_object<F, Fut>(
     tenant: &TenantId,
     direction: Direction,
     object: &str,
-    run_id: &str,
+    invocation: Invocation<'_>,
     work: F,
 ) -> ObjectReport
 where
@@ -203,6 +232,7 @@ where
 {
     let started = Instant::now();
     let started_at = Utc::now();
+    let run_id = invocation.run_id;
     let mut record = RunRecord {
         tenant: tenant.to_string(),
         direction,
@@ -218,6 +248,8 @@ where
         watermark_after: None,
         error_kind: None,
         error: None,
+        plan: None,
+        hop: invocation.hop,
     };
     let report = |record: &RunRecord, lag_seconds: Option<f64>| ObjectReport {
         object: object.to_owned(),
@@ -273,6 +305,7 @@ where
             record.pages = p.pages;
             record.watermark_before = p.watermark_before;
             record.watermark_after = p.watermark_after;
+            record.plan = p.plan.map(str::to_owned);
             record.finished_at = Some(Utc::now());
             tracing::info!(
                 %tenant, object, outcome = record.outcome.as_str(), rows_read = record.rows_read,

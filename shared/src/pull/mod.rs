@@ -43,7 +43,7 @@ use crate::error::{Result, SyncError};
 use crate::lambda::{Budget, Job};
 use crate::postgres::{PgColumn, Target};
 use crate::quote::Ident;
-use crate::runner::{run_objects, Mode, Progress, RunReport};
+use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PullTable, TenantConfig, TenantId};
@@ -96,8 +96,11 @@ impl Job for PullEvent {
             deps,
             &cfg,
             Direction::Pull,
-            run_id,
-            budget.deadline,
+            Invocation {
+                run_id,
+                hop: self.hop,
+                deadline: budget.deadline,
+            },
             tables,
             |t, session| pull_table(deps, &cfg, t, session, self.mode, run_id, budget),
         )

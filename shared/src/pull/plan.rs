@@ -17,6 +17,17 @@ pub(super) enum PlanKind {
     Incremental,
 }
 
+impl PlanKind {
+    /// As run records name it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::FullRefresh => "full_refresh",
+            PlanKind::Backfill => "backfill",
+            PlanKind::Incremental => "incremental",
+        }
+    }
+}
+
 /// Which rows a backfill is reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

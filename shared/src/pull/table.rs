@@ -341,6 +341,7 @@ impl TableRun<'_> {
         };
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
+            plan: Some(cp.kind.as_str()),
             ..Progress::default()
         };
         // Nothing to read on the main phase when the table had no non-NULL cursor.

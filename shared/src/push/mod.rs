@@ -31,7 +31,7 @@ use crate::error::{Result, SyncError};
 use crate::export::Position;
 use crate::lambda::{Budget, Job};
 use crate::postgres::ExportReader;
-use crate::runner::{run_objects, Mode, Progress, RunReport};
+use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::destination::Destination;
 use crate::snowflake::Session;
 use crate::state::Direction;
@@ -75,8 +75,11 @@ impl Job for PushEvent {
             deps,
             &cfg,
             Direction::Push,
-            run_id,
-            budget.deadline,
+            Invocation {
+                run_id,
+                hop: self.hop,
+                deadline: budget.deadline,
+            },
             exports,
             |p, session| {
                 let cfg = &cfg;
@@ -163,6 +166,7 @@ impl Export<'_> {
             return Ok(Progress {
                 watermark_before: stored.watermark.clone(),
                 watermark_after: stored.watermark,
+                plan: Some(mode.as_str()),
                 ..Progress::default()
             });
         };
@@ -170,6 +174,7 @@ impl Export<'_> {
 
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
+            plan: Some(mode.as_str()),
             ..Progress::default()
         };
         // Pipelined: while batch k loads into Snowflake and merges, batch k+1 (which starts

@@ -118,6 +118,11 @@ pub struct RunRecord {
     pub error_kind: Option<ErrorKind>,
     /// The error message of a failure (never holds secrets).
     pub error: Option<String>,
+    /// The plan the run followed (`full_refresh`, `backfill`, `incremental`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// How many times the run had continued in a fresh invocation when this one started.
+    pub hop: u32,
 }
 
 /// The per-table (or per-export) status row that `snowsync status` shows.

@@ -31,6 +31,8 @@ fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<RunRecord>
         watermark_after: get_s(item, "watermark_after"),
         error_kind,
         error: get_s(item, "error"),
+        plan: get_s(item, "plan"),
+        hop: u32::try_from(get_n(item, "hop")).unwrap_or(u32::MAX),
     })
 }
 
@@ -64,10 +66,12 @@ impl StateStore {
         item.insert("rows_read".into(), n(r.rows_read));
         item.insert("rows_written".into(), n(r.rows_written));
         item.insert("pages".into(), n(r.pages));
+        item.insert("hop".into(), n(u64::from(r.hop)));
         for (k, v) in [
             ("watermark_before", &r.watermark_before),
             ("watermark_after", &r.watermark_after),
             ("error", &r.error),
+            ("plan", &r.plan),
         ] {
             if let Some(v) = v {
                 item.insert(k.into(), s(v));

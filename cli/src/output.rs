@@ -1,0 +1,248 @@
+//! How the CLI prints: tables for people (through `comfy-table`: aligned whatever the lengths,
+//! styled only on a terminal) and, with `--json`, one JSON document per command for scripts.
+//! The documents' shapes are the README's "Machine-readable output".
+
+use chrono::{DateTime, Utc};
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
+use serde_json::{json, Value};
+use snowsync::runner::ObjectReport;
+use snowsync::state::{ObjectStatus, Outcome, RunRecord};
+
+/// Prints one JSON document.
+pub fn print_json(doc: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(doc).unwrap_or_else(|_| doc.to_string())
+    );
+}
+
+/// A table with the CLI's look and the given header.
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(Cell::new));
+    t
+}
+
+/// An outcome as a cell: `failed:<kind>` for a failure, red on a terminal.
+fn outcome_cell(r: &RunRecord) -> Cell {
+    match (r.outcome, r.error_kind) {
+        (Outcome::Failed, Some(k)) => Cell::new(format!("failed:{k}")).fg(Color::Red),
+        (Outcome::Failed, None) => Cell::new("failed").fg(Color::Red),
+        (o, _) => Cell::new(o.as_str()),
+    }
+}
+
+fn right(v: impl ToString) -> Cell {
+    Cell::new(v.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// A stored watermark as a person reads it: the value without its type tag or SQL cast.
+pub fn format_watermark(encoded: Option<&str>) -> String {
+    let Some(e) = encoded else { return "-".into() };
+    match snowsync::decode::KeyValue::decode(e) {
+        Ok(v) => {
+            let lit = v.sf_literal();
+            let lit = lit.split("::").next().unwrap_or(&lit);
+            lit.trim_matches('\'').to_owned()
+        }
+        // Push positions are {"ingested_at": ..., "id": ...}.
+        Err(_) => match serde_json::from_str::<Value>(e) {
+            Ok(v) if v.get("id").is_some() => {
+                format!("{} #{}", v["ingested_at"].as_str().unwrap_or("?"), v["id"])
+            }
+            _ => e.to_owned(),
+        },
+    }
+}
+
+/// A duration in its largest whole unit: `45s`, `12m`, `5h`, `3d`.
+pub fn format_seconds(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// How far behind a table or export is, against its schedule's period when it has one
+/// (`2h / 24h`).
+fn format_lag(since: Option<DateTime<Utc>>, period: Option<std::time::Duration>) -> String {
+    let Some(t) = since else { return "-".into() };
+    let lag = format_seconds((Utc::now() - t).num_seconds());
+    match period {
+        Some(p) => format!(
+            "{lag} / {}",
+            format_seconds(i64::try_from(p.as_secs()).unwrap_or(i64::MAX))
+        ),
+        None => lag,
+    }
+}
+
+/// One tenant's status rows, with its schedule periods (pull, push).
+pub struct TenantStatus {
+    pub tenant: String,
+    pub rows: Vec<ObjectStatus>,
+    pub periods: (Option<std::time::Duration>, Option<std::time::Duration>),
+}
+
+impl TenantStatus {
+    fn period(&self, s: &ObjectStatus) -> Option<std::time::Duration> {
+        match s.direction {
+            snowsync::state::Direction::Pull => self.periods.0,
+            snowsync::state::Direction::Push => self.periods.1,
+        }
+    }
+}
+
+/// `snowsync status`: one row per table or export.
+pub fn status_table(tenants: &[TenantStatus]) -> Table {
+    let mut t = table(&[
+        "TENANT",
+        "KIND",
+        "TABLE/EXPORT",
+        "LAST RUN",
+        "OUTCOME",
+        "ROWS",
+        "WATERMARK",
+        "LAG / SCHEDULE",
+    ]);
+    for ts in tenants {
+        if ts.rows.is_empty() {
+            t.add_row(vec![
+                Cell::new(&ts.tenant),
+                Cell::new("-"),
+                Cell::new("(no runs yet)"),
+            ]);
+        }
+        for s in &ts.rows {
+            let (last, outcome, rows) = match &s.last_run {
+                Some(r) => (
+                    Cell::new(r.started_at.format("%Y-%m-%d %H:%M:%S")),
+                    outcome_cell(r),
+                    right(r.rows_written),
+                ),
+                None => (Cell::new("-"), Cell::new("-"), right("-")),
+            };
+            t.add_row(vec![
+                Cell::new(&ts.tenant),
+                Cell::new(s.direction.as_str()),
+                Cell::new(&s.object),
+                last,
+                outcome,
+                rows,
+                Cell::new(format_watermark(s.watermark.as_deref())),
+                Cell::new(format_lag(s.last_complete_started_at, ts.period(s))),
+            ]);
+        }
+    }
+    t
+}
+
+/// `snowsync status --json`.
+pub fn status_json(tenants: &[TenantStatus]) -> Value {
+    let objects: Vec<Value> = tenants
+        .iter()
+        .flat_map(|ts| {
+            ts.rows.iter().map(move |s| {
+                json!({
+                    "tenant": ts.tenant,
+                    "direction": s.direction.as_str(),
+                    "object": s.object,
+                    "last_run": s.last_run.as_ref().map(run_json),
+                    "watermark": s.watermark,
+                    "last_complete_started_at": s.last_complete_started_at,
+                    "lag_seconds": s.last_complete_started_at.map(|t| (Utc::now() - t).num_seconds()),
+                    "schedule_period_seconds": ts.period(s).map(|p| p.as_secs()),
+                })
+            })
+        })
+        .collect();
+    json!({
+        "tenants": tenants.iter().map(|t| t.tenant.as_str()).collect::<Vec<_>>(),
+        "objects": objects,
+    })
+}
+
+/// A run's wall seconds, when it has ended.
+fn duration_seconds(r: &RunRecord) -> Option<f64> {
+    r.finished_at
+        .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0)
+}
+
+/// One run record as JSON: the record's fields and its duration.
+pub fn run_json(r: &RunRecord) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("duration_seconds".into(), json!(duration_seconds(r)));
+    }
+    v
+}
+
+/// `snowsync runs`: newest first.
+pub fn runs_table(runs: &[RunRecord]) -> Table {
+    let mut t = table(&[
+        "STARTED",
+        "DURATION",
+        "KIND",
+        "TABLE/EXPORT",
+        "PLAN",
+        "OUTCOME",
+        "ROWS READ",
+        "WRITTEN",
+        "PAGES",
+        "WATERMARK BEFORE",
+        "WATERMARK AFTER",
+        "HOP",
+    ]);
+    for r in runs {
+        t.add_row(vec![
+            Cell::new(r.started_at.format("%Y-%m-%d %H:%M:%S")),
+            right(duration_seconds(r).map_or_else(|| "-".to_owned(), |s| format!("{s:.1}s"))),
+            Cell::new(r.direction.as_str()),
+            Cell::new(&r.object),
+            Cell::new(r.plan.as_deref().unwrap_or("-")),
+            outcome_cell(r),
+            right(r.rows_read),
+            right(r.rows_written),
+            right(r.pages),
+            Cell::new(format_watermark(r.watermark_before.as_deref())),
+            Cell::new(format_watermark(r.watermark_after.as_deref())),
+            right(r.hop),
+        ]);
+    }
+    t
+}
+
+/// The per-object lines of an in-process pull or push; whether none failed.
+pub fn print_reports(reports: &[ObjectReport]) -> bool {
+    let mut ok = true;
+    for r in reports {
+        let rate = if r.seconds > 0.0 {
+            r.rows_written as f64 / r.seconds
+        } else {
+            0.0
+        };
+        let mut line = format!(
+            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.2}s  {:>9.0} rows/s",
+            r.object,
+            r.outcome.as_str(),
+            r.rows_read,
+            r.rows_written,
+            r.pages,
+            r.seconds,
+            rate
+        );
+        if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
+            line.push_str(&format!("\n  {kind}: {err}"));
+        }
+        if r.outcome == Outcome::Failed {
+            ok = false;
+        }
+        println!("{line}");
+    }
+    ok
+}
