@@ -2,6 +2,7 @@
 //! `snowsync` (the library) and prints; nothing else lives here.
 
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,8 +29,18 @@ struct Cli {
     /// Print one JSON document instead of text (README, "Machine-readable output").
     #[arg(long, global = true)]
     json: bool,
+    /// No progress display while pulls and pushes run.
+    #[arg(long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The global flags a run's output follows.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    json: bool,
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -237,7 +248,7 @@ async fn run_job<J: Job>(
     job: J,
     remote: bool,
     backfill: bool,
-    as_json: bool,
+    flags: Flags,
 ) -> Result<bool, SyncError> {
     let direction = J::DIRECTION;
     if remote {
@@ -249,8 +260,10 @@ async fn run_job<J: Job>(
         return remote_run(deps, &function, &job, backfill, direction.objects_key()).await;
     }
     let run_id = uuid::Uuid::new_v4().to_string();
-    let report = job.run(deps, &run_id, &Budget::default()).await?;
-    if as_json {
+    let mut deps = deps.clone();
+    deps.watcher = progress::watcher(flags.quiet);
+    let report = job.run(&deps, &run_id, &Budget::default()).await?;
+    if flags.json {
         output::print_json(&serde_json::to_value(&report).unwrap_or_default());
         return Ok(!report.objects.iter().any(|r| r.outcome == Outcome::Failed));
     }
@@ -307,6 +320,10 @@ async fn remote_run<E: serde::Serialize>(
 async fn run(cli: Cli) -> Result<bool, SyncError> {
     let deps = Deps::from_env().await?;
     let as_json = cli.json;
+    let flags = Flags {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
     match cli.command {
         Command::Tenant { command } => match command {
             TenantCommand::Add {
@@ -320,9 +337,12 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 if as_json {
                     output::print_json(&serde_json::json!({ "tenants": tenants }));
                 } else {
-                    for t in tenants {
-                        println!("{t}");
+                    let mut rows = Vec::with_capacity(tenants.len());
+                    for tenant in tenants {
+                        let config = deps.state.load_tenant(&tenant).await.ok();
+                        rows.push(output::TenantRow { tenant, config });
                     }
+                    println!("{}", output::tenants_table(&rows));
                 }
             }
             TenantCommand::Show { tenant } => {
@@ -379,7 +399,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            return run_job(&deps, job, remote, backfill, as_json).await;
+            return run_job(&deps, job, remote, backfill, flags).await;
         }
         Command::Push {
             tenant,
@@ -393,7 +413,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
             };
-            return run_job(&deps, job, remote, backfill, as_json).await;
+            return run_job(&deps, job, remote, backfill, flags).await;
         }
         Command::Status { tenant } => status(&deps, tenant, as_json).await?,
         Command::Runs {

@@ -182,6 +182,42 @@ pub fn run_json(r: &RunRecord) -> Value {
     v
 }
 
+/// A tenant as `snowsync tenant list` shows it: its pull tables, push exports and schedules
+/// (`None` when its stored config no longer parses).
+pub struct TenantRow {
+    pub tenant: String,
+    pub config: Option<snowsync::tenant::config::TenantConfig>,
+}
+
+/// `snowsync tenant list`.
+pub fn tenants_table(tenants: &[TenantRow]) -> Table {
+    let mut t = table(&[
+        "TENANT",
+        "PULL TABLES",
+        "PUSH EXPORTS",
+        "PULL SCHEDULE",
+        "PUSH SCHEDULE",
+    ]);
+    for r in tenants {
+        match &r.config {
+            Some(c) => t.add_row(vec![
+                Cell::new(&r.tenant),
+                right(c.pull.len()),
+                right(c.push.len()),
+                Cell::new(c.schedule.pull.as_deref().unwrap_or("-")),
+                Cell::new(c.schedule.push.as_deref().unwrap_or("-")),
+            ]),
+            None => t.add_row(vec![
+                Cell::new(&r.tenant),
+                right("?"),
+                right("?"),
+                Cell::new("(stored config does not parse: snowsync tenant show)").fg(Color::Red),
+            ]),
+        };
+    }
+    t
+}
+
 /// `snowsync runs`: newest first.
 pub fn runs_table(runs: &[RunRecord]) -> Table {
     let mut t = table(&[

@@ -96,6 +96,8 @@ pub struct Deps {
     pub endpoint: Endpoint,
     /// Tunables.
     pub settings: Settings,
+    /// Who watches runs as they go (the CLI's progress display); `None` in the functions.
+    pub watcher: Option<std::sync::Arc<dyn crate::runner::Watcher>>,
 }
 
 /// The AWS SDK config from the standard chain (`AWS_ENDPOINT_URL` reaches the emulator locally).
@@ -134,6 +136,7 @@ impl Deps {
             platform,
             endpoint: Endpoint::from_env()?,
             settings: Settings::from_env()?,
+            watcher: None,
         })
     }
 }

@@ -65,6 +65,23 @@ pub struct Progress {
     pub plan: Option<&'static str>,
 }
 
+/// Who watches runs as they go: the CLI's progress display (bars on a terminal, lines
+/// otherwise). The functions have none; every call is cheap and never fails the run.
+pub trait Watcher: Send + Sync + std::fmt::Debug {
+    /// An object's run took its lease and starts.
+    fn started(&self, object: &str);
+    /// Whether an estimate of the rows to read is worth a metadata query.
+    fn wants_estimate(&self) -> bool {
+        false
+    }
+    /// About how many rows the run will read (the source's own row count).
+    fn expect(&self, _object: &str, _rows: u64) {}
+    /// A page or batch committed: the run's totals so far.
+    fn committed(&self, object: &str, rows: u64, pages: u64);
+    /// The object's run ended.
+    fn finished(&self, report: &ObjectReport);
+}
+
 /// One invocation of a run: its id, how many times the run continued before it, and when the
 /// invocation is killed (`None`: no deadline, the CLI).
 #[derive(Debug, Clone, Copy)]
@@ -292,6 +309,9 @@ where
     if let Err(e) = deps.state.record_run(tenant, &record).await {
         tracing::warn!(%tenant, object, error = %e, "could not record the run start");
     }
+    if let Some(w) = &deps.watcher {
+        w.started(object);
+    }
 
     match work().await {
         Ok(p) => {
@@ -338,5 +358,9 @@ where
     {
         tracing::warn!(%tenant, object, error = %e, "could not release the lease; it expires by itself");
     }
-    report(&record, lag_seconds)
+    let report = report(&record, lag_seconds);
+    if let Some(w) = &deps.watcher {
+        w.finished(&report);
+    }
+    report
 }

@@ -425,7 +425,7 @@ async fn an_emulator_restart_mid_run_fails_it_transient_at_worst_and_the_next_ru
     // fails with the kind `transient` and no other.
     let line = output
         .lines()
-        .find(|l| l.starts_with(&format!("{db}.PUBLIC.LEDGER")))
+        .find(|l| l.starts_with(&format!("{db}.PUBLIC.LEDGER ")))
         .unwrap_or_else(|| panic!("no report line: {output}"));
     if status.success() {
         assert!(line.contains(" complete "), "{output}");

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique};
+use snowsync::snowflake::Session;
+
+use crate::helpers::{cli, secret, spawn_stack, tenant_toml, text, unique, TestStack};
 
 const DEALS: &str = "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n\n[schedule]\npull = \"rate(6 hours)\"\n";
 
@@ -17,22 +19,28 @@ fn json(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("snowsync {args:?} --json: {e}: {stdout}{stderr}"))
 }
 
-#[tokio::test]
-async fn json_documents_and_the_run_history_say_what_happened() {
-    let stack = spawn_stack().await;
+/// A tenant pulling `DEALS (ID, UPDATED_AT)` of `rows` rows, one second apart from
+/// 2026-01-01 00:00:01, every 6 hours; returns the tenant, the table's name and the admin session.
+async fn deals_tenant(stack: &TestStack, rows: u32) -> (String, String, Session) {
     let tenant = unique("t-");
     let db = unique("DB_").to_uppercase();
     let sf = stack.snowflake(&db).await;
     sf.execute("CREATE TABLE PUBLIC.DEALS (ID NUMBER(38,0), UPDATED_AT TIMESTAMP_NTZ)")
         .await
         .expect("create");
-    sf.execute("INSERT INTO PUBLIC.DEALS VALUES (1, '2026-01-01 00:00:01'), (2, '2026-01-01 00:00:02'), (3, '2026-01-01 00:00:03')")
+    sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('second', SEQ4() + 1, '2026-01-01'::TIMESTAMP_NTZ) FROM TABLE(GENERATOR(ROWCOUNT => {rows}))"))
         .await
         .expect("insert");
     stack
         .onboard(&tenant_toml(&tenant, &db, "SVC", DEALS), &secret("pw-"))
         .await;
-    let object = format!("{db}.PUBLIC.DEALS");
+    (tenant, format!("{db}.PUBLIC.DEALS"), sf)
+}
+
+#[tokio::test]
+async fn json_documents_and_the_run_history_say_what_happened() {
+    let stack = spawn_stack().await;
+    let (tenant, object, sf) = deals_tenant(&stack, 3).await;
 
     // pull --json: the function's own result document.
     let first = json(&["pull", &tenant]);
@@ -151,4 +159,52 @@ async fn json_documents_and_the_run_history_say_what_happened() {
     ] {
         assert!(stdout.contains(want), "{want} not in:\n{stdout}");
     }
+}
+
+/// Progress while a pull runs: a bar on a terminal (through `script`, which gives the run a
+/// pseudo-terminal), a line at the start and the end of each table otherwise, and nothing with
+/// `--quiet`.
+#[tokio::test]
+async fn progress_is_a_bar_on_a_terminal_lines_otherwise_and_nothing_when_quiet() {
+    let stack = spawn_stack().await;
+    let (tenant, object, _) = deals_tenant(&stack, 3000).await;
+    let env = [("SNOWSYNC_PAGE_ROWS", "50")];
+
+    let out = cli(&["pull", &tenant, "--backfill"], &env);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("{object}: started")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{object}: complete after 3000 rows in ")),
+        "{stderr}"
+    );
+
+    let out = cli(&["pull", &tenant, "--backfill", "--quiet"], &env);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(": started"), "{stderr}");
+    assert!(
+        stdout.contains(&object),
+        "the report still prints: {stdout}"
+    );
+
+    let command = format!(
+        "{} pull {tenant} --backfill",
+        env!("CARGO_BIN_EXE_snowsync")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .envs(env)
+        .output()
+        .expect("script");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        !terminal.contains(": started"),
+        "no plain lines on a terminal: {terminal}"
+    );
+    assert!(
+        terminal.contains(&object) && terminal.contains(" rows") && terminal.contains(" pages"),
+        "a bar per table: {terminal}"
+    );
 }

@@ -53,7 +53,7 @@ mod pipeline;
 mod plan;
 mod table;
 
-use crate::snowflake::source::{source_columns, PhaseQuery, SourceColumn};
+use crate::snowflake::source::{row_count, source_columns, PhaseQuery, SourceColumn};
 use pages::*;
 use pipeline::Pipeline;
 use plan::*;

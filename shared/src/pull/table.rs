@@ -344,6 +344,15 @@ impl TableRun<'_> {
             plan: Some(cp.kind.as_str()),
             ..Progress::default()
         };
+        // A watcher showing progress gets the rows a whole read will take, from the source's own
+        // count (an incremental run's delta has no such estimate).
+        if let Some(w) = self.deps.watcher.as_ref().filter(|w| w.wants_estimate()) {
+            if cp.kind != PlanKind::Incremental {
+                if let Ok(Some(rows)) = row_count(self.session, self.t).await {
+                    w.expect(&self.object, rows.saturating_sub(cp.rows));
+                }
+            }
+        }
         // Nothing to read on the main phase when the table had no non-NULL cursor.
         let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
         let pace = Pace::new(&self.cols, cp.bytes_per_row);

@@ -219,6 +219,9 @@ impl Export<'_> {
             progress.rows_read += n;
             progress.rows_written += n;
             progress.pages += 1;
+            if let Some(w) = &self.deps.watcher {
+                w.committed(self.object, progress.rows_written, progress.pages);
+            }
             progress.watermark_after = Some(encoded);
             slowest = slowest.max(started.elapsed());
             started = Instant::now();

@@ -61,6 +61,26 @@ struct Described {
     length: Option<i64>,
 }
 
+/// The table's row count as Snowflake keeps it in `INFORMATION_SCHEMA.TABLES` (metadata: no
+/// scan); `None` when it reports none.
+///
+/// # Errors
+/// A classified Snowflake error.
+pub(crate) async fn row_count(session: &Session, t: &PullTable) -> Result<Option<u64>> {
+    let sql = format!(
+        "SELECT ROW_COUNT FROM {}.INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+        t.table.database.sql(),
+        sf_string(t.table.schema.name()),
+        sf_string(t.table.table.name())
+    );
+    let batches = session.query(&sql).await?;
+    Ok(batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .and_then(|b| int_at(b, 0, 0))
+        .and_then(|n| u64::try_from(n).ok()))
+}
+
 /// Resolves the configured columns against the table's, with types.
 pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<Vec<SourceColumn>> {
     let described = describe(session, t).await?;
