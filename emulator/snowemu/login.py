@@ -18,7 +18,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from . import parameters
+from . import parameters, user_keys
 from .asgi import Receive, Scope, Send, call_inner, decode_body, read_body, send_json, session_token
 from .realism import Realism
 from .state import SessionState, last_jwt, masters, new_session_id, query_tags, sessions
@@ -65,8 +65,14 @@ class Logins:
         authenticator = str(data.get("AUTHENTICATOR") or "SNOWFLAKE").upper()
         authn_method = "KEY_PAIR" if authenticator == "SNOWFLAKE_JWT" else "PASSWORD"
         if authenticator == "SNOWFLAKE_JWT":
-            # key-pair login: accepted like a password (the JWT is not verified), but recorded
-            last_jwt[user] = str(data.get("TOKEN") or "")
+            # key-pair login: checked against the user's registered keys (user_keys), and recorded
+            token = str(data.get("TOKEN") or "")
+            last_jwt[user] = token
+            why = user_keys.refused(user, token)
+            if why is not None:
+                logger.warning("key-pair login of %s refused: %s", user, why)
+                await send_json(send, login_error_body("390144", "JWT token is invalid.", authn_method, None))
+                return
 
         if user in DESIGNATED_USERS:
             code, message, next_action = DESIGNATED_USERS[user]

@@ -18,7 +18,7 @@ import re
 from typing import Any, Awaitable
 from urllib.parse import parse_qs
 
-from . import faults, in_progress, parameters, results
+from . import faults, in_progress, parameters, results, user_keys
 from .asgi import (
     Captured,
     Receive,
@@ -150,6 +150,10 @@ class Queries:
             parsed = parse_alter_session(sql)
             if parsed is not None:
                 return await self.alter_session(scope, receive, state, conn, parsed)
+
+        # CREATE USER / ALTER USER: fakesnow has no users; their registered keys live here
+        if keyword in ("CREATE", "ALTER") and user_keys.statement(sql):
+            return results.status_result(state, conn)
 
         if state.no_warehouse and re.search(r"\bFROM\b", sql, re.IGNORECASE):
             # Snowflake runs metadata-only statements (SHOW, SELECT CURRENT_ROLE()) without a

@@ -15,6 +15,7 @@ Prints "N passed, M failed"; exits 1 on failure.
 from __future__ import annotations
 
 import base64
+import hashlib
 import datetime as dt
 import gzip
 import json
@@ -433,6 +434,33 @@ def run() -> None:
     check("JWT login accepted", status == 200 and not login_problems(resp), (status, login_problems(resp), resp))
     status, resp = http("GET", "/_emulator/last_jwt?user=smoke_jwt_user")
     check("/_emulator/last_jwt returns the token", status == 200 and resp == {"token": jwt}, (status, resp))
+
+    # A registered key: only a JWT it signed, naming its fingerprint, logs in (390144 otherwise)
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fp = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+    user = "SMOKE_KEYED_" + secrets.token_hex(4).upper()
+    status, resp = query(token, f"CREATE USER {user} RSA_PUBLIC_KEY = '{base64.b64encode(der).decode()}'")
+    expect_ok("CREATE USER ... RSA_PUBLIC_KEY answered by the layer", status, resp)
+
+    def signed(issuer_fp: str) -> str:
+        enc = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+        head = enc(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+        body = enc(json.dumps({"iss": f"ACCT.{user}.{issuer_fp}", "sub": f"ACCT.{user}", "iat": 0, "exp": 9999999999}).encode())
+        sig = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{head}.{body}.{enc(sig)}"
+
+    status, resp = login(user, password=None, jwt=signed(fp))
+    check("JWT signed by the registered key: accepted", status == 200 and not login_problems(resp), (status, resp))
+    status, resp = login(user, password=None, jwt=jwt)
+    check("JWT of another key: 390144", isinstance(resp, dict) and resp.get("code") == "390144", (status, resp))
+    status, resp = query(token, f"ALTER USER {user} UNSET RSA_PUBLIC_KEY")
+    expect_ok("ALTER USER ... UNSET RSA_PUBLIC_KEY", status, resp)
+    status, resp = login(user, password=None, jwt=jwt)
+    check("no registered key left: accepted as before", status == 200 and not login_problems(resp), (status, resp))
 
     # --- no-write role ----------------------------------------------------------------------------
     status, resp = login("smoke_reader", role="snowsync_no_write")

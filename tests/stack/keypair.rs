@@ -230,3 +230,74 @@ async fn a_wrong_passphrase_or_malformed_key_is_a_clear_config_error_at_tenant_a
         );
     }
 }
+
+/// The public key as `RSA_PUBLIC_KEY` takes it: the PEM body on one line.
+fn key_body(public_pem: &str) -> String {
+    public_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect()
+}
+
+/// Rotation as Snowflake runs it: a login must carry one of the user's registered keys, and a
+/// second key (`RSA_PUBLIC_KEY_2`) lets the new one in before the old one is dropped.
+#[tokio::test]
+async fn only_a_registered_key_logs_in_and_a_second_key_slot_rotates_without_downtime() {
+    let stack = spawn_stack().await;
+    let dir = std::env::temp_dir().join(unique("snowsync-rot-"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for d in ["old", "new"] {
+        std::fs::create_dir_all(dir.join(d)).expect("dir");
+    }
+    let (_, old_public, _) = keypair(&dir.join("old"));
+    let (new_private, new_public, _) = keypair(&dir.join("new"));
+    let user = unique("ROT_").to_uppercase();
+    let admin = stack.snowflake("ADMIN_DB").await;
+    let alter = |sql: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+    // The user has only the old key; the tenant's secret holds the new one.
+    alter(format!(
+        "CREATE USER {user} RSA_PUBLIC_KEY = '{}' DEFAULT_ROLE = PUBLIC",
+        key_body(&old_public)
+    ))
+    .await;
+    let tenant = unique("k-");
+    let creds = serde_json::json!({ "private_key": new_private });
+    let (ok, out) = onboard_and_pull(&tenant, "XY12345", &user, creds).await;
+    assert!(!ok, "an unregistered key logged in: {out}");
+    assert!(
+        out.contains("auth: Snowflake refused the key-pair login")
+            && out.contains("check that the user's RSA_PUBLIC_KEY matches the private key"),
+        "{out}"
+    );
+    // Step 1 of a rotation: the new key in the second slot; both keys now log in.
+    alter(format!(
+        "ALTER USER {user} SET RSA_PUBLIC_KEY_2 = '{}'",
+        key_body(&new_public)
+    ))
+    .await;
+    let out = cli(&["pull", &tenant], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // Step 2: the old key dropped; the new one still logs in.
+    alter(format!("ALTER USER {user} UNSET RSA_PUBLIC_KEY")).await;
+    let out = cli(&["pull", &tenant], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // And once the new key is dropped too in favour of the old, it no longer does.
+    alter(format!(
+        "ALTER USER {user} SET RSA_PUBLIC_KEY = '{}'",
+        key_body(&old_public)
+    ))
+    .await;
+    alter(format!("ALTER USER {user} UNSET RSA_PUBLIC_KEY_2")).await;
+    let out = cli(&["pull", &tenant], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "a dropped key logged in: {stdout}");
+    assert!(stdout.contains("auth:"), "{stdout}{stderr}");
+}
