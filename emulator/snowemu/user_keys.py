@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 keys: dict[str, dict[int, str]] = {}
 
 NAME = r'(?P<name>"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
-CREATE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?USER\s+(?:IF\s+NOT\s+EXISTS\s+)?" + NAME + r"(?P<rest>.*)$", re.I | re.S)
+CREATE = re.compile(r"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?USER\s+(?:IF\s+NOT\s+EXISTS\s+)?" + NAME + r"(?P<rest>.*)$", re.I | re.S)
 ALTER_SET = re.compile(r"^\s*ALTER\s+USER\s+(?:IF\s+EXISTS\s+)?" + NAME + r"\s+SET\s+(?P<rest>.*)$", re.I | re.S)
 ALTER_UNSET = re.compile(r"^\s*ALTER\s+USER\s+(?:IF\s+EXISTS\s+)?" + NAME + r"\s+UNSET\s+(?P<rest>.*)$", re.I | re.S)
 KEY_VALUE = re.compile(r"\bRSA_PUBLIC_KEY(?P<two>_2)?\s*=\s*'(?P<key>[^']*)'", re.I)
@@ -41,7 +41,7 @@ def statement(sql: str) -> bool:
         if m is None:
             continue
         user = keys.setdefault(user_name(m.group("name")), {})
-        if pattern is CREATE and re.match(r"^\s*CREATE\s+OR\s+REPLACE", sql, re.I):
+        if pattern is CREATE and m.group("replace"):
             user.clear()
         if unset:
             for k in KEY_NAME.finditer(m.group("rest")):

@@ -459,6 +459,46 @@ impl Drop for Emulator {
     }
 }
 
+/// The stored progress of one table or export.
+pub async fn progress(
+    stack: &TestStack,
+    tenant: &str,
+    direction: snowsync::state::Direction,
+    object: &str,
+) -> snowsync::state::StoredProgress {
+    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
+    stack
+        .deps
+        .state
+        .progress(&id, direction, object)
+        .await
+        .expect("progress")
+}
+
+/// The checkpoint an unfinished run left, parsed.
+pub fn checkpoint_of(p: &snowsync::state::StoredProgress) -> Option<serde_json::Value> {
+    p.checkpoint
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+}
+
+/// Polls `object`'s stored progress every `every` until `done` holds of it; fails with `what`
+/// after `limit`.
+async fn poll_progress(
+    stack: &TestStack,
+    (tenant, direction, object): (&str, snowsync::state::Direction, &str),
+    every: std::time::Duration,
+    limit: std::time::Duration,
+    what: &str,
+    mut done: impl FnMut(&snowsync::state::StoredProgress) -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !done(&progress(stack, tenant, direction, object).await) {
+        assert!(started.elapsed() < limit, "{what}");
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Waits until the pull of `object` (DB.SCHEMA.TABLE) has checkpointed `pages` pages, or the
 /// run ended.
 pub async fn wait_for_pages(
@@ -468,30 +508,21 @@ pub async fn wait_for_pages(
     pages: u64,
     child: &mut Spawned,
 ) {
-    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
-    let started = std::time::Instant::now();
-    loop {
-        let p = stack
-            .deps
-            .state
-            .progress(&id, snowsync::state::Direction::Pull, object)
-            .await
-            .expect("progress");
-        let done = p
-            .checkpoint
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            .and_then(|c| c["pages"].as_u64())
-            .is_some_and(|n| n >= pages);
-        if done || child.try_wait().expect("wait").is_some() {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(120),
-            "no progress"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let pull = snowsync::state::Direction::Pull;
+    poll_progress(
+        stack,
+        (tenant, pull, object),
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_secs(120),
+        "no progress",
+        |p| {
+            checkpoint_of(p)
+                .and_then(|c| c["pages"].as_u64())
+                .is_some_and(|n| n >= pages)
+                || child.try_wait().expect("wait").is_some()
+        },
+    )
+    .await;
 }
 
 /// Arms an emulator fault for `user`'s queries (`POST /_emulator/faults` of the emulator at
@@ -552,24 +583,13 @@ pub async fn lease_lapsed(
     direction: snowsync::state::Direction,
     object: &str,
 ) {
-    let id = snowsync::tenant::config::TenantId::parse(tenant).expect("id");
-    let started = std::time::Instant::now();
-    loop {
-        let p = stack
-            .deps
-            .state
-            .progress(&id, direction, object)
-            .await
-            .expect("progress");
-        match p.lease {
-            Some((_, until)) if until >= chrono::Utc::now() => {
-                assert!(
-                    started.elapsed() < std::time::Duration::from_secs(30),
-                    "the lease of {object} never lapsed"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            _ => return,
-        }
-    }
+    poll_progress(
+        stack,
+        (tenant, direction, object),
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_secs(30),
+        &format!("the lease of {object} never lapsed"),
+        |p| !matches!(&p.lease, Some((_, until)) if *until >= chrono::Utc::now()),
+    )
+    .await;
 }

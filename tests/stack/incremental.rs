@@ -11,8 +11,8 @@ use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
-    cli, lease_lapsed, pg_schema, rows_returned, secret, spawn_stack, tenant_toml, text, unique,
-    wait_for_pages, Faults, Spawned, TestStack,
+    checkpoint_of, cli, lease_lapsed, pg_schema, progress, rows_returned, secret, spawn_stack,
+    tenant_toml, text, unique, wait_for_pages, Faults, Spawned, TestStack,
 };
 
 const TABLE: &str =
@@ -138,15 +138,54 @@ async fn checkpointed_rows(stack: &TestStack, tenant: &str, db: &str) -> u64 {
 
 /// The stored checkpoint of DEALS, if a run is unfinished.
 async fn checkpoint(stack: &TestStack, tenant: &str, db: &str) -> Option<serde_json::Value> {
-    let id = TenantId::parse(tenant).expect("id");
-    stack
-        .deps
-        .state
-        .progress(&id, Direction::Pull, &format!("{db}.PUBLIC.DEALS"))
-        .await
-        .expect("progress")
-        .checkpoint
-        .and_then(|c| serde_json::from_str(&c).ok())
+    checkpoint_of(
+        &progress(
+            stack,
+            tenant,
+            Direction::Pull,
+            &format!("{db}.PUBLIC.DEALS"),
+        )
+        .await,
+    )
+}
+
+/// Waits until no live run holds the lease of DEALS (see [`lease_lapsed`]).
+async fn deals_lease_lapsed(stack: &TestStack, tenant: &str, db: &str) {
+    lease_lapsed(
+        stack,
+        tenant,
+        Direction::Pull,
+        &format!("{db}.PUBLIC.DEALS"),
+    )
+    .await;
+}
+
+/// Starts `snowsync pull <tenant> --backfill` of DEALS, SIGKILLs it once it has checkpointed
+/// `pages` pages (unless it finished first) and waits until its lease lapses. Returns whether
+/// the kill landed mid-run.
+async fn backfill_killed_after(
+    stack: &TestStack,
+    (tenant, db): (&str, &str),
+    env: &[(&str, &str)],
+    pages: u64,
+) -> bool {
+    let mut child = Spawned::snowsync(&["pull", tenant, "--backfill"], env);
+    wait_for_pages(
+        stack,
+        tenant,
+        &format!("{db}.PUBLIC.DEALS"),
+        pages,
+        &mut child,
+    )
+    .await;
+    let killed = child.try_wait().expect("wait").is_none();
+    if killed {
+        child.kill().expect("SIGKILL");
+    }
+    child.finish();
+    // The dead run's lease expires (a TTL after its last checkpoint); the next run takes it.
+    deals_lease_lapsed(stack, tenant, db).await;
+    killed
 }
 
 /// Rows of result data one run may read beyond the rows its plan has left: the column
@@ -263,28 +302,9 @@ async fn sigkill_mid_backfill_at_several_points_then_rerun_gives_the_source_exac
     let kill_points = [1u64, 2, 4, 9, 15, 22, 31, 40, 48, 55];
     let mut killed = 0;
     for pages in kill_points {
-        let mut child = Spawned::snowsync(&["pull", &tenant, "--backfill"], &env);
-        wait_for_pages(
-            &stack,
-            &tenant,
-            &format!("{db}.PUBLIC.DEALS"),
-            pages,
-            &mut child,
-        )
-        .await;
-        if child.try_wait().expect("wait").is_none() {
-            child.kill().expect("SIGKILL");
+        if backfill_killed_after(&stack, (&tenant, &db), &env, pages).await {
             killed += 1;
         }
-        child.finish();
-        // The dead run's lease expires (2 s after its last checkpoint); the next run takes it.
-        lease_lapsed(
-            &stack,
-            &tenant,
-            Direction::Pull,
-            &format!("{db}.PUBLIC.DEALS"),
-        )
-        .await;
     }
     assert!(killed >= 8, "only {killed} kills landed mid-run");
     // The interrupted backfill is resumed by the next run, whatever its mode.
@@ -493,35 +513,10 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
             .await
             .expect("insert");
         // The dead run's lease expires (1 s after its last checkpoint); the next run takes it.
-        lease_lapsed(
-            &stack,
-            &tenant,
-            Direction::Pull,
-            &format!("{db}.PUBLIC.DEALS"),
-        )
-        .await;
+        deals_lease_lapsed(&stack, &tenant, &db).await;
     }
     // One kill placed deep into a backfill: the run after it reads only what was left.
-    let mut child = Spawned::snowsync(&["pull", &tenant, "--backfill"], &env);
-    wait_for_pages(
-        &stack,
-        &tenant,
-        &format!("{db}.PUBLIC.DEALS"),
-        20,
-        &mut child,
-    )
-    .await;
-    if child.try_wait().expect("wait").is_none() {
-        child.kill().expect("SIGKILL");
-    }
-    child.finish();
-    lease_lapsed(
-        &stack,
-        &tenant,
-        Direction::Pull,
-        &format!("{db}.PUBLIC.DEALS"),
-    )
-    .await;
+    backfill_killed_after(&stack, (&tenant, &db), &env, 20).await;
     let done = checkpointed_rows(&stack, &tenant, &db).await;
     assert!(
         done >= 10 * 50,

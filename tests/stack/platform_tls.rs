@@ -14,19 +14,8 @@ fn ca_file() -> PathBuf {
     ))
 }
 
-/// An error and every source under it, joined: what an operator could read about the failure.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
 async fn uses_tls(store: &PlatformStore) -> Result<bool, String> {
-    let client = store.client().await.map_err(|e| chain(&e))?;
+    let client = store.client().await.map_err(|e| e.to_string())?;
     let row = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
