@@ -31,8 +31,9 @@ logger = logging.getLogger("snowsync.emulator.chunks")
 SSE_C_ALGORITHM = "x-amz-server-side-encryption-customer-algorithm"
 SSE_C_KEY = "x-amz-server-side-encryption-customer-key"
 SSE_C_KEY_MD5 = "x-amz-server-side-encryption-customer-key-md5"
-KEEP_UNFETCHED_S = 600  # a result's chunks are dropped after this, fetched or not
-KEEP_FETCHED_S = 30  # ... and this long after every chunk was fetched once
+# Snowflake persists a query's result for 24 hours: `GET /queries/<id>/result` serves it again
+# with fresh chunk URLs (gosnowflake monitoring.go getQueryResultResp, arrow_stream.go).
+KEEP_PERSISTED_S = 24 * 3600
 MAX_BYTES = 512 * 1024 * 1024  # compressed chunk bytes kept at most, oldest results dropped first
 _PATH = re.compile(r"^/[^?]*/results/([^/]+)_0/main/data_0_0_(\d+)$")
 
@@ -45,14 +46,17 @@ def new_qrmk() -> tuple[str, str]:
 
 @dataclass
 class StoredResult:
-    """The chunks of one result, held until fetched (or until they expire)."""
+    """The chunks of one result and its answer without them, persisted as Snowflake does."""
 
     qrmk: str
     key_md5: str
     bodies: list[bytes]
     fetched: list[bool]
+    rows: list[int] = field(default_factory=list)  # per chunk
+    raw_sizes: list[int] = field(default_factory=list)  # per chunk, uncompressed
+    user: str | None = None  # whose statement it was: only their sessions read it again
+    answer: dict = field(default_factory=dict)  # `data` without `chunks`
     created: float = field(default_factory=time.monotonic)
-    all_fetched_at: float | None = None
 
     def size(self) -> int:
         return sum(len(b) for b in self.bodies)
@@ -86,11 +90,11 @@ class ChunkStore:
         self.results: dict[str, StoredResult] = {}
         self.chunked = 0  # results split so far: picks the inline/header variant
         self.gets = 0  # authorised chunk GETs: picks the faults
-        self.stats = {"served": 0, "refused_403": 0, "faults_503": 0, "faults_cut": 0}
+        self.stats = {"served": 0, "refused_403": 0, "faults_503": 0, "faults_cut": 0, "persisted_reads": 0}
 
     # ---- splitting --------------------------------------------------------------------------
 
-    def split(self, data: dict, qid: str) -> None:
+    def split(self, data: dict, qid: str, user: str | None = None) -> None:
         """Give a result its qrmk and, past --chunk-rows rows, its chunks (in place).
 
         The variants alternate so clients meet all four: result k has an empty inline part when
@@ -111,14 +115,43 @@ class ChunkStore:
         k, self.chunked = self.chunked, self.chunked + 1
         inline, rest = parts(k % 2 == 1)
         self.sweep()
-        self.results[qid] = StoredResult(qrmk, key_md5, [gzip.compress(b, compresslevel=5) for _, b in rest], [False] * len(rest))
-        data["chunks"] = [self._entry(qid, i, rows, body, self.results[qid].bodies[i]) for i, (rows, body) in enumerate(rest)]
+        stored = StoredResult(
+            qrmk,
+            key_md5,
+            [gzip.compress(b, compresslevel=5) for _, b in rest],
+            [False] * len(rest),
+            rows=[n for n, _ in rest],
+            raw_sizes=[len(b) for _, b in rest],
+            user=user,
+        )
+        self.results[qid] = stored
         inline(data)
         data["returned"] = data.get("total", 0)
         if (k // 2) % 2 == 0:
             # recorded from Snowflake: key and key MD5 only; the algorithm rides in the URL
             # (snowflake-connector-python test/data/wiremock/mappings/queries/select_large_request_successful.json)
             data["chunkHeaders"] = {SSE_C_KEY: qrmk, SSE_C_KEY_MD5: key_md5}
+        stored.answer = {k: v for k, v in data.items() if k != "chunks"}
+        data["chunks"] = self._entries(qid, stored)
+
+    def persisted(self, qid: str, user: str) -> dict | None:
+        """`data` of a persisted result read again (`GET /queries/<id>/result`): the same inline
+        part and chunks under fresh URLs; None when it is gone or was another user's."""
+        self.sweep()
+        stored = self.results.get(qid)
+        if stored is None or stored.user != user:
+            return None
+        self.stats["persisted_reads"] += 1
+        return {**stored.answer, "chunks": self._entries(qid, stored)}
+
+    def expire(self) -> int:
+        """Forget every persisted result (as if its 24 hours had passed); how many there were."""
+        n = len(self.results)
+        self.results.clear()
+        return n
+
+    def _entries(self, qid: str, stored: StoredResult) -> list[dict]:
+        return [self._entry(qid, i, stored.rows[i], stored.raw_sizes[i], len(b)) for i, b in enumerate(stored.bodies)]
 
     def _arrow_parts(self, data: dict):
         table = pa.ipc.open_stream(base64.b64decode(data["rowsetBase64"])).read_all()
@@ -159,7 +192,7 @@ class ChunkStore:
     def _slices(self, table: pa.Table) -> list[pa.Table]:
         return [table.slice(start, self.rows) for start in range(0, table.num_rows, self.rows)]
 
-    def _entry(self, qid: str, index: int, rows: int, raw: bytes, compressed: bytes) -> dict:
+    def _entry(self, qid: str, index: int, rows: int, raw_size: int, compressed_size: int) -> dict:
         """One `chunks` entry: the fields the drivers read (result_batch.py RemoteChunkInfo,
         gosnowflake query.go ExecResponseChunk)."""
         expires = int(time.time()) + 21600
@@ -169,14 +202,13 @@ class ChunkStore:
             f"?{SSE_C_ALGORITHM}=AES256&response-content-encoding=gzip"
             f"&AWSAccessKeyId=AKIAEMULATOREXAMPLE00&Expires={expires}&Signature={signature}"
         )
-        return {"url": url, "rowCount": rows, "uncompressedSize": len(raw), "compressedSize": len(compressed)}
+        return {"url": url, "rowCount": rows, "uncompressedSize": raw_size, "compressedSize": compressed_size}
 
     def sweep(self) -> None:
-        """Forget results whose chunks were all fetched a while ago, old ones, and the oldest
-        beyond MAX_BYTES."""
+        """Forget results older than Snowflake keeps them, and the oldest beyond MAX_BYTES."""
         now = time.monotonic()
         for qid, r in list(self.results.items()):
-            if now - r.created > KEEP_UNFETCHED_S or (r.all_fetched_at and now - r.all_fetched_at > KEEP_FETCHED_S):
+            if now - r.created > KEEP_PERSISTED_S:
                 del self.results[qid]
         total = sum(r.size() for r in self.results.values())
         for qid in list(self.results):
@@ -264,8 +296,6 @@ class ChunkStore:
     def _fetched(self, stored: StoredResult, index: int) -> None:
         self.stats["served"] += 1
         stored.fetched[index] = True
-        if all(stored.fetched) and stored.all_fetched_at is None:
-            stored.all_fetched_at = time.monotonic()
 
     @staticmethod
     async def _send(

@@ -46,6 +46,10 @@ class Control:
             for s in sessions.values():
                 s.expired = True
             await send_json(send, {"expired": len(sessions)})
+        elif path == "/_emulator/expire_results" and method == "POST":
+            # every persisted result gone, as if its 24 hours had passed
+            await read_body(receive)
+            await send_json(send, {"expired": self.chunks.expire() if self.chunks else 0})
         elif path == "/_emulator/faults" and method == "POST":
             await send_json(send, faults.arm(json.loads(await read_body(receive) or b"{}")))
         elif path == "/_emulator/faults" and method == "GET":

@@ -84,7 +84,7 @@ def finish_result(resp: dict, state: SessionState, qid: str | None, chunks: Chun
         if state.result_format() == "JSON" and data.get("queryResultFormat") == "arrow":
             as_json_result(data)
     if chunks is not None:
-        chunks.split(data, str(data.get("queryId")))
+        chunks.split(data, str(data.get("queryId")), state.user)
 
 
 def as_json_result(data: dict) -> None:

@@ -35,7 +35,7 @@ from .patches import patch_timestamp_struct
 from .queries import Queries
 from .realism import Realism
 from .statements import StatementRoutes
-from .wire import error_body
+from .wire import RESULT_PATH, error_body
 
 logger = logging.getLogger("snowsync.emulator")
 
@@ -52,7 +52,7 @@ class SnowflakeShape:
             self.chunks = chunked.ChunkStore(self.realism.chunk_rows, self.realism.chunk_faults, "127.0.0.1")
         self.logins = Logins(app, fakesnow_server, self.realism)
         self.queries = Queries(app, self.logins, self.realism, self.registry, self.chunks, record_sql)
-        self.statements = StatementRoutes(self.logins, self.registry)
+        self.statements = StatementRoutes(self.logins, self.registry, self.chunks)
         self.control = Control(self.realism, self.registry, self.chunks, record_sql)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,6 +75,8 @@ class SnowflakeShape:
                 await self.logins.token_request(scope, receive, send)
             elif path == "/session" and method == "POST":
                 await self.logins.close_session(scope, receive, send)
+            elif method == "GET" and (m := RESULT_PATH.match(path)):
+                await self.statements.poll(m.group(1), scope, send)
             elif not (self.realism.background and await self.statements.route(path, method, scope, receive, send)):
                 await self.app(scope, receive, send)
         except Exception as e:  # noqa: BLE001 - never answer a client with a bare 500

@@ -1,5 +1,6 @@
 """The HTTP side of statements that outlive their query-request (in-progress mode): polls of
-`GET /queries/<id>/result`, aborts, and `GET /monitoring/queries/<id>`.
+`GET /queries/<id>/result`, aborts, and `GET /monitoring/queries/<id>`; and, in every mode, a
+chunked result read again by its query id (Snowflake persists results for 24 hours).
 
 in_progress.Registry holds the statements and their answers; this module checks each request's
 session and serves them. README.md, "In-progress answers".
@@ -12,6 +13,7 @@ import logging
 
 from . import in_progress
 from .asgi import Receive, Scope, Send, decode_body, read_body, send_json, session_token
+from .chunked import ChunkStore
 from .login import Logins
 from .wire import ABORT_PATH, MONITOR_PATH, RESULT_PATH, error_body
 
@@ -21,9 +23,10 @@ logger = logging.getLogger("snowsync.emulator")
 class StatementRoutes:
     """The routes of in-progress statements, served only in in-progress mode."""
 
-    def __init__(self, logins: Logins, registry: in_progress.Registry):
+    def __init__(self, logins: Logins, registry: in_progress.Registry, chunks: ChunkStore | None = None):
         self.logins = logins
         self.registry = registry
+        self.chunks = chunks
 
     async def route(self, path: str, method: str, scope: Scope, receive: Receive, send: Send) -> bool:
         """Serve a poll, an abort or a monitoring request; False when the path is none of them."""
@@ -49,14 +52,21 @@ class StatementRoutes:
             return
         assert state is not None
         stmt = self.registry.by_qid.get(qid)
-        if stmt is None or stmt.owner.user != state.user:
-            await send_json(send, error_body("000709", f"Statement {qid} not found", "02000", query_id=qid))
-            return
-        self.registry.stats["polls"] += 1
-        if await self.registry.wait(stmt):
+        if stmt is not None and stmt.owner.user != state.user:
+            stmt = None
+        if stmt is not None:
+            self.registry.stats["polls"] += 1
+            if not await self.registry.wait(stmt):
+                await send_json(send, self.registry.in_progress(stmt))
+                return
+        # a chunked result is read from the persisted copy (fresh URLs), or is gone with it
+        persisted = self.chunks.persisted(qid, state.user) if self.chunks else None
+        if persisted is not None:
+            await send_json(send, {"data": persisted, "code": None, "message": None, "success": True})
+        elif stmt is not None and not ((stmt.result or {}).get("data") or {}).get("chunks"):
             await send_json(send, self.registry.deliver(stmt))
         else:
-            await send_json(send, self.registry.in_progress(stmt))
+            await send_json(send, error_body("000709", f"Statement {qid} not found", "02000", query_id=qid))
 
     async def abort(self, qid: str | None, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /queries/v1/abort-request {"requestId"[, "sqlText"]} (python connection.py

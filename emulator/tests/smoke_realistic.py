@@ -269,8 +269,26 @@ def check_chunks_raw(t: Any, token: str, chunk_port: int, emu_port: int) -> None
             check_refusals(t, data)
         t.check("realistic: inline part + chunks read raw give every row in order", read_chunks_raw(t, data, faults) == list(range(ROWS)), faults)
     t.check("realistic: all four variants (empty/non-empty inline x chunkHeaders/qrmk only)", len(variants) == 4, variants)
+    check_persisted(t, token, data, faults)
     stats = emulator(t, "/_emulator/chunk_stats")
-    t.check("realistic: /_emulator/chunk_stats counts", all(stats.get(k, 0) >= 1 for k in ("served", "refused_403")), stats)
+    t.check("realistic: /_emulator/chunk_stats counts", all(stats.get(k, 0) >= 1 for k in ("served", "refused_403", "persisted_reads")), stats)
+
+
+def check_persisted(t: Any, token: str, data: dict, faults: list[str]) -> None:
+    """A chunked result read again by its query id: same rows under fresh URLs, for its own user
+    only, and 000709 once the persisted results are expired."""
+    path = f"/queries/{data['queryId']}/result"
+    status, again = t.http("GET", path, headers=auth(token))
+    d = (again or {}).get("data") or {} if isinstance(again, dict) else {}
+    fresh = [c["url"] for c in d.get("chunks") or []] != [c["url"] for c in data["chunks"]]
+    t.check("realistic: GET /queries/<id>/result serves a persisted chunked result under fresh URLs", status == 200 and fresh and d.get("total") == ROWS, (status, {k: v for k, v in d.items() if k != "rowsetBase64"}))
+    t.check("realistic: ... and it reads as the same rows", read_chunks_raw(t, d, faults) == list(range(ROWS)), faults)
+    other, _ = login_token(t, "smoke_real_other")
+    _, refused = t.http("GET", path, headers=auth(other))
+    t.check("realistic: another user's query id -> 000709", isinstance(refused, dict) and refused.get("code") == "000709", refused)
+    expired = t.http("POST", "/_emulator/expire_results", body={})[1]
+    _, gone = t.http("GET", path, headers=auth(token))
+    t.check("realistic: after expire_results -> 000709", (expired or {}).get("expired", 0) >= 1 and isinstance(gone, dict) and gone.get("code") == "000709", (expired, gone))
 
 
 def in_progress_problems(t: Any, resp: Any) -> list[str]:

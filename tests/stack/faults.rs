@@ -26,13 +26,9 @@ async fn arm_after(user: &str, kind: &str, every: u32, count: u32, delay_ms: u32
 
 async fn injected(user: &str) -> u64 {
     let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("url");
-    let v: serde_json::Value = reqwest::get(format!("{base}/_emulator/faults?user={user}"))
-        .await
-        .expect("faults")
-        .json()
-        .await
-        .expect("json");
-    v["injected"].as_u64().unwrap_or(0)
+    crate::helpers::emulator_get(&base, &format!("faults?user={user}")).await["injected"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 const LEDGER: &str =

@@ -566,13 +566,38 @@ pub async fn sf_rows(sf: &Session, sql: &str) -> Vec<Vec<Option<String>>> {
 /// statement's rows, however the client fetched them).
 pub async fn rows_returned(user: &str) -> u64 {
     let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("SNOWSYNC_SNOWFLAKE_URL");
-    let v: serde_json::Value = reqwest::get(format!("{base}/_emulator/query_count?user={user}"))
+    emulator_get(&base, &format!("query_count?user={user}")).await["rows"]
+        .as_u64()
+        .expect("rows returned")
+}
+
+/// `GET <base>/_emulator/<path>` of an emulator, as JSON.
+pub async fn emulator_get(base: &str, path: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/_emulator/{path}"))
         .await
-        .expect("query count")
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
         .json()
         .await
-        .expect("json");
-    v["rows"].as_u64().expect("rows returned")
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Invokes the pull function's handler with `deps` for `tenant` at `hop`, 5 s before its
+/// deadline: below the safety margin, so the invocation stops after one page. Its result.
+pub async fn pull_near_deadline(deps: &Deps, tenant: &str, hop: u32) -> serde_json::Value {
+    use lambda_runtime::{Context, LambdaEvent};
+    let mut ctx = Context::default();
+    ctx.request_id = unique("req-");
+    ctx.invoked_function_arn =
+        "arn:aws:lambda:us-east-1:123456789012:function:snowsync-pull".to_owned();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
+    let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
+    snowsync::lambda::handle::<snowsync::pull::PullEvent>(LambdaEvent::new(event, ctx), deps)
+        .await
+        .expect("handler")
 }
 
 /// Waits until no live run holds the lease of `object` (released, expired, or never taken):

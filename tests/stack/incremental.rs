@@ -11,8 +11,8 @@ use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
-    checkpoint_of, cli, lease_lapsed, pg_schema, progress, rows_returned, secret, spawn_stack,
-    tenant_toml, text, unique, wait_for_pages, Faults, Spawned, TestStack,
+    checkpoint_of, cli, lease_lapsed, pg_schema, progress, pull_near_deadline, rows_returned,
+    secret, spawn_stack, tenant_toml, text, unique, wait_for_pages, Faults, Spawned, TestStack,
 };
 
 const TABLE: &str =
@@ -390,7 +390,6 @@ async fn dest_missing(stack: &TestStack, tenant: &str) -> bool {
 #[tokio::test]
 async fn a_run_near_its_lambda_deadline_stops_at_a_page_boundary_and_continues_in_a_fresh_invocation(
 ) {
-    use lambda_runtime::{Context, LambdaEvent};
     let stack = spawn_stack().await;
     let (tenant, _db, sf) = deals(&stack, "").await;
     sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('minute', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), 1, 'x' FROM TABLE(GENERATOR(ROWCOUNT => 450))")
@@ -398,26 +397,10 @@ async fn a_run_near_its_lambda_deadline_stops_at_a_page_boundary_and_continues_i
         .expect("insert");
     let mut deps = stack.deps.clone();
     deps.settings.page_rows = 100;
-    let function = "arn:aws:lambda:us-east-1:123456789012:function:snowsync-pull";
     let mut hop = 0u32;
     let mut total_read = 0;
     loop {
-        let mut ctx = Context::default();
-        ctx.request_id = unique("req-");
-        ctx.invoked_function_arn = function.to_owned();
-        // 5 s left: below the safety margin, so every invocation stops after one page.
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis();
-        ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
-        let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
-        let result = snowsync::lambda::handle::<snowsync::pull::PullEvent>(
-            LambdaEvent::new(event, ctx),
-            &deps,
-        )
-        .await
-        .expect("handler");
+        let result = pull_near_deadline(&deps, &tenant, hop).await;
         let t = &result["tables"][0];
         total_read += t["rows_read"].as_u64().expect("rows");
         if t["outcome"] == "complete" {

@@ -15,6 +15,7 @@ mod faults;
 mod helpers;
 mod incremental;
 mod isolation;
+mod keyless;
 mod keypair;
 mod operator;
 mod platform_tls;

@@ -29,6 +29,7 @@
 //! | `plan` | plan kinds, phases, the checkpoint |
 //! | `pages` | ranges, the page reader, the byte pace, the page clock |
 //! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
+//! | `stream` | a keyless table: one query, its result streamed part by part, resumable |
 //! | `table` | the run of one table: plan or resume, phases, the swap, the watermark |
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ use crate::tenant::config::{PullTable, TenantConfig, TenantId};
 mod pages;
 mod pipeline;
 mod plan;
+mod stream;
 mod table;
 
 use crate::snowflake::source::{row_count, source_columns, PhaseQuery, SourceColumn};

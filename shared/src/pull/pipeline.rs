@@ -173,13 +173,7 @@ impl<'p, 'a> Pipeline<'p, 'a> {
                 Event::Wrote(wrote) => {
                     writing = None;
                     self.building = false;
-                    let (written, staged_at) = wrote?;
-                    cp.staged_at = staged_at;
-                    progress.rows_written += written;
-                    if let Some(w) = &run.deps.watcher {
-                        w.committed(&run.object, progress.rows_written, progress.pages);
-                    }
-                    let slowest = clock.lap();
+                    let slowest = run.page_written(wrote, cp, progress, clock)?;
                     // Stop at any page boundary but the run's last, a phase's end included.
                     if !self.finishing && budget.should_stop(slowest) {
                         return Ok(true);

@@ -72,6 +72,17 @@ pub(super) struct Checkpoint {
     /// measured instead of by the declared sizes (0 = not measured).
     #[serde(default)]
     pub(super) bytes_per_row: usize,
+    /// A keyless read: the query whose result is being read, and the next part to write.
+    #[serde(default)]
+    pub(super) result: Option<ResultMark>,
+}
+
+/// Where a keyless read stands in its one query's result (see `stream`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ResultMark {
+    pub(super) query_id: String,
+    /// The first part of the result not yet written (0 = the inline part).
+    pub(super) next_part: usize,
 }
 
 /// The current [`Checkpoint::format`].
@@ -98,6 +109,7 @@ impl Checkpoint {
             staged_at: None,
             format: CHECKPOINT_FORMAT,
             bytes_per_row: 0,
+            result: None,
         }
     }
 }

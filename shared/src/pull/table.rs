@@ -277,6 +277,53 @@ impl TableRun<'_> {
         Ok((written, saved.staged_at))
     }
 
+    /// A page's write came back: the checkpoint takes its staging stamp, the progress its rows,
+    /// the watcher hears of it. Returns the slowest page so far (for the deadline).
+    pub(super) fn page_written(
+        &self,
+        wrote: Result<(u64, Option<String>)>,
+        cp: &mut Checkpoint,
+        progress: &mut Progress,
+        clock: &mut PageClock,
+    ) -> Result<Duration> {
+        let (written, staged_at) = wrote?;
+        cp.staged_at = staged_at;
+        progress.rows_written += written;
+        if let Some(w) = &self.deps.watcher {
+            w.committed(&self.object, progress.rows_written, progress.pages);
+        }
+        Ok(clock.lap())
+    }
+
+    /// Reads the checkpoint's phase and those after it through a [`Pipeline`] each; returns
+    /// whether the deadline stopped it (its checkpoint saved).
+    async fn phases(
+        &self,
+        cp: &mut Checkpoint,
+        pace: &Pace,
+        progress: &mut Progress,
+        budget: &Budget,
+        clock: &mut PageClock,
+    ) -> Result<bool> {
+        let target = target_of(cp);
+        // Nothing to read on the main phase when the table had no non-NULL cursor.
+        let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
+        loop {
+            if cp.phase == Phase::Main && skip_main {
+                return Ok(false);
+            }
+            let pipeline = Pipeline::new(self, cp, target, skip_main, pace)?;
+            if pipeline.run(cp, progress, budget, clock).await? {
+                return Ok(true);
+            }
+            if cp.phase == Phase::Main || skip_main {
+                return Ok(false);
+            }
+            cp.phase = Phase::Main;
+            cp.after = None;
+        }
+    }
+
     pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
         let stored = self
             .deps
@@ -334,11 +381,7 @@ impl TableRun<'_> {
                 cp
             }
         };
-        let target = if cp.kind == PlanKind::Incremental {
-            Target::Live
-        } else {
-            Target::Staging
-        };
+        let target = target_of(&cp);
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
             plan: Some(cp.kind.as_str()),
@@ -353,28 +396,20 @@ impl TableRun<'_> {
                 }
             }
         }
-        // Nothing to read on the main phase when the table had no non-NULL cursor.
-        let skip_main = self.t.cursor.is_some() && cp.upper.is_none();
         let pace = Pace::new(&self.cols, cp.bytes_per_row);
         let mut clock = PageClock::new();
-        loop {
-            if cp.phase == Phase::Main && skip_main {
-                break;
-            }
-            let pipeline = Pipeline::new(self, &cp, target, skip_main, &pace)?;
-            if pipeline
-                .run(&mut cp, &mut progress, budget, &mut clock)
+        // A keyless table has no order to page by: one query, its result streamed.
+        let continued = if self.t.cursor.is_none() && self.t.primary_key.is_empty() {
+            self.stream(&mut cp, &mut progress, budget, &mut clock, &pace)
                 .await?
-            {
-                progress.continued = true;
-                progress.watermark_after = stored.watermark;
-                return Ok(progress);
-            }
-            if cp.phase == Phase::Main || skip_main {
-                break;
-            }
-            cp.phase = Phase::Main;
-            cp.after = None;
+        } else {
+            self.phases(&mut cp, &pace, &mut progress, budget, &mut clock)
+                .await?
+        };
+        if continued {
+            progress.continued = true;
+            progress.watermark_after = stored.watermark;
+            return Ok(progress);
         }
         if target == Target::Staging {
             self.deps
@@ -408,5 +443,15 @@ impl TableRun<'_> {
             .await?;
         progress.watermark_after = new_watermark;
         Ok(progress)
+    }
+}
+
+/// Where a plan's pages go: an incremental run upserts into the live table, the others fill
+/// the staging table that is swapped in at the end.
+fn target_of(cp: &Checkpoint) -> Target {
+    if cp.kind == PlanKind::Incremental {
+        Target::Live
+    } else {
+        Target::Staging
     }
 }

@@ -25,4 +25,5 @@ mod wire;
 
 pub use cells::{int_at, text_at};
 pub use endpoint::{Endpoint, URL_OVERRIDE_VAR};
-pub use session::Session;
+pub use result::Part;
+pub use session::{ResultStream, Session};

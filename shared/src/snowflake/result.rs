@@ -11,7 +11,6 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use arrow_array::RecordBatch;
-use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::errors::retryable_status;
@@ -19,8 +18,9 @@ use super::errors::Failure;
 use super::http::{backoff, wait_to_retry};
 use super::wire::{Chunk, QueryData};
 
-/// Chunks downloaded at once: memory holds at most this many beyond the decoded result.
-const PARALLEL_CHUNKS: usize = 4;
+/// Bytes (as the chunks announce them, uncompressed) downloading at once when a result is
+/// collected whole; a streamed result takes its own budget (see [`Parts`]).
+const COLLECT_BYTES: u64 = 64 << 20;
 /// Retries of one chunk download (the official drivers retry 5 to 10 times).
 const CHUNK_RETRIES: u32 = 7;
 const SSE_C_ALGORITHM: &str = "x-amz-server-side-encryption-customer-algorithm";
@@ -35,56 +35,196 @@ const SSE_C_AES: &str = "AES256";
 /// download or decode.
 pub(crate) async fn batches(
     http: &reqwest::Client,
-    mut data: QueryData,
+    data: QueryData,
 ) -> Result<Vec<RecordBatch>, Failure> {
-    let json = data
-        .query_result_format
-        .as_deref()
-        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    if json || (data.rowset_arrow.is_none() && data.rowset.is_some()) {
-        let has_rows = data
-            .rowset
-            .as_ref()
-            .and_then(|r| r.as_array())
-            .is_some_and(|r| !r.is_empty())
-            || !data.chunks.is_empty();
-        if has_rows {
-            return Err(Failure::Protocol {
-                what: "run a query",
-                detail: "Snowflake sent the rows as JSON, not Arrow: the session's GO_QUERY_RESULT_FORMAT = 'ARROW' did not hold".into(),
-            });
-        }
-        return Ok(Vec::new());
-    }
-    let mut out = match data.rowset_arrow.take() {
-        Some(raw) if !raw.is_empty() => decode(raw).map_err(Failure::Arrow)?,
-        _ => Vec::new(),
-    };
-    if !data.chunks.is_empty() {
-        let headers = chunk_headers(&data)?;
-        let of = data.chunks.len();
-        let downloads: Vec<_> = data
-            .chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| fetch(http, &headers, c, i + 1, of))
-            .collect();
-        let fetched: Vec<Vec<RecordBatch>> = futures::stream::iter(downloads)
-            .buffered(PARALLEL_CHUNKS)
-            .try_collect()
-            .await?;
-        out.extend(fetched.into_iter().flatten());
-    }
-    let rows: u64 = out.iter().map(|b| b.num_rows() as u64).sum();
-    if let Some(total) = data.total {
-        if total != rows {
-            return Err(Failure::Protocol {
-                what: "run a query",
-                detail: format!("the result announced {total} rows and held {rows}"),
-            });
-        }
+    let mut parts = Parts::new(http, data, 0, 0, COLLECT_BYTES)?;
+    let mut out = Vec::new();
+    while let Some(part) = parts.next().await {
+        out.extend(part?.batches);
     }
     Ok(out)
+}
+
+/// One part of a result: the inline first part (index 0) or chunk `index`.
+pub struct Part {
+    /// 0 for the inline first part, `i` for the `i`-th chunk.
+    pub index: usize,
+    /// Its rows, in result order.
+    pub batches: Vec<RecordBatch>,
+    /// How many rows the batches hold.
+    pub rows: u64,
+}
+
+type Download = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Part, Failure>> + Send>>;
+
+/// A result read part by part, in result order: the inline part, then the chunks, downloaded
+/// ahead while the caller works on the part before, as many at once as fit `ahead_bytes` by
+/// the sizes the chunks announce (always at least one). Memory holds the parts downloading and
+/// the one the caller holds, whatever the result's size.
+pub struct Parts {
+    query_id: Option<String>,
+    /// How many parts the result has (the inline part and the chunks).
+    count: usize,
+    /// Parts not yet downloading: (index, chunk).
+    waiting: std::collections::VecDeque<(usize, Chunk)>,
+    downloading: futures::stream::FuturesOrdered<Download>,
+    /// Announced bytes of the parts downloading, in order.
+    inflight: std::collections::VecDeque<u64>,
+    ahead_bytes: u64,
+    http: reqwest::Client,
+    headers: HeaderMap,
+    /// Rows before the first part read (a resumed read), then every part's rows added.
+    rows: u64,
+    total: Option<u64>,
+    checked: bool,
+}
+
+impl Parts {
+    /// The parts of `data` from part `from` on (`rows_before`: the rows of the parts before).
+    ///
+    /// # Errors
+    /// [`Failure::Protocol`] for a JSON result with rows; a chunk header that is not valid.
+    pub(crate) fn new(
+        http: &reqwest::Client,
+        mut data: QueryData,
+        from: usize,
+        rows_before: u64,
+        ahead_bytes: u64,
+    ) -> Result<Self, Failure> {
+        let json = data
+            .query_result_format
+            .as_deref()
+            .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        let mut parts = Self {
+            query_id: data.query_id.take(),
+            count: 1 + data.chunks.len(),
+            waiting: std::collections::VecDeque::new(),
+            downloading: futures::stream::FuturesOrdered::new(),
+            inflight: std::collections::VecDeque::new(),
+            ahead_bytes,
+            http: http.clone(),
+            headers: HeaderMap::new(),
+            rows: rows_before,
+            total: data.total,
+            checked: false,
+        };
+        if json || (data.rowset_arrow.is_none() && data.rowset.is_some()) {
+            let has_rows = data
+                .rowset
+                .as_ref()
+                .and_then(|r| r.as_array())
+                .is_some_and(|r| !r.is_empty())
+                || !data.chunks.is_empty();
+            if has_rows {
+                return Err(Failure::Protocol {
+                    what: "run a query",
+                    detail: "Snowflake sent the rows as JSON, not Arrow: the session's GO_QUERY_RESULT_FORMAT = 'ARROW' did not hold".into(),
+                });
+            }
+            parts.count = 1;
+            parts.total = None;
+            return Ok(parts);
+        }
+        if !data.chunks.is_empty() {
+            parts.headers = chunk_headers(&data)?;
+        }
+        if from == 0 {
+            let raw = data.rowset_arrow.take().unwrap_or_default();
+            parts.push(
+                Box::pin(async move {
+                    let batches = if raw.is_empty() {
+                        Vec::new()
+                    } else {
+                        decode(raw).map_err(Failure::Arrow)?
+                    };
+                    Ok(Part::of(0, batches))
+                }),
+                0,
+            );
+        }
+        parts.waiting = std::mem::take(&mut data.chunks)
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (i + 1, c))
+            .filter(|(i, _)| *i >= from)
+            .collect();
+        Ok(parts)
+    }
+
+    /// The query whose result this is.
+    pub fn query_id(&self) -> Option<&str> {
+        self.query_id.as_deref()
+    }
+
+    /// How many parts the result has: the inline part and the chunks.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    fn push(&mut self, download: Download, bytes: u64) {
+        self.downloading.push_back(download);
+        self.inflight.push_back(bytes);
+    }
+
+    /// Starts downloads while they fit the budget (one at least when none is running).
+    fn fill(&mut self) {
+        let of = self.count - 1;
+        while let Some((_, next)) = self.waiting.front() {
+            let busy: u64 = self.inflight.iter().sum();
+            if !self.inflight.is_empty() && busy + next.uncompressed_size > self.ahead_bytes {
+                break;
+            }
+            let (index, chunk) = self.waiting.pop_front().expect("front");
+            let (http, headers) = (self.http.clone(), self.headers.clone());
+            let bytes = chunk.uncompressed_size;
+            self.push(
+                Box::pin(async move {
+                    let batches = fetch(&http, &headers, &chunk, index, of).await?;
+                    Ok(Part::of(index, batches))
+                }),
+                bytes,
+            );
+        }
+    }
+
+    /// The next part in result order; after the last, an error if the rows do not add up to
+    /// the result's `total`, then `None`.
+    pub async fn next(&mut self) -> Option<Result<Part, Failure>> {
+        use futures::StreamExt;
+        self.fill();
+        match self.downloading.next().await {
+            Some(part) => {
+                self.inflight.pop_front();
+                self.fill();
+                if let Ok(p) = &part {
+                    self.rows += p.rows;
+                }
+                Some(part)
+            }
+            None if !self.checked => {
+                self.checked = true;
+                match self.total {
+                    Some(total) if total != self.rows => Some(Err(Failure::Protocol {
+                        what: "run a query",
+                        detail: format!("the result announced {total} rows and held {}", self.rows),
+                    })),
+                    _ => None,
+                }
+            }
+            None => None,
+        }
+    }
+}
+
+impl Part {
+    fn of(index: usize, batches: Vec<RecordBatch>) -> Self {
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Self {
+            index,
+            batches,
+            rows,
+        }
+    }
 }
 
 /// The headers of every chunk download: `chunkHeaders`, or SSE-C headers built from `qrmk`.
@@ -318,6 +458,29 @@ mod tests {
             ..QueryData::default()
         };
         assert!(batches(&http, empty).await.expect("empty").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_resumed_read_skips_the_parts_before_and_counts_their_rows_toward_total() {
+        let http = reqwest::Client::new();
+        let data = || QueryData {
+            query_id: Some("q".into()),
+            rowset_arrow: Some(ipc(&[1, 2])),
+            total: Some(2),
+            ..QueryData::default()
+        };
+        let mut all = Parts::new(&http, data(), 0, 0, 1).expect("parts");
+        assert_eq!((all.query_id(), all.count()), (Some("q"), 1));
+        let first = all.next().await.expect("a part").expect("decodes");
+        assert_eq!((first.index, first.rows), (0, 2));
+        assert!(all.next().await.is_none());
+        let mut rest = Parts::new(&http, data(), 1, 2, 1).expect("parts");
+        assert!(rest.next().await.is_none(), "nothing after the inline part");
+        let mut short = Parts::new(&http, data(), 1, 1, 1).expect("parts");
+        assert!(matches!(
+            short.next().await,
+            Some(Err(Failure::Protocol { .. }))
+        ));
     }
 
     #[tokio::test]

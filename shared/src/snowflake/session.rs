@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::endpoint::Endpoint;
 use super::errors::{classify, Failure};
 use super::http::{self, Api, Call};
-use super::result;
+use super::result::{self, Part, Parts};
 use super::wire::{
     in_progress, session_gone, AbortRequest, Envelope, LoginData, QueryData, QueryRequest,
     RenewData, RenewRequest,
@@ -36,10 +36,11 @@ use crate::tenant::secrets::Credentials;
 /// otherwise and our SQL depends on them: UTC for cursor bounds and timestamp literals, Arrow
 /// results (we present ourselves as the Go driver, so `GO_QUERY_RESULT_FORMAT` is the one
 /// Snowflake reads), `AUTO` input formats for our ISO literals, exact quoted identifiers, and
-/// autocommit for the push's MERGE.
+/// autocommit for the push's MERGE; and result chunks of at most 48 MB (the least Snowflake
+/// allows; the default is 160), since a streamed result holds a few chunks at a time.
 const PINS: &str = "TIMEZONE = 'UTC' GO_QUERY_RESULT_FORMAT = 'ARROW' \
 TIMESTAMP_INPUT_FORMAT = 'AUTO' DATE_INPUT_FORMAT = 'AUTO' TIME_INPUT_FORMAT = 'AUTO' \
-QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE AUTOCOMMIT = TRUE";
+QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE AUTOCOMMIT = TRUE CLIENT_RESULT_CHUNK_SIZE = 48";
 /// The statement timeout of a session without a deadline (the CLI).
 const TIMEOUT_WITHOUT_DEADLINE: Duration = Duration::from_secs(4 * 3600);
 /// Time kept in hand before a deadline: a poll gives up (and aborts) with this much left, to
@@ -153,6 +154,58 @@ impl Session {
             .map_err(|f| self.classify(f))
     }
 
+    /// Runs a query and reads its result part by part (see [`ResultStream`]), downloading
+    /// ahead at most `ahead_bytes` (by the sizes the chunks announce).
+    ///
+    /// # Errors
+    /// A classified error.
+    pub async fn stream(&self, sql: &str, ahead_bytes: u64) -> Result<ResultStream<'_>> {
+        let data = self.statement(sql).await.map_err(|f| self.classify(f))?;
+        let parts =
+            Parts::new(&self.api.http, data, 0, 0, ahead_bytes).map_err(|f| self.classify(f))?;
+        Ok(ResultStream {
+            session: self,
+            parts,
+        })
+    }
+
+    /// Reads on the persisted result of an earlier query (`GET /queries/<id>/result`, with
+    /// fresh chunk URLs), from part `from` on (`rows_before`: the rows of the parts before).
+    /// `None` when Snowflake no longer has it (a persisted result lives 24 hours) or refuses
+    /// it to this session: the caller starts over.
+    ///
+    /// # Errors
+    /// A classified error for anything else (no answer, an expired login that does not renew).
+    pub async fn resume_stream(
+        &self,
+        query_id: &str,
+        from: usize,
+        rows_before: u64,
+        ahead_bytes: u64,
+    ) -> Result<Option<ResultStream<'_>>> {
+        let path = format!("/queries/{query_id}/result");
+        let got = self
+            .renewing(|tokens| {
+                let path = path.clone();
+                async move { self.fetch_result(&path, &tokens).await }
+            })
+            .await;
+        let data = match got {
+            Ok(data) => data,
+            Err(Failure::Api { code, .. }) => {
+                tracing::info!(code = %code, "the persisted result is not available; starting over");
+                return Ok(None);
+            }
+            Err(f) => return Err(self.classify(f)),
+        };
+        let parts = Parts::new(&self.api.http, data, from, rows_before, ahead_bytes)
+            .map_err(|f| self.classify(f))?;
+        Ok(Some(ResultStream {
+            session: self,
+            parts,
+        }))
+    }
+
     /// Runs a statement whose result is not needed (DDL, DML); its chunks are never fetched.
     ///
     /// # Errors
@@ -189,10 +242,21 @@ impl Session {
     /// in afresh) and run again, a few times at most (statements in flight together may each
     /// meet an expiry).
     async fn statement(&self, sql: &str) -> Result<QueryData, Failure> {
+        self.renewing(|tokens| async move { self.run(sql, &tokens, Renew::Yes).await })
+            .await
+    }
+
+    /// Runs `request` with the current login; after an expired session, renews (or logs in
+    /// afresh) and runs it again, a few times at most.
+    async fn renewing<F, Fut>(&self, request: F) -> Result<QueryData, Failure>
+    where
+        F: Fn(Arc<Tokens>) -> Fut,
+        Fut: std::future::Future<Output = Result<QueryData, Failure>>,
+    {
         let mut refreshed = 0;
         loop {
             let tokens = self.tokens.read().await.clone();
-            match self.run(sql, &tokens, Renew::Yes).await {
+            match request(Arc::clone(&tokens)).await {
                 Err(Failure::Api { code, .. })
                     if session_gone(&code) && refreshed < MAX_REFRESHES =>
                 {
@@ -203,6 +267,20 @@ impl Session {
                 other => return other,
             }
         }
+    }
+
+    /// Fetches a finished statement's result from `path` (`/queries/<id>/result`), polling
+    /// when Snowflake answers that it still runs.
+    async fn fetch_result(&self, path: &str, tokens: &Tokens) -> Result<QueryData, Failure> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let auth = tokens.auth();
+        let call: Call<'_, ()> =
+            Call::new(Method::GET, path, &request_id, "fetch a persisted result").auth(&auth);
+        let answer: Envelope<QueryData> = self.api.send(&call).await?;
+        if in_progress(answer.code.as_deref()) {
+            return self.poll("", &request_id, answer, tokens, Renew::Yes).await;
+        }
+        into_data(answer)
     }
 
     /// Sends one statement and waits for its end.
@@ -461,6 +539,35 @@ impl Session {
             ),
             serial: self.serial.fetch_add(1, Ordering::SeqCst) + 1,
         })
+    }
+}
+
+/// A query's result, part by part (the inline first part, then each chunk), so that a
+/// result of any size is held a few parts at a time.
+pub struct ResultStream<'s> {
+    session: &'s Session,
+    parts: Parts,
+}
+
+impl ResultStream<'_> {
+    /// The query whose result this is (to read it again with [`Session::resume_stream`]).
+    pub fn query_id(&self) -> Option<&str> {
+        self.parts.query_id()
+    }
+
+    /// How many parts the result has: the inline part and the chunks.
+    pub fn parts(&self) -> usize {
+        self.parts.count()
+    }
+
+    /// The next part in result order; `None` after the last.
+    ///
+    /// # Errors
+    /// A classified error: a chunk that does not download or decode, or rows that do not add
+    /// up to the result's total.
+    pub async fn next(&mut self) -> Option<Result<Part>> {
+        let part = self.parts.next().await?;
+        Some(part.map_err(|f| self.session.classify(f)))
     }
 }
 
