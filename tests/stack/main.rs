@@ -16,6 +16,7 @@ mod helpers;
 mod incremental;
 mod isolation;
 mod keypair;
+mod onboarding;
 mod operator;
 mod platform_tls;
 mod pull;
