@@ -16,7 +16,7 @@ use snowsync::state::{Direction, Outcome};
 use snowsync::telemetry::{self, LogFormat};
 use snowsync::tenant::config::{TenantConfig, TenantId};
 use snowsync::tenant::schedules::ScheduleSettings;
-use snowsync::tenant::secrets::Credentials;
+use snowsync::tenant::secrets::{Credentials, StoredCredentials};
 use snowsync::{Deps, SyncError};
 
 #[derive(Parser)]
@@ -112,9 +112,29 @@ enum TenantCommand {
     Add {
         /// The tenant config (TOML).
         config: PathBuf,
-        /// The credentials (JSON): {"password": ...} or {"private_key": ..., "private_key_passphrase": ...}.
+        /// The credentials (JSON): {"password": ...} or {"private_key": ..., "private_key_passphrase": ...}
+        /// (and "key_slot": 2 when the key is the user's RSA_PUBLIC_KEY_2; see rotate-key).
         #[arg(long)]
         credentials: PathBuf,
+    },
+    /// Onboard a tenant without handing over a secret: generate its key pair (the private key
+    /// goes straight into Secrets Manager), store the config and create the schedules as `add`
+    /// does, and print the SQL the customer runs (role, grants, user with the public key,
+    /// network policy). Refused for an existing tenant: see rotate-key.
+    Init {
+        /// The tenant config (TOML).
+        config: PathBuf,
+    },
+    /// Rotate a tenant's key pair without downtime, through the user's second key slot. Step
+    /// 1 (no flag) generates the next key and prints the ALTER USER that registers it; step 2
+    /// (--verify) logs in with it, switches to it, and prints the ALTER USER that drops the old
+    /// key.
+    RotateKey {
+        /// The tenant.
+        tenant: String,
+        /// Step 2: log in with the next key and, when that works, make it the key in use.
+        #[arg(long)]
+        verify: bool,
     },
     /// List onboarded tenants.
     List,
@@ -135,30 +155,35 @@ fn read_file(path: &PathBuf, what: &str) -> Result<String, SyncError> {
         .map_err(|e| SyncError::config(format!("cannot read {what} {}: {e}", path.display())))
 }
 
+/// Reads and validates a tenant config: the one path `tenant add` and `tenant init` share.
+fn read_config(path: &PathBuf) -> Result<(TenantConfig, String), SyncError> {
+    let text = read_file(path, "config")?;
+    let cfg = TenantConfig::parse(&text).map_err(|e| e.context(path.display()))?;
+    Ok((cfg, text))
+}
+
 async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Result<(), SyncError> {
-    let text = read_file(config, "config")?;
-    let cfg = TenantConfig::parse(&text).map_err(|e| e.context(config.display()))?;
+    let (cfg, text) = read_config(config)?;
     let creds_text = read_file(credentials, "credentials file")?;
-    let creds = Credentials::parse(&creds_text).map_err(|e| e.context(credentials.display()))?;
+    let stored =
+        StoredCredentials::parse(&creds_text).map_err(|e| e.context(credentials.display()))?;
+    if stored.next_private_key.is_some() {
+        return Err(SyncError::config(format!(
+            "{}: \"next_private_key\" is a rotation's state, written by snowsync tenant rotate-key: remove it from the file",
+            credentials.display()
+        )));
+    }
     // A key that does not decrypt or parse is caught now, not at the first scheduled run.
     if let Credentials::KeyPair {
         private_key,
         passphrase,
-    } = &creds
+    } = &stored.credentials
     {
         snowsync::snowflake::keypair::load_private_key(private_key, passphrase.as_ref())
             .map_err(|e| e.context(credentials.display()))?;
     }
-    deps.secrets.put(&cfg.tenant, &creds).await?;
-    deps.state.put_config(&cfg.tenant, &text).await?;
-    let schedules = snowsync::tenant::schedules::sync_tenant(
-        &deps.scheduler,
-        &deps.lambda,
-        &snowsync::tenant::schedules::ScheduleSettings::from_env(),
-        &cfg,
-    )
-    .await?;
-    for s in schedules {
+    deps.secrets.put_stored(&cfg.tenant, &stored).await?;
+    for s in snowsync::onboard::register(deps, &cfg, &text).await? {
         println!("schedule {s}");
     }
     println!(
@@ -169,6 +194,90 @@ async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Res
         cfg.tenant.secret_name()
     );
     Ok(())
+}
+
+/// `snowsync tenant init`: the customer's script on stdout (or the `--json` document), what
+/// was stored on stderr.
+async fn tenant_init(deps: &Deps, config: &PathBuf, as_json: bool) -> Result<(), SyncError> {
+    let (cfg, text) = read_config(config)?;
+    let done = snowsync::onboard::init::init(deps, &cfg, &text).await?;
+    if let Err(e) = &done.egress {
+        eprintln!(
+            "warning: snowsync's egress IPs are unknown ({e}): the network policy has the placeholder {}; replace it with what snowsync egress-ips prints once the stack is deployed",
+            snowsync::onboard::sql::EGRESS_PLACEHOLDER
+        );
+    }
+    if as_json {
+        output::print_json(&output::onboarding_json(&done));
+    } else {
+        print!("{}", done.script.text());
+    }
+    for s in &done.schedules {
+        eprintln!("schedule {s}");
+    }
+    eprintln!(
+        "tenant {} stored: {} pull table(s), {} push export(s); its private key is in secret {} (public key {}). Once the customer has run the SQL: snowsync check {}",
+        cfg.tenant,
+        cfg.pull.len(),
+        cfg.push.len(),
+        cfg.tenant.secret_name(),
+        done.public_key.fingerprint(),
+        cfg.tenant
+    );
+    Ok(())
+}
+
+/// `snowsync tenant rotate-key`: the step's statement on stdout (or the `--json` document),
+/// what to do next on stderr. A refused verification exits non-zero.
+async fn rotate_key(
+    deps: &Deps,
+    tenant: &str,
+    verify: bool,
+    as_json: bool,
+) -> Result<bool, SyncError> {
+    use snowsync::onboard::rotate::{self, Verification};
+    let (rotation, refused) = if verify {
+        match rotate::verify(deps, tenant).await? {
+            Verification::Switched(r) => (r, None),
+            Verification::Refused { pending, error } => (pending, Some(error)),
+        }
+    } else {
+        (rotate::start(deps, tenant).await?, None)
+    };
+    let next = format!("snowsync tenant rotate-key {tenant} --verify");
+    if as_json {
+        output::print_json(&output::rotation_json(
+            &rotation,
+            verify,
+            refused.as_ref(),
+            &next,
+        ));
+    } else {
+        print!("{}", output::statement_text(&rotation.statement));
+    }
+    let key = rotation.public_key.fingerprint();
+    let old = rotation.previous_key.fingerprint();
+    match (&refused, rotation.step) {
+        (Some(e), _) => {
+            eprintln!(
+                "error: the new key {key} does not log in yet ({}: {e}); nothing changed and runs still use the current key: have the customer run the ALTER USER above, then {next}",
+                e.kind()
+            );
+            return Ok(false);
+        }
+        (None, snowsync::onboard::rotate::Step::Verified) => eprintln!(
+            "tenant {tenant}: the new key {key} logged in and is now in use ({}); have the customer run the statement above to drop the old key {old}",
+            rotation.slot.parameter()
+        ),
+        (None, _) if rotation.generated => eprintln!(
+            "tenant {tenant}: next key {key} generated and kept as pending in secret {}; runs still use the current key {old}. Have the customer run the statement above, then: {next}",
+            rotation.tenant.secret_name()
+        ),
+        (None, _) => eprintln!(
+            "tenant {tenant}: a rotation is in progress already; its pending key {key} is printed again (runs still use {old}). Once the customer has run the statement above: {next}"
+        ),
+    }
+    Ok(true)
 }
 
 /// `snowsync status`: every tenant's (or one tenant's) tables and exports.
@@ -331,6 +440,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 credentials,
             } => {
                 tenant_add(&deps, &config, &credentials).await?;
+            }
+            TenantCommand::Init { config } => tenant_init(&deps, &config, as_json).await?,
+            TenantCommand::RotateKey { tenant, verify } => {
+                return rotate_key(&deps, &tenant, verify, as_json).await;
             }
             TenantCommand::List => {
                 let tenants = deps.state.list_tenants().await?;

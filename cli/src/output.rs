@@ -282,3 +282,52 @@ pub fn print_reports(reports: &[ObjectReport]) -> bool {
     }
     ok
 }
+
+/// `snowsync tenant init --json`: the customer's statements, the names and the public key's
+/// fingerprint (never the private key).
+pub fn onboarding_json(o: &snowsync::onboard::init::Onboarding) -> Value {
+    json!({
+        "tenant": o.tenant.as_str(),
+        "secret": o.tenant.secret_name(),
+        "user": o.names.user.name(),
+        "role": o.names.role.name(),
+        "network_policy": o.names.network_policy.name(),
+        "public_key_fingerprint": o.public_key.fingerprint(),
+        "rsa_public_key": o.public_key.body(),
+        "egress_ips": o.egress.as_ref().ok(),
+        "statements": o.script.sql(),
+        "conditional_statements": o.script.conditional,
+        "schedules": o.schedules,
+    })
+}
+
+/// One statement as the customer pastes it: its comment lines, then the statement and `;`.
+pub fn statement_text(s: &snowsync::onboard::sql::Statement) -> String {
+    let mut out = String::new();
+    for line in s.comment.iter().flat_map(|c| c.lines()) {
+        out.push_str(&format!("-- {line}\n"));
+    }
+    out.push_str(&format!("{};\n", s.sql));
+    out
+}
+
+/// `snowsync tenant rotate-key --json`: the step, its statement, the fingerprints.
+pub fn rotation_json(
+    r: &snowsync::onboard::rotate::Rotation,
+    verify: bool,
+    refused: Option<&snowsync::SyncError>,
+    next: &str,
+) -> Value {
+    json!({
+        "tenant": r.tenant.as_str(),
+        "step": r.step.as_str(),
+        "verified": verify.then_some(refused.is_none()),
+        "error": refused.map(ToString::to_string),
+        "slot": r.slot.parameter(),
+        "public_key_fingerprint": r.public_key.fingerprint(),
+        "previous_key_fingerprint": r.previous_key.fingerprint(),
+        "generated": r.generated,
+        "statements": [r.statement.sql],
+        "next": (r.step == snowsync::onboard::rotate::Step::Register).then_some(next),
+    })
+}

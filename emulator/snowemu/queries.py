@@ -18,7 +18,7 @@ import re
 from typing import Any, Awaitable
 from urllib.parse import parse_qs
 
-from . import faults, in_progress, parameters, results, user_keys
+from . import access, faults, in_progress, parameters, results, user_keys
 from .asgi import (
     Captured,
     Receive,
@@ -151,8 +151,11 @@ class Queries:
             if parsed is not None:
                 return await self.alter_session(scope, receive, state, conn, parsed)
 
-        # CREATE USER / ALTER USER: fakesnow has no users; their registered keys live here
-        if keyword in ("CREATE", "ALTER") and user_keys.statement(sql):
+        # CREATE / ALTER / DROP USER: fakesnow has no users; their registered keys live here
+        if keyword in ("CREATE", "ALTER", "DROP") and user_keys.statement(sql):
+            return results.status_result(state, conn)
+        # roles, grants, network policies: fakesnow cannot parse them; answered, not enforced
+        if access.statement(sql):
             return results.status_result(state, conn)
 
         if state.no_warehouse and re.search(r"\bFROM\b", sql, re.IGNORECASE):

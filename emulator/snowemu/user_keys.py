@@ -1,5 +1,7 @@
 """Users' registered public keys, as Snowflake keeps them: `RSA_PUBLIC_KEY` and
-`RSA_PUBLIC_KEY_2` set by `CREATE USER` / `ALTER USER ... SET`, dropped by `ALTER USER ... UNSET`.
+`RSA_PUBLIC_KEY_2` set by `CREATE USER` / `ALTER USER ... SET`, dropped by `ALTER USER ... UNSET`
+(and with the user by `DROP USER`). Other user properties (TYPE, DEFAULT_ROLE, NETWORK_POLICY, ...)
+are accepted and not kept.
 
 fakesnow has no users, so these statements are answered here. A key-pair login of a user with
 a registered key must carry a JWT whose issuer names the SHA-256 fingerprint of one of them and
@@ -26,6 +28,7 @@ NAME = r'(?P<name>"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
 CREATE = re.compile(r"^\s*CREATE\s+(?P<replace>OR\s+REPLACE\s+)?USER\s+(?:IF\s+NOT\s+EXISTS\s+)?" + NAME + r"(?P<rest>.*)$", re.I | re.S)
 ALTER_SET = re.compile(r"^\s*ALTER\s+USER\s+(?:IF\s+EXISTS\s+)?" + NAME + r"\s+SET\s+(?P<rest>.*)$", re.I | re.S)
 ALTER_UNSET = re.compile(r"^\s*ALTER\s+USER\s+(?:IF\s+EXISTS\s+)?" + NAME + r"\s+UNSET\s+(?P<rest>.*)$", re.I | re.S)
+DROP = re.compile(r"^\s*DROP\s+USER\s+(?:IF\s+EXISTS\s+)?" + NAME + r"\s*;?\s*$", re.I | re.S)
 KEY_VALUE = re.compile(r"\bRSA_PUBLIC_KEY(?P<two>_2)?\s*=\s*'(?P<key>[^']*)'", re.I)
 KEY_NAME = re.compile(r"\bRSA_PUBLIC_KEY(?P<two>_2)?\b", re.I)
 
@@ -35,7 +38,10 @@ def user_name(raw: str) -> str:
 
 
 def statement(sql: str) -> bool:
-    """Applies a CREATE USER or ALTER USER statement; whether it was one (answered here)."""
+    """Applies a CREATE, ALTER or DROP USER statement; whether it was one (answered here)."""
+    if m := DROP.match(sql):
+        keys.pop(user_name(m.group("name")), None)
+        return True
     for pattern, unset in ((CREATE, False), (ALTER_SET, False), (ALTER_UNSET, True)):
         m = pattern.match(sql)
         if m is None:

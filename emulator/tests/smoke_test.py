@@ -461,6 +461,25 @@ def run() -> None:
     expect_ok("ALTER USER ... UNSET RSA_PUBLIC_KEY", status, resp)
     status, resp = login(user, password=None, jwt=jwt)
     check("no registered key left: accepted as before", status == 200 and not login_problems(resp), (status, resp))
+    status, resp = query(token, f"ALTER USER {user} SET RSA_PUBLIC_KEY_2 = '{base64.b64encode(der).decode()}'")
+    expect_ok("ALTER USER ... SET RSA_PUBLIC_KEY_2", status, resp)
+    status, resp = query(token, f"DROP USER IF EXISTS {user}")
+    expect_ok("DROP USER answered by the layer", status, resp)
+    status, resp = login(user, password=None, jwt=jwt)
+    check("a dropped user's keys are gone", status == 200 and not login_problems(resp), (status, resp))
+
+    # Onboarding's access control statements: answered as succeeded, not enforced (access.py)
+    for sql in (
+        'CREATE ROLE IF NOT EXISTS "SMOKE_ROLE"',
+        'GRANT USAGE ON WAREHOUSE "W" TO ROLE "SMOKE_ROLE"',
+        f'GRANT SELECT ON TABLE {table} TO ROLE "SMOKE_ROLE"',
+        'GRANT ROLE "SMOKE_ROLE" TO USER "SMOKE_SVC"',
+        "CREATE NETWORK POLICY \"SMOKE_NP\" ALLOWED_IP_LIST = ('192.0.2.1')",
+        'ALTER USER "SMOKE_SVC" SET NETWORK_POLICY = "SMOKE_NP"',
+        'REVOKE ROLE "SMOKE_ROLE" FROM USER "SMOKE_SVC"',
+    ):
+        status, resp = query(token, sql)
+        expect_ok(sql.split(" TO ")[0], status, resp)
 
     # --- no-write role ----------------------------------------------------------------------------
     status, resp = login("smoke_reader", role="snowsync_no_write")

@@ -61,25 +61,16 @@ impl Lines {
     }
 }
 
-/// The egress IPs to name when Snowflake refuses ours: `SNOWSYNC_EGRESS_IPS`, or the deployed
-/// stack's (see [`crate::deployment::egress_ips`]).
+/// The egress IPs to name when Snowflake refuses ours (see
+/// [`crate::deployment::known_egress_ips`]).
 async fn egress_hint(deps: &Deps) -> String {
-    let ips = match std::env::var(crate::deployment::EGRESS_IPS_VAR) {
-        Ok(ips) if !ips.trim().is_empty() => Some(ips),
-        _ => crate::deployment::egress_ips(
-            &deps.lambda,
-            &crate::tenant::schedules::ScheduleSettings::from_env().pull_function,
-        )
-        .await
-        .ok()
-        .map(|v| v.join(",")),
-    };
-    match ips {
-        Some(ips) => format!(
-            "add snowsync's egress IPs {ips} to the account's network policy (ALTER NETWORK POLICY ... SET ALLOWED_IP_LIST = (..., '{}'))",
-            ips.split(',').map(str::trim).collect::<Vec<_>>().join("', '")
+    match crate::deployment::known_egress_ips(&deps.lambda).await {
+        Ok(ips) => format!(
+            "add snowsync's egress IPs {} to the account's network policy (ALTER NETWORK POLICY ... SET ALLOWED_IP_LIST = (..., '{}'))",
+            ips.join(","),
+            ips.join("', '")
         ),
-        _ => "add snowsync's egress IPs (snowsync egress-ips) to the account's network policy".into(),
+        Err(_) => "add snowsync's egress IPs (snowsync egress-ips) to the account's network policy".into(),
     }
 }
 

@@ -79,6 +79,28 @@ pub async fn egress_ips(lambda: &aws_sdk_lambda::Client, function: &str) -> Resu
     Ok(ips)
 }
 
+/// The egress IPs to name to a customer: `SNOWSYNC_EGRESS_IPS` when set (an operator outside
+/// the deployment's account, or a test), else the deployed stack's ([`egress_ips`] of the pull
+/// function).
+///
+/// # Errors
+/// `missing_object` when neither is there.
+pub async fn known_egress_ips(lambda: &aws_sdk_lambda::Client) -> Result<Vec<String>> {
+    if let Ok(ips) = std::env::var(EGRESS_IPS_VAR) {
+        let ips: Vec<String> = ips
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !ips.is_empty() {
+            return Ok(ips);
+        }
+    }
+    let function = crate::tenant::schedules::ScheduleSettings::from_env().pull_function;
+    egress_ips(lambda, &function).await
+}
+
 /// Invokes a deployed function with `payload`: asynchronously (returns the request id at once)
 /// or synchronously (returns the request id and the function's result).
 ///

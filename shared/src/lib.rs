@@ -7,6 +7,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`tenant`] | who a customer is: config, credentials, schedules |
+//! | [`onboard`] | `tenant init` and `rotate-key`: the key pair made here, the customer's SQL |
 //! | [`snowflake`] | everything said to Snowflake: our REST client, a pull's reads, a push's destination |
 //! | [`postgres`] | everything said to the platform database: TLS, staging, COPY, swap, a push's reader, migrations |
 //! | [`types`] | the contract's type mapping: Snowflake column types and the PostgreSQL type each lands in |
@@ -35,6 +36,7 @@ pub mod export;
 #[cfg(test)]
 mod fuzz;
 pub mod lambda;
+pub mod onboard;
 pub mod postgres;
 pub mod pull;
 pub mod push;

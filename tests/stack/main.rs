@@ -17,6 +17,7 @@ mod incremental;
 mod isolation;
 mod keyless;
 mod keypair;
+mod onboarding;
 mod operator;
 mod platform_tls;
 mod pull;
