@@ -13,6 +13,8 @@ Phases (each prints one line and lands in .stack/bench/results.json):
   limit_pg_copy     PostgreSQL's raw rate: `\\copy <fresh copy of the pulled table> FROM <file>`
                     with the pulled rows in COPY text form
   pull_incremental  every 10th row gets a later cursor and a new amount; `snowsync pull bench`
+  pull_keyless      KEYLESS_ROWS (no key, no cursor) of each --keyless-rows size, with results in
+                    chunks: `snowsync pull bench --table KEYLESS_ROWS --backfill`, exact by aggregates
   push_backfill     M rows in platform.actions; `snowsync push bench --source actions --backfill`
   coldstart         target/release/snowsync-pull under a fake Lambda runtime API: spawn -> first
                     /next (init), spawn -> response posted (a real 1,000-row pull handled)
@@ -47,6 +49,7 @@ from .common import (
     log,
 )
 from .emulator import Emulator
+from .keyless import pull_keyless
 from .limits import limit_pg_copy, limit_sf_read, recorded_reads
 from .pull import (
     onboard,
@@ -64,10 +67,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the pulled table (default 1,000,000)")
     ap.add_argument("--push-rows", type=int, help="actions pushed (default: --rows)")
-    ap.add_argument("--only", default="pull,limits,realistic,push,coldstart",
+    ap.add_argument("--only", default="pull,limits,realistic,keyless,push,coldstart",
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
-                         "against a Snowflake-like emulator), push, coldstart; and, not by default, memory (200 columns, "
-                         "16 MB cells)")
+                         "against a Snowflake-like emulator), keyless (full refreshes of a keyless table, results in chunks), "
+                         "push, coldstart; and, not by default, memory (200 columns, 16 MB cells)")
+    ap.add_argument("--keyless-rows", default="1000000,5000000", help="sizes of the keyless phase's table (comma-separated)")
+    ap.add_argument("--keyless-kills", type=int, default=3, help="seeded SIGKILLs of keyless runs per size (keyless phase)")
+    ap.add_argument("--seed", type=int, default=int(time.time()), help="seed of the SIGKILL points (printed; replay with it)")
     ap.add_argument("--coldstart-runs", type=int, default=5)
     ap.add_argument("--realistic-args", default=" ".join(REALISTIC),
                     help=f"the realistic phase's emulator flags (default: {' '.join(REALISTIC)}), e.g. to measure one behaviour alone")
@@ -76,7 +82,7 @@ def main() -> int:
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "realistic", "push", "coldstart", "memory"}
+    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -139,6 +145,14 @@ def main() -> int:
             p["pull_incremental"] = pull_incremental(emu, env, args.rows)
             log(f"pull incremental: {p['pull_incremental']['seconds']} s, {p['pull_incremental']['rows_per_s']:,} rows/s")
         copy_file.unlink(missing_ok=True)
+        if "keyless" in only:
+            sizes = [int(n) for n in args.keyless_rows.split(",") if n.strip()]
+            log(f"keyless full refreshes of {', '.join(f'{n:,}' for n in sizes)} rows, results in chunks ...")
+            log(f"  SIGKILL points seeded with --seed {args.seed}")
+            p["pull_keyless"] = pull_keyless(emu, env, sizes, args.keyless_kills, args.seed)
+            for n in sizes:
+                k = p["pull_keyless"][str(n)]
+                log(f"pull keyless {n:,}: {k['seconds']} s, {k['rows_per_s']:,} rows/s, peak RSS {k['peak_rss_mb']} MB")
         if "push" in only and push_rows > 0:
             log(f"push backfill of {push_rows:,} actions (the emulator parses INSERT ... VALUES slowly: progress every 30 s) ...")
             p["push_backfill"] = push_backfill(emu, env, push_rows)

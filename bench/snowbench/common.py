@@ -29,6 +29,7 @@ WIDE_TABLE = "WIDE_ROWS"
 WIDE_COLUMNS = 200
 HUGE_TABLE = "HUGE_CELLS"
 HUGE_CELL_BYTES = 16 * 1024 * 1024 - 64  # Snowflake's VARIANT limit is 16 MB
+KEYLESS_TABLE = "KEYLESS_ROWS"  # the keyless phase: no key, no cursor
 DATA_COLUMNS = ["ID", "ACCOUNT_ID", "NAME", "AMOUNT", "IS_ACTIVE", "CLOSE_DATE", "UPDATED_AT", "PROPERTIES", "NOTE"]
 PUSH_COLUMNS = "id, occurred_at, action_type, visitor_id, account_domain, channel, properties, ingested_at"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -19,6 +19,7 @@ from .common import (
     DATABASE,
     HUGE_CELL_BYTES,
     HUGE_TABLE,
+    KEYLESS_TABLE,
     OUT,
     PG_SCHEMA,
     ROOT,
@@ -75,6 +76,7 @@ def onboard(env: dict[str, str]) -> None:
     config = OUT / "bench.toml"
     pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n\n'
                     for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
+    pulls += f'[[pull]]\ntable = "{KEYLESS_TABLE}"\n\n'  # no key, no cursor: full refreshes
     config.write_text(f"""# The benchmark tenant (written by scripts/bench).
 tenant = "{TENANT}"
 

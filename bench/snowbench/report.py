@@ -47,6 +47,17 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"realistic emulator ({r.get('flags')}): chunks {json.dumps(r.get('chunks', {}))}")
         if "pull_backfill" in p:
             print(f"  realistic / plain backfill rows/s = {r['rows_per_s'] / max(1, p['pull_backfill']['rows_per_s']):.2f}")
+    if "pull_keyless" in p:
+        k = p["pull_keyless"]
+        for n, m in k.items():
+            if n == "flags":
+                continue
+            print(f"keyless full refresh ({k['flags']}): {m['rows']:,} rows in {m['chunks'].get('served', 0)} chunks, "
+                  f"{m['seconds']:.1f} s, {m['rows_per_s']:,} rows/s, {m['mb_per_s']:.2f} MB/s, peak RSS {m['peak_rss_mb']:.0f} MB")
+            k9 = m.get("sigkills", {})
+            landed = sum(1 for p in k9.get("kills", []) if p["killed"])
+            print(f"  then {landed} of {len(k9.get('kills', []))} runs SIGKILLed mid-run (seed {k9.get('seed')}), the live table whole "
+                  f"after each; {k9.get('resumed_runs')} runs read on from a killed run's persisted result; exact at the end")
     if "pull_memory" in p:
         for name, m in p["pull_memory"].items():
             print(f"memory ({name}): {m['rows']:,} rows in {m['pages']} pages, {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:.0f} MB")
