@@ -155,6 +155,22 @@ fn read_file(path: &PathBuf, what: &str) -> Result<String, SyncError> {
         .map_err(|e| SyncError::config(format!("cannot read {what} {}: {e}", path.display())))
 }
 
+/// Warns on stderr when a credentials file may be read by its group or by others: it holds a
+/// password or a private key (the file is read all the same).
+fn warn_if_shared(path: &PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: {} is readable by {} (mode {mode:03o}) and holds a secret: chmod 600 {0}, and delete it once the tenant is added",
+                path.display(),
+                if mode & 0o007 != 0 { "every user" } else { "its group" },
+            );
+        }
+    }
+}
+
 /// Reads and validates a tenant config: the one path `tenant add` and `tenant init` share.
 fn read_config(path: &PathBuf) -> Result<(TenantConfig, String), SyncError> {
     let text = read_file(path, "config")?;
@@ -164,6 +180,7 @@ fn read_config(path: &PathBuf) -> Result<(TenantConfig, String), SyncError> {
 
 async fn tenant_add(deps: &Deps, config: &PathBuf, credentials: &PathBuf) -> Result<(), SyncError> {
     let (cfg, text) = read_config(config)?;
+    warn_if_shared(credentials);
     let creds_text = read_file(credentials, "credentials file")?;
     let stored =
         StoredCredentials::parse(&creds_text).map_err(|e| e.context(credentials.display()))?;

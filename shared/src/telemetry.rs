@@ -1,5 +1,7 @@
 //! Logging: `tracing` to stderr, JSON in Lambda (CloudWatch parses it), plain text for the CLI.
-//! `RUST_LOG` filters as usual; the default keeps our own crates at `info` and others at `warn`.
+//! `RUST_LOG` filters as usual; the default keeps our own crates at `info` and others at `warn`,
+//! and the HTTP, TLS and SDK crates never log below `warn` (their debug output holds bodies,
+//! headers and URLs: [`CAPPED_AT_WARN`]).
 
 use tracing_subscriber::EnvFilter;
 
@@ -12,10 +14,41 @@ pub enum LogFormat {
     Text,
 }
 
+/// Crates whose debug and trace events carry what must never reach a log: request and response
+/// bodies (row data, tokens, the result key `qrmk`), headers (SSE-C keys, credentials), URLs
+/// (presigned chunk URLs). They log at `warn` at most, whatever `RUST_LOG` says.
+const CAPPED_AT_WARN: &[&str] = &[
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tokio_postgres",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_sigv4",
+    "aws_config",
+    "snowflake_api",
+];
+
+/// `RUST_LOG` (or `default_filter`), with [`CAPPED_AT_WARN`] capped.
+pub fn filter(rust_log: Option<&str>, default_filter: &str) -> EnvFilter {
+    let mut filter = rust_log
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
+    for target in CAPPED_AT_WARN {
+        if let Ok(directive) = format!("{target}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    let filter = filter(rust_log.as_deref(), default_filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -100,6 +133,56 @@ mod tests {
     use super::*;
     use crate::runner::ObjectReport;
     use crate::state::Outcome;
+
+    /// What a subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn http_tls_and_sdk_crates_never_log_below_warn_whatever_rust_log_says() {
+        for rust_log in [Some("trace"), Some("debug,reqwest=trace,hyper=trace"), None] {
+            let out = Captured::default();
+            let writer = out.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(filter(rust_log, "trace"))
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::debug!(target: "reqwest::connect", "body of a response");
+                tracing::trace!(target: "hyper::proto::h1", "qrmk in a header");
+                tracing::debug!(target: "aws_smithy_runtime::client", "a signed request");
+                tracing::debug!(target: "rustls::client", "a handshake detail");
+                tracing::warn!(target: "reqwest::connect", "a warning stays");
+                tracing::debug!(target: "snowsync::pull", "our own debug line");
+            });
+            let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf8");
+            for hidden in [
+                "body of a response",
+                "qrmk in a header",
+                "a signed request",
+                "a handshake detail",
+            ] {
+                assert!(
+                    !text.contains(hidden),
+                    "{rust_log:?} let {hidden:?} through: {text}"
+                );
+            }
+            assert!(
+                text.contains("a warning stays") && text.contains("our own debug line"),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn emf_lines_carry_every_metric_with_its_dimensions() {

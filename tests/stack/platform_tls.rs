@@ -1,5 +1,6 @@
-//! TLS to the platform database (managed databases such as RDS require it): `sslmode=require`
-//! encrypts; with a CA bundle the server's certificate is verified, and a wrong CA is refused.
+//! TLS to the platform database: verified (`verify-full`) unless the URL says otherwise; a
+//! wrong CA, a certificate for another name and a server without TLS are refused, each with
+//! its fix; the weaker modes (`verify-ca`, `require`, `disable`) only when written in the URL.
 
 use std::path::PathBuf;
 
@@ -89,5 +90,100 @@ async fn the_platform_database_is_reached_over_tls_and_the_ca_is_checked() {
         missing.to_string().contains("SNOWSYNC_DATABASE_CA_FILE")
             && missing.to_string().contains("cannot read it"),
         "{missing}"
+    );
+}
+
+/// A server that answers the TLS request with `N` (no TLS), as PostgreSQL does with `ssl=off`,
+/// then hangs up: what a man in the middle offers to downgrade a connection to plain text.
+async fn server_without_tls() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 8];
+            if socket.read_exact(&mut request).await.is_ok() {
+                let _ = socket.write_all(b"N").await;
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn verify_full_is_the_default_and_nothing_weaker_happens_unless_the_url_says_so() {
+    let url = std::env::var("SNOWSYNC_DATABASE_URL").expect("stack env");
+
+    // No CA bundle, no sslmode: nothing to verify against, so no connection at all.
+    let refused = PlatformStore::connect_with_ca(&url, None)
+        .expect_err("verify-full without a CA bundle is refused");
+    let text = refused.to_string();
+    assert!(
+        !text.contains('\n')
+            && text.contains("cannot be verified")
+            && text.contains("SNOWSYNC_DATABASE_CA_FILE")
+            && text.contains("sslmode=require"),
+        "one line naming both fixes: {text}"
+    );
+
+    let verified = PlatformStore::connect_with_ca(&url, Some(&ca_file())).expect("pool");
+    assert_eq!(
+        uses_tls(&verified).await,
+        Ok(true),
+        "the default verifies the stack's server"
+    );
+
+    // The right CA but another host name: verify-full refuses, verify-ca (chain only) accepts.
+    let renamed = format!(
+        "{}?hostaddr=127.0.0.1",
+        url.replace("@127.0.0.1:", "@wrong-name.invalid:")
+    );
+    let by_name = PlatformStore::connect_with_ca(&renamed, Some(&ca_file())).expect("pool");
+    let err = uses_tls(&by_name)
+        .await
+        .expect_err("a certificate for another name is refused");
+    assert!(
+        err.contains("error performing TLS handshake")
+            && err.contains("certificate not valid for name")
+            && err.contains("connect by a name it carries"),
+        "{err}"
+    );
+    let chain_only =
+        PlatformStore::connect_with_ca(&format!("{renamed}&sslmode=verify-ca"), Some(&ca_file()))
+            .expect("pool");
+    assert_eq!(
+        uses_tls(&chain_only).await,
+        Ok(true),
+        "verify-ca skips the name"
+    );
+
+    // A server that offers no TLS: the default fails instead of going on in plain text.
+    let port = server_without_tls().await;
+    let downgraded = url.replace(
+        &format!(
+            ":{}/",
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.split('/').next())
+                .expect("port")
+        ),
+        &format!(":{port}/"),
+    );
+    let store = PlatformStore::connect_with_ca(&downgraded, Some(&ca_file())).expect("pool");
+    let err = uses_tls(&store).await.expect_err("no TLS, no connection");
+    assert!(
+        !err.contains('\n')
+            && err.contains("could not connect to the platform database")
+            && err.contains("TLS"),
+        "{err}"
+    );
+
+    let bogus = PlatformStore::connect_with_ca(&format!("{url}?sslmode=verify-maybe"), None)
+        .expect_err("an unknown sslmode");
+    assert!(
+        bogus.to_string().contains("sslmode must be one of"),
+        "{bogus}"
     );
 }

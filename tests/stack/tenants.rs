@@ -26,11 +26,19 @@ async fn tenant_add_twice_gives_one_tenant_and_remove_deletes_it() {
         creds.to_str().expect("path"),
     ];
 
-    for _ in 0..2 {
+    // A credentials file others may read is added all the same, with a warning naming the fix.
+    for mode in [0o644, 0o600] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(mode)).expect("chmod");
         let out = cli(&args, &[]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "tenant add failed: {stdout}{stderr}");
         assert!(!stdout.contains(&password) && !stderr.contains(&password));
+        assert_eq!(
+            stderr.contains("is readable by every user (mode 644)") && stderr.contains("chmod 600"),
+            mode == 0o644,
+            "{stderr}"
+        );
     }
     let listed = cli(&["tenant", "list"], &[]);
     let (stdout, _) = text(&listed);

@@ -33,7 +33,9 @@ fn write_value(out: &mut Vec<u8>, value: Value<'_>, sf_type: SfType) -> Result<(
                     .ok()
                     .filter(|_| scale == 0)
                     .ok_or_else(|| {
-                        CellError::Range(format!("{unscaled} (scale {scale}) does not fit bigint"))
+                        CellError::Range(format!(
+                            "a number (scale {scale}) that does not fit bigint"
+                        ))
                     })?;
                 out.extend_from_slice(&v.to_be_bytes());
             } else {

@@ -22,17 +22,6 @@ pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     )
 }
 
-/// `YYYY-MM-DD`, or `YYYY-MM-DD BC` for years before 1, as PostgreSQL writes dates.
-pub(super) fn pg_date_text(days: i64) -> String {
-    let (year, month, day) = civil_from_days(days);
-    let mut out = Vec::with_capacity(16);
-    write_pg_ymd(&mut out, year, month, day);
-    if year <= 0 {
-        out.extend_from_slice(b" BC");
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `YYYY-MM-DD` with a `-` before years below 0 (astronomical numbering), for messages and
 /// Snowflake literals.
 pub(super) fn display_date(days: i64) -> String {

@@ -186,10 +186,9 @@ pub(super) fn pg_date(days: i64) -> Result<i64, CellError> {
     if (PG_MIN_DAY..=PG_MAX_DATE_DAY).contains(&days) {
         Ok(days)
     } else {
-        Err(CellError::Range(format!(
-            "DATE {} is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)",
-            pg_date_text(days)
-        )))
+        Err(CellError::Range(
+            "a DATE outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)".into(),
+        ))
     }
 }
 
@@ -199,10 +198,9 @@ pub(super) fn pg_micros(nanos: i128) -> Result<i128, CellError> {
     let micros = nanos.div_euclid(1000);
     let days = micros.div_euclid(MICROS_PER_DAY);
     if !(i128::from(PG_MIN_DAY)..i128::from(PG_END_TIMESTAMP_DAY)).contains(&days) {
-        return Err(CellError::Range(format!(
-            "timestamp {} is outside PostgreSQL's range (4714-11-24 BC to 294276-12-31)",
-            display_timestamp(nanos)
-        )));
+        return Err(CellError::Range(
+            "a timestamp outside PostgreSQL's range (4714-11-24 BC to 294276-12-31)".into(),
+        ));
     }
     Ok(micros)
 }

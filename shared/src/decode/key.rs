@@ -146,8 +146,7 @@ pub(super) fn read_key(
         Value::Bool(b) => KeyValue::Bool(b),
         Value::Binary(b) => KeyValue::Binary(b.to_vec()),
         Value::Date(days) => KeyValue::Date(
-            i32::try_from(days)
-                .map_err(|_| value_error(format!("DATE {days} days since 1970 is out of range")))?,
+            i32::try_from(days).map_err(|_| value_error("a DATE out of range".into()))?,
         ),
         Value::Time(nanos) => KeyValue::Time(nanos),
         Value::Ntz(nanos) => KeyValue::TimestampNtz(nanos),

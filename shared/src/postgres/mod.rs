@@ -26,6 +26,7 @@ mod tls;
 pub(crate) use exports::ExportReader;
 pub use tables::{PgColumn, Target};
 use tls::tls_connector;
+pub use tls::SslMode;
 
 /// The column every pulled table gets: when the row was written by snowsync.
 pub const SYNCED_AT_COLUMN: &str = "_snowsync_synced_at";
@@ -104,8 +105,8 @@ fn ident(name: &str) -> Result<String> {
 
 /// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
 impl PlatformStore {
-    /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, verified against
-    /// [`DATABASE_CA_VAR`] when set). Connections open on first use.
+    /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, `verify-full` against
+    /// [`DATABASE_CA_VAR`] when it names none; see [`SslMode`]). Connections open on first use.
     ///
     /// # Errors
     /// A `config` error when the URL does not parse (the URL itself is not echoed: it may hold a
@@ -121,6 +122,7 @@ impl PlatformStore {
     /// # Errors
     /// A `config` error for a malformed URL or an unreadable CA file.
     pub fn connect_with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
+        let (url, mode) = SslMode::take_from(url)?;
         let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
             SyncError::config(format!(
                 "{DATABASE_URL_VAR} is not a PostgreSQL URL: write postgres://user:password@host:port/database"
@@ -130,9 +132,16 @@ impl PlatformStore {
         if pg.get_application_name().is_none() {
             pg.application_name(APPLICATION_NAME);
         }
+        pg.ssl_mode(mode.negotiation());
+        if matches!(mode, SslMode::Prefer | SslMode::Disable) {
+            tracing::warn!(
+                "{DATABASE_URL_VAR} says sslmode={}: the platform database may be reached in plain text (local work only)",
+                if mode == SslMode::Disable { "disable" } else { "prefer" }
+            );
+        }
         let mgr = Manager::from_config(
             pg,
-            tls_connector(ca_file)?,
+            tls_connector(mode, ca_file)?,
             ManagerConfig {
                 // A pooled connection the server dropped (restart, failover, idle timeout) is
                 // replaced on checkout instead of failing the next statement.
@@ -166,8 +175,12 @@ impl PlatformStore {
     pub async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| {
             let why = with_causes(&e);
-            let fix = if why.contains("certificate") {
+            let fix = if why.contains("not valid for name") {
+                format!("; the certificate does not name the host of {DATABASE_URL_VAR}: connect by a name it carries (or, for local work only, add sslmode=verify-ca)")
+            } else if why.contains("certificate") {
                 format!("; check that {DATABASE_CA_VAR} holds the CA that signed the server's certificate")
+            } else if why.contains("does not support TLS") {
+                format!("; the server offers no TLS, so the connection was not made in plain text: turn TLS on in the database (or, for local work only, add sslmode=prefer to {DATABASE_URL_VAR})")
             } else {
                 String::new()
             };

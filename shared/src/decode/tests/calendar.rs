@@ -50,11 +50,11 @@ fn dates_including_years_1_and_9999() {
         ),
         ["2026-01-01", "1969-12-31"]
     );
-    // Beyond PostgreSQL's range: a clear error.
+    // Beyond PostgreSQL's range: a clear error naming the column and row, not the value.
     let far: ArrayRef = Arc::new(Date32Array::from(vec![Some(-2_440_589)]));
     assert_eq!(
         copy_error(field("D", DataType::Date32, "DATE", 0), far, SfType::Date),
-        "column D, row 0: DATE 4714-11-23 BC is outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)"
+        "column D, row 0: a DATE outside PostgreSQL's range (4714-11-24 BC to 5874897-12-31)"
     );
     let first: ArrayRef = Arc::new(Date32Array::from(vec![Some(-2_440_588), Some(i32::MAX)]));
     let msg = copy_error(

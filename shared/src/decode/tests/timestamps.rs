@@ -364,8 +364,7 @@ fn postgres_range_constants() {
     let msg = copy_error(f.clone(), array.clone(), NTZ9);
     assert_eq!(
         msg,
-        "column TS, row 1: timestamp 294277-01-01 00:00:00.000000000 is outside PostgreSQL's \
-         range (4714-11-24 BC to 294276-12-31)"
+        "column TS, row 1: a timestamp outside PostgreSQL's range (4714-11-24 BC to 294276-12-31)"
     );
     assert_eq!(
         lines(f, Arc::new(array.slice(0, 1)), NTZ9),
@@ -381,7 +380,7 @@ fn postgres_range_constants() {
         SfType::Date,
     );
     assert!(
-        msg.starts_with("column D, row 1: DATE 5874898-01-01 is outside"),
+        msg.starts_with("column D, row 1: a DATE outside") && !msg.contains("5874898"),
         "{msg}"
     );
     assert_eq!(
