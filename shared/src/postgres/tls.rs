@@ -34,42 +34,29 @@ impl SslMode {
     /// # Errors
     /// `config` for a value libpq does not know (the URL itself is never echoed).
     pub fn take_from(url: &str) -> Result<(String, SslMode)> {
-        let (rest, value) = if url.contains("://") {
+        let mut value = None;
+        let mut keep = |kv: &&str| match kv.strip_prefix("sslmode=") {
+            Some(v) => {
+                value = Some(v.to_owned());
+                false
+            }
+            None => true,
+        };
+        let rest = if url.contains("://") {
             match url.split_once('?') {
                 Some((base, query)) => {
-                    let mut value = None;
-                    let kept: Vec<&str> = query
-                        .split('&')
-                        .filter(|kv| match kv.strip_prefix("sslmode=") {
-                            Some(v) => {
-                                value = Some(v.to_owned());
-                                false
-                            }
-                            None => true,
-                        })
-                        .collect();
-                    let rest = if kept.is_empty() {
+                    let kept: Vec<&str> = query.split('&').filter(&mut keep).collect();
+                    if kept.is_empty() {
                         base.to_owned()
                     } else {
                         format!("{base}?{}", kept.join("&"))
-                    };
-                    (rest, value)
+                    }
                 }
-                None => (url.to_owned(), None),
+                None => url.to_owned(),
             }
         } else {
-            let mut value = None;
-            let kept: Vec<&str> = url
-                .split_whitespace()
-                .filter(|kv| match kv.strip_prefix("sslmode=") {
-                    Some(v) => {
-                        value = Some(v.to_owned());
-                        false
-                    }
-                    None => true,
-                })
-                .collect();
-            (kept.join(" "), value)
+            let kept: Vec<&str> = url.split_whitespace().filter(&mut keep).collect();
+            kept.join(" ")
         };
         let mode = match value.as_deref() {
             None | Some("verify-full") => SslMode::VerifyFull,
@@ -264,5 +251,46 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslmode_is_taken_out_of_either_form_and_defaults_to_verify_full() {
+        let cases = [
+            (
+                "postgres://u@h:5432/db",
+                "postgres://u@h:5432/db",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgres://u@h/db?application_name=x&sslmode=require&connect_timeout=5",
+                "postgres://u@h/db?application_name=x&connect_timeout=5",
+                SslMode::Require,
+            ),
+            (
+                "postgres://u@h/db?sslmode=disable",
+                "postgres://u@h/db",
+                SslMode::Disable,
+            ),
+            (
+                "postgres://u@h/db?sslmode=allow",
+                "postgres://u@h/db",
+                SslMode::Prefer,
+            ),
+            (
+                "host=h user=u sslmode=verify-ca dbname=d",
+                "host=h user=u dbname=d",
+                SslMode::VerifyCa,
+            ),
+        ];
+        for (url, rest, mode) in cases {
+            assert_eq!(SslMode::take_from(url).expect(url), (rest.to_owned(), mode));
+        }
+        let err = SslMode::take_from("postgres://u:secret@h/db?sslmode=maybe").expect_err("bad");
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }
