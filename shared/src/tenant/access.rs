@@ -122,3 +122,56 @@ impl TenantRole {
         .with_source(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sts::error::ErrorMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::123456789012:role/snowsync-tenant-access";
+
+    fn role() -> TenantRole {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version_latest()
+            .build();
+        TenantRole::new(aws_sdk_sts::Client::from_conf(config), ARN)
+    }
+
+    fn refused(code: &str) -> SyncError {
+        let e = AssumeRoleError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("User: arn:aws:sts::123456789012:assumed-role/x/y is not authorized")
+                .build(),
+        );
+        role().error(&TenantId::parse("acme").expect("id"), e)
+    }
+
+    #[test]
+    fn access_denied_is_one_line_naming_the_role_and_the_trust_to_fix() {
+        let e = refused("AccessDenied");
+        let text = e.to_string();
+        assert_eq!(e.kind(), ErrorKind::Privilege);
+        assert!(!text.contains('\n'), "{text}");
+        for part in [
+            ARN,
+            "tenant acme",
+            "AccessDenied",
+            "trust policy",
+            "sts:TagSession",
+        ] {
+            assert!(text.contains(part), "{part:?} missing: {text}");
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_classified() {
+        assert_eq!(refused("ValidationError").kind(), ErrorKind::Config);
+        assert!(refused("ValidationError")
+            .to_string()
+            .contains("SNOWSYNC_TENANT_ROLE_ARN"));
+        assert_eq!(refused("Throttling").kind(), ErrorKind::Transient);
+    }
+}
