@@ -7,6 +7,8 @@ use crate::error::{Result, SyncError};
 use crate::postgres::PlatformStore;
 use crate::snowflake::Endpoint;
 use crate::state::{StateStore, DEFAULT_TABLE};
+use crate::tenant::access::TenantRole;
+use crate::tenant::config::TenantId;
 use crate::tenant::secrets::SecretStore;
 
 /// The environment variable naming the Secrets Manager secret that holds the platform
@@ -15,6 +17,10 @@ pub const DATABASE_SECRET_VAR: &str = "SNOWSYNC_DATABASE_SECRET_ARN";
 
 /// The environment variable naming the DynamoDB state table (default [`DEFAULT_TABLE`]).
 pub const STATE_TABLE_VAR: &str = "SNOWSYNC_STATE_TABLE";
+
+/// The environment variable naming the tenant-access role the functions assume per run (the
+/// stack's `TenantAccessRoleArn`). Unset = no scoping (local development, the CLI).
+pub const TENANT_ROLE_VAR: &str = "SNOWSYNC_TENANT_ROLE_ARN";
 
 /// Tunables of a run. Defaults suit a 256 MB Lambda.
 #[derive(Debug, Clone)]
@@ -98,6 +104,11 @@ pub struct Deps {
     pub settings: Settings,
     /// Who watches runs as they go (the CLI's progress display); `None` in the functions.
     pub watcher: Option<std::sync::Arc<dyn crate::runner::Watcher>>,
+    /// The tenant-access role [`Deps::for_tenant`] assumes; `None` = the process's own
+    /// credentials for every tenant.
+    pub tenant_role: Option<TenantRole>,
+    /// The AWS config the clients were built from (tenant sessions replace its credentials).
+    aws: aws_config::SdkConfig,
 }
 
 /// The AWS SDK config from the standard chain (`AWS_ENDPOINT_URL` reaches the emulator locally).
@@ -117,6 +128,12 @@ impl Deps {
                 "no AWS region: set AWS_REGION (locally: eval \"$(scripts/stack env)\")",
             ));
         }
+        let tenant_role = match std::env::var(TENANT_ROLE_VAR) {
+            Ok(arn) if !arn.trim().is_empty() => {
+                Some(TenantRole::new(aws_sdk_sts::Client::new(&aws), arn.trim()))
+            }
+            _ => None,
+        };
         let table = std::env::var(STATE_TABLE_VAR).unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
         let secrets_client = aws_sdk_secretsmanager::Client::new(&aws);
         let platform = match std::env::var(DATABASE_SECRET_VAR) {
@@ -137,6 +154,55 @@ impl Deps {
             endpoint: Endpoint::from_env()?,
             settings: Settings::from_env()?,
             watcher: None,
+            tenant_role,
+            aws,
         })
+    }
+
+    /// These clients with `role` as the tenant-access role (what `SNOWSYNC_TENANT_ROLE_ARN`
+    /// sets; tests pass it here instead of through the environment).
+    pub fn with_tenant_role(mut self, role_arn: &str) -> Self {
+        self.tenant_role = Some(TenantRole::new(
+            aws_sdk_sts::Client::new(&self.aws),
+            role_arn,
+        ));
+        self
+    }
+
+    /// The clients for one unit of work of `tenant` (a pull or push run): with a tenant-access
+    /// role, the state and secret clients use a session of that role tagged `tenant=<id>`, so
+    /// IAM admits only this tenant's secret and state items; without one, these clients.
+    /// Lambda and Scheduler keep the process's credentials (continuations, not tenant data).
+    ///
+    /// # Errors
+    /// When STS refuses the session (see [`TenantRole::assume`]).
+    pub async fn for_tenant(&self, tenant: &TenantId) -> Result<Deps> {
+        let Some(role) = &self.tenant_role else {
+            return Ok(self.clone());
+        };
+        let session = role.assume(tenant).await?;
+        tracing::debug!(%tenant, role = %session.assumed_role_arn, "tenant session");
+        let scoped = self
+            .aws
+            .to_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                session.credentials,
+            ))
+            .build();
+        Ok(Deps {
+            state: self
+                .state
+                .with_client(aws_sdk_dynamodb::Client::new(&scoped)),
+            secrets: SecretStore::new(aws_sdk_secretsmanager::Client::new(&scoped)),
+            tenant_role: None,
+            aws: scoped,
+            ..self.clone()
+        })
+    }
+
+    /// The AWS config behind the state and secret clients: after [`Deps::for_tenant`], the
+    /// tenant session's (tests ask STS who it is).
+    pub fn aws_config(&self) -> &aws_config::SdkConfig {
+        &self.aws
     }
 }

@@ -1,6 +1,7 @@
-//! Tenant isolation in the code path: one function serves every tenant, so IAM stops at
-//! "snowsync's tenant secrets" (see infra/template.yaml) and the code must keep a run for
-//! tenant A away from B's secret, B's schema and B's rows. The secret name, the state rows and
+//! Tenant isolation in the code path: one function serves every tenant, and besides the
+//! tenant-scoped AWS session (IAM refuses another tenant's secret and state items in AWS; see
+//! `tenant_access.rs`) the code itself must keep a run for tenant A away from B's secret, B's
+//! schema and B's rows (locally, and wherever no tenant-access role is set). The secret name, the state rows and
 //! the PostgreSQL schema all derive from the validated tenant id of the event.
 
 use snowsync::lambda::{Budget, Job};

@@ -24,4 +24,5 @@ mod pull;
 mod push;
 mod realistic;
 mod schedules;
+mod tenant_access;
 mod tenants;

@@ -36,6 +36,9 @@ pub trait Job: DeserializeOwned + Serialize + Clone + Send + Sync {
     /// The event's shape, named in the error for a malformed one.
     const SHAPE: &'static str;
 
+    /// The tenant the event names, as written (validated by [`handle`]).
+    fn tenant(&self) -> &str;
+
     /// How many times this run has already continued in a fresh invocation (the event's
     /// `hop`, one more in the event a continuation is invoked with).
     fn hop_mut(&mut self) -> &mut u32;
@@ -92,8 +95,12 @@ pub async fn handle<J: Job>(
     let job: J = serde_json::from_value(payload)
         .map_err(|e| SyncError::config(format!("event: {e}: send {}", J::SHAPE)))?;
     let run_id = run_id(&ctx);
+    // One tenant session per invocation: every tenant read and write of the run goes through
+    // it (with SNOWSYNC_TENANT_ROLE_ARN set; unset, the process's own credentials).
+    let tenant = crate::tenant::config::TenantId::parse(job.tenant())?;
+    let scoped = deps.for_tenant(&tenant).await?;
     let mut report = job
-        .run(deps, &run_id, &Budget::from_deadline_ms(ctx.deadline))
+        .run(&scoped, &run_id, &Budget::from_deadline_ms(ctx.deadline))
         .await?;
     for r in &report.objects {
         emit_metrics(

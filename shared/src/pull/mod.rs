@@ -112,6 +112,10 @@ impl Job for PullEvent {
     const SHAPE: &'static str =
         r#"{"tenant": "acme", "tables": ["T"], "mode": "incremental"|"backfill"}"#;
 
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     fn hop_mut(&mut self) -> &mut u32 {
         &mut self.hop
     }

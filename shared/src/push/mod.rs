@@ -103,6 +103,10 @@ impl Job for PushEvent {
     const SHAPE: &'static str =
         r#"{"tenant": "acme", "sources": ["actions"], "mode": "incremental"|"backfill"}"#;
 
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     fn hop_mut(&mut self) -> &mut u32 {
         &mut self.hop
     }

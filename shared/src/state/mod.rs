@@ -220,6 +220,14 @@ impl StateStore {
         }
     }
 
+    /// The same table through another client (a tenant session's: [`crate::Deps::for_tenant`]).
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            table: self.table.clone(),
+        }
+    }
+
     /// An `UpdateItem` on one table's or export's status row (`STATUS#<direction>#<object>`).
     fn update_status(
         &self,

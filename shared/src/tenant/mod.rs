@@ -2,6 +2,7 @@
 //!
 //! | file | what it owns |
 //! |---|---|
+//! | [`access`] | tenant-scoped AWS sessions: the role assumed per run with the tenant's tag |
 //! | [`config`] | the tenant config (TOML), typed and validated at the edge |
 //! | [`names`] | the tenant id, the Snowflake account, a table's name |
 //! | [`secrets`] | credentials, in memory only as secrets; Secrets Manager storage |
@@ -10,6 +11,7 @@
 //! A run gets its tenant's config one way: [`crate::state::StateStore::load_tenant`], from the
 //! state table, parsed again through [`config::TenantConfig::parse`].
 
+pub mod access;
 pub mod config;
 pub mod names;
 pub mod schedules;
