@@ -93,6 +93,7 @@ table = "BENCH_ACTIONS"
 """)
     creds = OUT / "bench-credentials.json"
     creds.write_text(json.dumps({"password": "bench-password"}))
+    creds.chmod(0o600)
     res = subprocess.run([str(SNOWSYNC), "tenant", "add", str(config), "--credentials", str(creds)], env=env, capture_output=True, text=True)
     if res.returncode != 0:
         die(f"snowsync tenant add failed: {res.stdout}{res.stderr}")

@@ -66,6 +66,20 @@ pub fn secret(prefix: &str) -> String {
     value
 }
 
+/// Writes a credentials file as an operator should keep one: readable by its owner only.
+pub fn write_secret_file(path: &std::path::Path, contents: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("credentials file");
+    f.write_all(contents.as_bytes()).expect("write");
+}
+
 /// Records a secret value (or a line of key material) for the scan.
 pub fn record_secret(value: &str) {
     append("secrets-used.txt", &format!("{value}\n"));

@@ -63,7 +63,7 @@ async fn onboard_and_pull(
         "tenant = \"{tenant}\"\n[snowflake]\naccount = \"{account}\"\nuser = \"{user}\"\nwarehouse = \"W\"\ndatabase = \"{db}\"\nschema = \"PUBLIC\"\n[[pull]]\ntable = \"T\"\n"
     );
     std::fs::write(dir.join("t.toml"), toml).expect("write");
-    std::fs::write(dir.join("c.json"), creds.to_string()).expect("write");
+    crate::helpers::write_secret_file(&dir.join("c.json"), &creds.to_string());
     let add = cli(
         &[
             "tenant",

@@ -10,7 +10,7 @@ async fn tenant_add_creates_updates_and_remove_deletes_the_schedules() {
     let dir = std::env::temp_dir().join(unique("snowsync-sched-"));
     std::fs::create_dir_all(&dir).expect("dir");
     let (config, creds) = (dir.join("t.toml"), dir.join("c.json"));
-    std::fs::write(&creds, r#"{"password": "x"}"#).expect("write");
+    crate::helpers::write_secret_file(&creds, r#"{"password": "x"}"#);
     let write = |schedule: &str| {
         let body = format!(
             "{schedule}\n[[pull]]\ntable = \"T\"\n\n[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n"

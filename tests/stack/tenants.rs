@@ -99,7 +99,7 @@ async fn tenant_add_rejects_a_bad_config_in_one_line_and_stores_nothing() {
         ),
     )
     .expect("write");
-    std::fs::write(&creds, r#"{"password": "x"}"#).expect("write");
+    crate::helpers::write_secret_file(&creds, r#"{"password": "x"}"#);
     let out = cli(
         &[
             "tenant",
