@@ -147,6 +147,10 @@ enum TenantCommand {
     Remove {
         /// The tenant.
         tenant: String,
+        /// Also drop the tenant's PostgreSQL schema (its pulled tables) and role. Refused, with
+        /// nothing dropped, when anything outside the schema depends on its tables.
+        #[arg(long)]
+        purge: bool,
     },
 }
 
@@ -310,26 +314,44 @@ async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<()
         rows.sort_by(|a, b| {
             (a.direction.as_str(), &a.object).cmp(&(b.direction.as_str(), &b.object))
         });
-        let periods = match deps.state.load_tenant(&t).await {
+        let (periods, limits) = match deps.state.load_tenant(&t).await {
             Ok(cfg) => {
                 let period = |e: &Option<String>| {
                     e.as_deref()
                         .and_then(snowsync::tenant::config::Schedule::period)
                 };
-                (period(&cfg.schedule.pull), period(&cfg.schedule.push))
+                (
+                    (period(&cfg.schedule.pull), period(&cfg.schedule.push)),
+                    cfg.limits,
+                )
             }
-            Err(_) => (None, None),
+            Err(_) => ((None, None), Default::default()),
+        };
+        // Status still shows the runs when the platform database cannot be measured.
+        let usage = match deps
+            .platform
+            .usage(&snowsync::postgres::PgTenant::of(&id), None)
+            .await
+        {
+            Ok(u) => Some(u),
+            Err(e) => {
+                eprintln!("warning: usage of tenant {id} unknown: {e}");
+                None
+            }
         };
         all.push(output::TenantStatus {
             tenant: t,
             rows,
             periods,
+            usage,
+            limits: limits.or(deps.settings.default_limits),
         });
     }
     if as_json {
         output::print_json(&output::status_json(&all));
     } else {
         println!("{}", output::status_table(&all));
+        println!("{}", output::usage_table(&all));
     }
     Ok(())
 }
@@ -501,8 +523,15 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                     println!();
                 }
             }
-            TenantCommand::Remove { tenant } => {
+            TenantCommand::Remove { tenant, purge } => {
                 let id = TenantId::parse(&tenant)?;
+                // Data first: a refused purge leaves the tenant whole, to retry once fixed.
+                let purged = if purge {
+                    let pg = snowsync::postgres::PgTenant::of(&id);
+                    Some((deps.platform.purge_tenant(&pg).await?, pg))
+                } else {
+                    None
+                };
                 snowsync::tenant::schedules::delete_tenant(
                     &deps.scheduler,
                     &snowsync::tenant::schedules::ScheduleSettings::from_env(),
@@ -511,10 +540,18 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 .await?;
                 deps.state.delete_tenant(&id).await?;
                 deps.secrets.delete(&id).await?;
-                println!(
-                    "tenant {id} removed (schedules, config, secret, state); pulled data stays in schema {}",
-                    id.pg_schema()
-                );
+                match purged {
+                    None => println!(
+                        "tenant {id} removed (schedules, config, secret, state); pulled data stays in schema {} (--purge drops it)",
+                        id.pg_schema()
+                    ),
+                    Some((p, pg)) => println!(
+                        "tenant {id} removed (schedules, config, secret, state); dropped schema {} ({} tables) and role {}",
+                        if p.schema { pg.schema() } else { "(none)" },
+                        p.tables.len(),
+                        if p.role { pg.role() } else { "(none)" },
+                    ),
+                }
             }
         },
         Command::Pull {

@@ -8,6 +8,7 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 use serde_json::{json, Value};
 use snowsync::runner::ObjectReport;
 use snowsync::state::{ObjectStatus, Outcome, RunRecord};
+use snowsync::tenant::limits::{format_bytes, thousands, Limits, Usage};
 
 /// Prints one JSON document.
 pub fn print_json(doc: &Value) {
@@ -87,6 +88,10 @@ pub struct TenantStatus {
     pub tenant: String,
     pub rows: Vec<ObjectStatus>,
     pub periods: (Option<std::time::Duration>, Option<std::time::Duration>),
+    /// What the tenant's schema holds; `None` when the database could not be asked.
+    pub usage: Option<Usage>,
+    /// Its quotas, deployment defaults applied.
+    pub limits: Limits,
 }
 
 impl TenantStatus {
@@ -142,6 +147,40 @@ pub fn status_table(tenants: &[TenantStatus]) -> Table {
     t
 }
 
+/// `snowsync status`, second table: what each tenant holds against its quotas.
+pub fn usage_table(tenants: &[TenantStatus]) -> Table {
+    let mut t = table(&["TENANT", "ROWS", "MAX ROWS", "BYTES", "MAX BYTES", "USED"]);
+    let limit = |v: Option<u64>, f: fn(u64) -> String| v.map_or_else(|| "-".to_owned(), f);
+    for ts in tenants {
+        let (rows, bytes) = match ts.usage {
+            Some(u) => (thousands(u.rows), format_bytes(u.bytes)),
+            None => ("?".to_owned(), "?".to_owned()),
+        };
+        t.add_row(vec![
+            Cell::new(&ts.tenant),
+            right(rows),
+            right(limit(ts.limits.max_rows, thousands)),
+            right(bytes),
+            right(limit(ts.limits.max_bytes, format_bytes)),
+            right(used_percent(ts).map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"))),
+        ]);
+    }
+    t
+}
+
+/// The larger share of a limit the tenant uses, in percent.
+fn used_percent(ts: &TenantStatus) -> Option<f64> {
+    let u = ts.usage?;
+    let share = |held: u64, max: Option<u64>| max.map(|m| 100.0 * held as f64 / m as f64);
+    match (
+        share(u.rows, ts.limits.max_rows),
+        share(u.bytes, ts.limits.max_bytes),
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `snowsync status --json`.
 pub fn status_json(tenants: &[TenantStatus]) -> Value {
     let objects: Vec<Value> = tenants
@@ -161,9 +200,22 @@ pub fn status_json(tenants: &[TenantStatus]) -> Value {
             })
         })
         .collect();
+    let usage: Vec<Value> = tenants
+        .iter()
+        .map(|ts| {
+            json!({
+                "tenant": ts.tenant,
+                "rows": ts.usage.map(|u| u.rows),
+                "bytes": ts.usage.map(|u| u.bytes),
+                "max_rows": ts.limits.max_rows,
+                "max_bytes": ts.limits.max_bytes,
+            })
+        })
+        .collect();
     json!({
         "tenants": tenants.iter().map(|t| t.tenant.as_str()).collect::<Vec<_>>(),
         "objects": objects,
+        "usage": usage,
     })
 }
 

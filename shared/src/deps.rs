@@ -34,6 +34,9 @@ pub struct Settings {
     pub push_batch_rows: usize,
     /// How long a lease lives without renewal (a dead holder's lease is taken over after it).
     pub lease_ttl: std::time::Duration,
+    /// Quotas of tenants whose config leaves them unset (`SNOWSYNC_DEFAULT_MAX_ROWS`,
+    /// `SNOWSYNC_DEFAULT_MAX_BYTES`); none by default.
+    pub default_limits: crate::tenant::limits::Limits,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             page_bytes: 16 << 20,
             push_batch_rows: 10_000,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
+            default_limits: crate::tenant::limits::Limits::default(),
         }
     }
 }
@@ -81,6 +85,7 @@ impl Settings {
         if let Some(n) = var("SNOWSYNC_LEASE_TTL_SECS")? {
             s.lease_ttl = std::time::Duration::from_secs(n);
         }
+        s.default_limits = crate::tenant::limits::Limits::from_env()?;
         Ok(s)
     }
 }

@@ -1,8 +1,9 @@
 //! Errors that say what to do next.
 //!
 //! Every failure that leaves the engine carries an [`ErrorKind`]: whether retrying can help
-//! (`transient`) or an operator has to fix something first (every other kind). The kinds are
-//! part of the contract: they appear in run results, run records and `snowsync status`.
+//! (`transient`) or an operator has to fix something first (every other kind, `quota` too).
+//! The kinds are part of the contract: they appear in run results, run records, metrics and
+//! `snowsync status`.
 
 use std::fmt;
 
@@ -24,6 +25,9 @@ pub enum ErrorKind {
     Config,
     /// A network fault, a timeout, a throttle, an expired session: retrying may succeed.
     Transient,
+    /// The tenant would hold more rows or bytes in the platform than its `[limits]` allow.
+    /// The operator raises the limit or removes tables; retrying alone cannot help.
+    Quota,
 }
 
 impl ErrorKind {
@@ -36,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Privilege => "privilege",
             ErrorKind::Config => "config",
             ErrorKind::Transient => "transient",
+            ErrorKind::Quota => "quota",
         }
     }
 

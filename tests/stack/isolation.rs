@@ -12,9 +12,10 @@ use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{pg_schema, secret, spawn_stack, tenant_toml, unique, TestStack};
 
-const DEALS: &str = "[[pull]]\ntable = \"DEALS\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
+pub(crate) const DEALS: &str =
+    "[[pull]]\ntable = \"DEALS\"\ncursor = \"U\"\nprimary_key = [\"ID\"]\n";
 
-fn pull_event(tenant: &str) -> PullEvent {
+pub(crate) fn pull_event(tenant: &str) -> PullEvent {
     PullEvent {
         tenant: tenant.to_owned(),
         tables: None,
@@ -24,7 +25,7 @@ fn pull_event(tenant: &str) -> PullEvent {
 }
 
 /// A database with `DEALS (ID, U, NOTE)` holding `n` rows noted `note`.
-async fn deals_db(stack: &TestStack, n: u32, note: &str) -> String {
+pub(crate) async fn deals_db(stack: &TestStack, n: u32, note: &str) -> String {
     let db = unique("DB_").to_uppercase();
     let sf = stack.snowflake(&db).await;
     sf.execute("CREATE TABLE PUBLIC.DEALS (ID NUMBER(38,0), U TIMESTAMP_NTZ, NOTE VARCHAR)")

@@ -13,6 +13,7 @@
 //! | `tls` | TLS to the database, verified against a CA bundle when one is given |
 //! | `tables` | a pulled table's staging, pages (binary COPY, upsert), key and swap |
 //! | `exports` | what a push reads: the upper bound and the batches past a position |
+//! | `tenants` | a tenant's schema and role: sessions under `SET ROLE`, usage, purge |
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 
@@ -21,10 +22,12 @@ use crate::quote::pg_ident;
 
 mod exports;
 mod tables;
+mod tenants;
 mod tls;
 
 pub(crate) use exports::ExportReader;
 pub use tables::{PgColumn, Target};
+pub use tenants::{PgTenant, Purged};
 use tls::tls_connector;
 pub use tls::SslMode;
 
@@ -40,6 +43,11 @@ pub const DATABASE_URL_VAR: &str = "SNOWSYNC_DATABASE_URL";
 /// The environment variable naming a PEM file of CA certificates for the platform database
 /// (e.g. Amazon RDS's bundle). Set, the server's certificate is verified against it.
 pub const DATABASE_CA_VAR: &str = "SNOWSYNC_DATABASE_CA_FILE";
+
+/// What the pool runs on a connection before handing it out again: it proves the connection
+/// alive and drops a tenant role a previous holder switched to, so no session starts as a
+/// tenant it was not asked for.
+pub const RESET_ON_CHECKOUT: &str = "RESET ROLE";
 
 /// The platform's migrations, in order. Each is idempotent.
 const MIGRATIONS: &[(&str, &str)] = &[(
@@ -145,7 +153,7 @@ impl PlatformStore {
             ManagerConfig {
                 // A pooled connection the server dropped (restart, failover, idle timeout) is
                 // replaced on checkout instead of failing the next statement.
-                recycling_method: RecyclingMethod::Verified,
+                recycling_method: RecyclingMethod::Custom(RESET_ON_CHECKOUT.to_owned()),
             },
         );
         let pool = Pool::builder(mgr)

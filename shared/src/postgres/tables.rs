@@ -25,7 +25,7 @@ fn not_unique(what: &str, primary_key: &[String]) -> SyncError {
 }
 
 /// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
-fn staging_name(table: &str) -> String {
+pub(super) fn staging_name(table: &str) -> String {
     // FNV-1a: stable across builds, unlike std's hasher.
     let mut h: u32 = 0x811c_9dc5;
     for b in table.bytes() {
@@ -44,19 +44,20 @@ fn staging_name(table: &str) -> String {
 
 impl PlatformStore {
     /// Creates (or recreates, empty) the staging table of `schema.table`, with `columns`,
-    /// [`SYNCED_AT_COLUMN`] and no key yet (built by [`Platform::swap_in`]), creating the schema
-    /// when missing.
+    /// [`SYNCED_AT_COLUMN`] and no key yet (built by [`Platform::swap_in`]), in the tenant's
+    /// schema ([`PlatformStore::ensure_tenant`] made it) and under its role, as every write of
+    /// this file.
     ///
     /// # Errors
     /// A classified PostgreSQL error.
     pub async fn prepare_staging(
         &self,
-        schema: &str,
+        schema: &PgTenant,
         table: &str,
         columns: &[PgColumn],
     ) -> Result<()> {
-        let client = self.client().await?;
-        let schema_q = ident(schema)?;
+        let client = self.tenant_client(schema).await?;
+        let schema_q = ident(schema.schema())?;
         let stage_q = format!("{schema_q}.{}", ident(&staging_name(table))?);
         let mut cols = Vec::with_capacity(columns.len() + 2);
         for c in columns {
@@ -72,7 +73,7 @@ impl PlatformStore {
         // holds makes the key build wait a second (deadlock_timeout) until it gives up. The
         // swap turns autovacuum back on and analyzes the table itself.
         let ddl = format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema_q}; DROP TABLE IF EXISTS {stage_q}; \
+            "DROP TABLE IF EXISTS {stage_q}; \
              CREATE TABLE {stage_q} ({}) WITH (autovacuum_enabled = false)",
             cols.join(", ")
         );
@@ -89,19 +90,19 @@ impl PlatformStore {
     /// A classified PostgreSQL error.
     pub async fn has_table(
         &self,
-        schema: &str,
+        schema: &PgTenant,
         table: &str,
         target: Target,
         columns: &[PgColumn],
     ) -> Result<bool> {
-        let client = self.client().await?;
+        let client = self.tenant_client(schema).await?;
         let name = target.table_name(table);
         let rows = client
             .query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
                  JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                &[&schema, &name],
+                &[&schema.schema(), &name],
             )
             .await
             .map_err(|e| pg_error(&format!("inspect {schema}.{name}"), e))?;
@@ -135,17 +136,17 @@ impl PlatformStore {
     /// A classified PostgreSQL error; `config` when the source key is not unique within a page.
     pub async fn write_page(
         &self,
-        schema: &str,
+        schema: &PgTenant,
         table: &str,
         target: Target,
         columns: &[PgColumn],
         primary_key: &[String],
         data: Bytes,
     ) -> Result<(u64, Option<String>)> {
-        let mut client = self.client().await?;
+        let mut client = self.tenant_client(schema).await?;
         let name = target.table_name(table);
         let what = format!("load {schema}.{name}");
-        let target_q = format!("{}.{}", ident(schema)?, ident(&name)?);
+        let target_q = format!("{}.{}", ident(schema.schema())?, ident(&name)?);
         let col_list = columns
             .iter()
             .map(|c| ident(&c.name))
@@ -237,12 +238,16 @@ impl PlatformStore {
     /// A classified PostgreSQL error.
     pub async fn discard_staged_after(
         &self,
-        schema: &str,
+        schema: &PgTenant,
         table: &str,
         stamp: Option<&str>,
     ) -> Result<()> {
-        let client = self.client().await?;
-        let stage_q = format!("{}.{}", ident(schema)?, ident(&staging_name(table))?);
+        let client = self.tenant_client(schema).await?;
+        let stage_q = format!(
+            "{}.{}",
+            ident(schema.schema())?,
+            ident(&staging_name(table))?
+        );
         let what = format!("discard uncheckpointed rows of {schema}.{table}");
         let n = client
             .execute(
@@ -260,18 +265,41 @@ impl PlatformStore {
         Ok(())
     }
 
+    /// Drops the staging table of `schema.table`, if there is one: a run that stops for good
+    /// (over its quota) gives its space back, and the next run starts over.
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error.
+    pub async fn drop_staging(&self, schema: &PgTenant, table: &str) -> Result<()> {
+        let client = self.tenant_client(schema).await?;
+        let stage_q = format!(
+            "{}.{}",
+            ident(schema.schema())?,
+            ident(&staging_name(table))?
+        );
+        client
+            .batch_execute(&format!("DROP TABLE IF EXISTS {stage_q}"))
+            .await
+            .map_err(|e| pg_error(&format!("drop the staging table of {schema}.{table}"), e))
+    }
+
     /// Builds the staging table's primary key in one sort, unless it is there already (a
     /// pull builds it before its last pages, so the build overlaps their reading; a failed
     /// swap leaves it). A duplicate here is a key that is not unique in the source.
     ///
     /// # Errors
     /// `config` for a key not unique in the source; a classified PostgreSQL error otherwise.
-    pub async fn build_key(&self, schema: &str, table: &str, primary_key: &[String]) -> Result<()> {
+    pub async fn build_key(
+        &self,
+        schema: &PgTenant,
+        table: &str,
+        primary_key: &[String],
+    ) -> Result<()> {
         if primary_key.is_empty() {
             return Ok(());
         }
-        let mut client = self.client().await?;
-        let schema_q = ident(schema)?;
+        let mut client = self.tenant_client(schema).await?;
+        let schema_q = ident(schema.schema())?;
         let stage = staging_name(table);
         let stage_q = ident(&stage)?;
         let pkey = format!("{stage}_pkey");
@@ -315,11 +343,16 @@ impl PlatformStore {
     ///
     /// # Errors
     /// A classified PostgreSQL error; the live table is untouched on error.
-    pub async fn swap_in(&self, schema: &str, table: &str, primary_key: &[String]) -> Result<()> {
+    pub async fn swap_in(
+        &self,
+        schema: &PgTenant,
+        table: &str,
+        primary_key: &[String],
+    ) -> Result<()> {
         let started = std::time::Instant::now();
         self.build_key(schema, table, primary_key).await?;
-        let client = self.client().await?;
-        let schema_q = ident(schema)?;
+        let client = self.tenant_client(schema).await?;
+        let schema_q = ident(schema.schema())?;
         let stage = staging_name(table);
         let stage_q = ident(&stage)?;
         let table_q = ident(table)?;

@@ -30,7 +30,7 @@
 //! | `pages` | ranges, the page reader, the byte pace, the page clock |
 //! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
 //! | `stream` | a keyless table: one query, its result streamed part by part, resumable |
-//! | `table` | the run of one table: plan or resume, phases, the swap, the watermark |
+//! | `table` | the run of one table: plan or resume, phases, the quota, the swap, the watermark |
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,12 +42,13 @@ use crate::decode::{key_value, write_copy_binary, ColumnSpec, DecodeError, KeyVa
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
 use crate::lambda::{Budget, Job};
-use crate::postgres::{PgColumn, Target};
+use crate::postgres::{PgColumn, PgTenant, Target};
 use crate::quote::Ident;
 use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PullTable, TenantConfig, TenantId};
+use crate::tenant::limits::{Limits, Usage};
 
 mod pages;
 mod pipeline;
@@ -161,8 +162,9 @@ async fn pull_table(
             .iter()
             .map(|k| k.name().to_lowercase())
             .collect(),
-        schema: cfg.tenant.pg_schema(),
+        schema: PgTenant::of(&cfg.tenant),
         pg_table: t.table.pg_table(),
+        limits: cfg.limits.or(deps.settings.default_limits),
     };
     run.run(mode, budget).await
 }

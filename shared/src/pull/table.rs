@@ -15,8 +15,11 @@ pub(super) struct TableRun<'a> {
     pub(super) specs: Vec<ColumnSpec>,
     pub(super) pg_cols: Vec<PgColumn>,
     pub(super) pk_pg: Vec<String>,
-    pub(super) schema: String,
+    /// The tenant's schema, and the role every write of the run switches to.
+    pub(super) schema: PgTenant,
     pub(super) pg_table: String,
+    /// The tenant's quotas, checked before each page is written.
+    pub(super) limits: Limits,
 }
 
 impl TableRun<'_> {
@@ -253,6 +256,7 @@ impl TableRun<'_> {
         }
         saved.bytes_per_row = pace.measured().unwrap_or(0);
         let (written, stamp) = if rows > 0 {
+            self.within_quota(target, &saved, rows, bytes).await?;
             self.deps
                 .platform
                 .write_page(
@@ -275,6 +279,45 @@ impl TableRun<'_> {
         }
         tracing::debug!(table = %self.t.table, page = saved.pages, rows, bytes, write_ms = started.elapsed().as_millis() as u64, "page committed");
         Ok((written, saved.staged_at))
+    }
+
+    /// Whether the tenant may hold this page too (see [`Limits::check`]): the schema's usage, with
+    /// this run's own staging rows counted exactly (the checkpoint's, as PostgreSQL has no
+    /// statistics for a table being filled), plus the page. A full refresh's staging table sits
+    /// beside the live one, so both count. Over a limit, the staging table is dropped (its space
+    /// given back, the next run starting over) and the table fails with `quota`.
+    async fn within_quota(
+        &self,
+        target: Target,
+        saved: &Checkpoint,
+        rows: usize,
+        bytes: usize,
+    ) -> Result<()> {
+        if !self.limits.any() {
+            return Ok(());
+        }
+        let platform = &self.deps.platform;
+        let staging = target == Target::Staging;
+        let mut held = platform
+            .usage(&self.schema, staging.then_some(self.pg_table.as_str()))
+            .await?;
+        if staging {
+            // `saved` counts this page already.
+            held.rows += saved.rows.saturating_sub(rows as u64);
+        }
+        let page = Usage {
+            rows: rows as u64,
+            bytes: bytes as u64,
+        };
+        let Err(e) = self.limits.check(self.tenant.as_str(), held, page) else {
+            return Ok(());
+        };
+        if staging {
+            if let Err(drop) = platform.drop_staging(&self.schema, &self.pg_table).await {
+                tracing::warn!(error = %drop, table = %self.t.table, "could not drop the staging table over quota");
+            }
+        }
+        Err(e)
     }
 
     /// A page's write came back: the checkpoint takes its staging stamp, the progress its rows,
@@ -325,6 +368,7 @@ impl TableRun<'_> {
     }
 
     pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
+        self.deps.platform.ensure_tenant(&self.schema).await?;
         let stored = self
             .deps
             .state

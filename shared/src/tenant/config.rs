@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::error::{Result, SyncError};
 use crate::quote::Ident;
 
+pub use super::limits::Limits;
 pub use super::names::{Account, TableName, TenantId};
 
 /// Where and as whom to connect to Snowflake.
@@ -136,6 +137,8 @@ pub struct TenantConfig {
     pub pull: Vec<PullTable>,
     /// Exports pushed into the customer's Snowflake.
     pub push: Vec<PushTable>,
+    /// Quotas set in `[limits]`; unset ones fall back to the deployment's defaults.
+    pub limits: Limits,
 }
 
 mod raw {
@@ -152,6 +155,15 @@ mod raw {
         pub pull: Vec<Pull>,
         #[serde(default)]
         pub push: Vec<Push>,
+        pub limits: Option<Limits>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Limits {
+        pub max_rows: Option<u64>,
+        /// `"200GB"`-style; a bare integer is bytes.
+        pub max_bytes: Option<toml::Value>,
     }
 
     #[derive(Deserialize)]
@@ -393,12 +405,44 @@ impl TenantConfig {
             });
         }
 
+        let limits = raw
+            .limits
+            .map(Self::limits)
+            .transpose()?
+            .unwrap_or_default();
+
         Ok(Self {
             tenant,
             snowflake,
             schedule,
             pull,
             push,
+            limits,
+        })
+    }
+
+    fn limits(raw: raw::Limits) -> Result<Limits> {
+        use super::limits::{parse_bytes, parse_rows};
+        let max_rows = raw
+            .max_rows
+            .map(|n| parse_rows("limits.max_rows", &n.to_string()))
+            .transpose()?;
+        let max_bytes = match raw.max_bytes {
+            None => None,
+            Some(toml::Value::String(s)) => Some(parse_bytes("limits.max_bytes", &s)?),
+            Some(toml::Value::Integer(n)) => {
+                Some(parse_bytes("limits.max_bytes", &format!("{n}B"))?)
+            }
+            Some(other) => {
+                return Err(SyncError::config(format!(
+                    "limits.max_bytes: a {} is not a size: write a string such as \"200GB\"",
+                    other.type_str()
+                )))
+            }
+        };
+        Ok(Limits {
+            max_rows,
+            max_bytes,
         })
     }
 
@@ -552,6 +596,33 @@ mod tests {
         let over = TenantId::parse(&"e".repeat(57)).expect("valid id");
         assert_eq!(over.pg_schema().len(), 63);
         assert_ne!(over.pg_schema(), edge.pg_schema());
+    }
+
+    #[test]
+    fn limits_parse_and_refuse_naming_the_key() {
+        let base = "tenant = \"acme\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n";
+        let cfg = TenantConfig::parse(&format!(
+            "{base}[limits]\nmax_rows = 500000000\nmax_bytes = \"200GB\"\n"
+        ))
+        .expect("limits");
+        assert_eq!(cfg.limits.max_rows, Some(500_000_000));
+        assert_eq!(cfg.limits.max_bytes, Some(200_000_000_000));
+        assert_eq!(
+            TenantConfig::parse(base).expect("none").limits,
+            Limits::default()
+        );
+        for (bad, says) in [
+            ("max_bytes = \"200 gigs\"", "limits.max_bytes: invalid size"),
+            (
+                "max_bytes = true",
+                "limits.max_bytes: a boolean is not a size",
+            ),
+            ("max_rows = 0", "limits.max_rows: invalid row limit"),
+            ("max_tables = 3", "unknown field `max_tables`"),
+        ] {
+            let e = TenantConfig::parse(&format!("{base}[limits]\n{bad}\n")).expect_err(bad);
+            assert!(e.message().contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -46,6 +46,12 @@ impl TenantId {
         self.bounded("tenant_", "", 63).replace('-', "_")
     }
 
+    /// The PostgreSQL role that owns [`TenantId::pg_schema`] and under which every write of
+    /// this tenant's runs happens: `snowsync_tenant_<id with - as _>`, bounded as the schema.
+    pub fn pg_role(&self) -> String {
+        self.bounded("snowsync_tenant_", "", 63).replace('-', "_")
+    }
+
     /// `prefix + id + suffix` when it fits in `max` bytes; otherwise the id is cut and followed
     /// by `-` and 12 hex digits of its SHA-256, so distinct ids always give distinct names of at
     /// most `max` bytes. Names of ids that fit are unchanged.
