@@ -24,11 +24,9 @@ const CAPPED_AT_WARN: &[&str] = &[
     "h2",
     "rustls",
     "tokio_postgres",
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http",
-    "aws_sigv4",
-    "aws_config",
+    // every AWS SDK crate (aws_config, aws_types, aws_runtime, aws_sigv4, aws_smithy_*,
+    // aws_sdk_*): a directive's target matches by prefix
+    "aws",
     "snowflake_api",
 ];
 
@@ -161,6 +159,7 @@ mod tests {
                 tracing::debug!(target: "reqwest::connect", "body of a response");
                 tracing::trace!(target: "hyper::proto::h1", "qrmk in a header");
                 tracing::debug!(target: "aws_smithy_runtime::client", "a signed request");
+                tracing::debug!(target: "aws_config::fs_util", "a home directory");
                 tracing::debug!(target: "rustls::client", "a handshake detail");
                 tracing::warn!(target: "reqwest::connect", "a warning stays");
                 tracing::debug!(target: "snowsync::pull", "our own debug line");

@@ -166,7 +166,8 @@ async fn the_deployment_default_applies_to_tenants_without_limits() {
     // A default that does not parse is refused, naming the variable.
     let out = cli(
         &["pull", &tenant],
-        &[("SNOWSYNC_DEFAULT_MAX_BYTES", "lots")],
+        // what an operator sees by default: the one line, no logs
+        &[("SNOWSYNC_DEFAULT_MAX_BYTES", "lots"), ("RUST_LOG", "off")],
     );
     let (_, stderr) = text(&out);
     assert!(!out.status.success());

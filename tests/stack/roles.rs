@@ -171,7 +171,8 @@ async fn purge_drops_the_tenants_schema_and_role_and_nothing_else() {
         ))
         .await
         .expect("view");
-    let out = cli(&["tenant", "remove", &a, "--purge"], &[]);
+    // what an operator sees by default: the one line, no logs
+    let out = cli(&["tenant", "remove", &a, "--purge"], &[("RUST_LOG", "off")]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
