@@ -109,21 +109,26 @@ pub(super) fn tls_connector(
         None => None,
     };
     let config = match roots {
-        Some(roots) if mode == SslMode::VerifyCa => {
-            let webpki =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+        // verify-full, and require with a bundle (checked fully: libpq would skip the name)
+        Some(roots) if mode != SslMode::VerifyCa => {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        roots => {
+            let chain = roots
+                .map(|roots| {
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(
+                        roots,
+                        provider.clone(),
+                    )
                     .build()
-                    .map_err(|e| SyncError::config(format!("{DATABASE_CA_VAR}: {e}")))?;
+                    .map_err(|e| SyncError::config(format!("{DATABASE_CA_VAR}: {e}")))
+                })
+                .transpose()?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(std::sync::Arc::new(ChainOnly(webpki)))
+                .with_custom_certificate_verifier(std::sync::Arc::new(Lenient { chain, provider }))
                 .with_no_client_auth()
         }
-        Some(roots) => builder.with_root_certificates(roots).with_no_client_auth(),
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
     };
     Ok(MakeRustlsConnect::new(config))
 }
@@ -156,11 +161,17 @@ fn roots(file: &std::path::Path) -> Result<rustls::RootCertStore> {
     Ok(roots)
 }
 
-/// `verify-ca`: the chain is checked against the bundle, the host name is not.
+/// libpq's weaker modes: `verify-ca` (the chain checked against the bundle, not the host name)
+/// and `require` without a bundle (any certificate: encryption without authentication). The
+/// handshake's signatures are checked either way.
 #[derive(Debug)]
-struct ChainOnly(std::sync::Arc<rustls::client::WebPkiServerVerifier>);
+struct Lenient {
+    /// The bundle's verifier (`verify-ca`); none for `require`.
+    chain: Option<std::sync::Arc<rustls::client::WebPkiServerVerifier>>,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+impl rustls::client::danger::ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &rustls::pki_types::CertificateDer<'_>,
@@ -169,10 +180,10 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. },
@@ -187,51 +198,11 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// Accepts any server certificate (encryption without authentication, libpq's `require`),
-/// still checking the handshake's signatures.
-#[derive(Debug)]
-struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -245,12 +216,14 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
