@@ -194,9 +194,69 @@ fn by_code(cfg: &SnowflakeConfig, code: &str, msg: &str) -> (ErrorKind, String) 
             ErrorKind::Transient,
             format!("Snowflake failed the statement: {first_line} ({code}); retrying may help"),
         ),
+        // Data errors quote the value they could not take ("Numeric value '…' is not
+        // recognized"): the value stays out of the message, as a row value must.
+        c if c.starts_with("100") => (
+            ErrorKind::Config,
+            format!("Snowflake refused a value: {} ({code}); a row does not fit the destination's column types", without_values(first_line)),
+        ),
         _ => (
             ErrorKind::Config,
             format!("Snowflake rejected a statement: {first_line} ({code})"),
         ),
+    }
+}
+
+/// A Snowflake message with every single-quoted part (where data errors put the value; names
+/// come in double quotes) replaced by `'…'`.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '\'' {
+            if !quoted {
+                out.push_str("'…'");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_errors_keep_the_value_out_of_the_message() {
+        let cfg = crate::tenant::config::TenantConfig::parse(
+            "tenant = \"t\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n",
+        )
+        .expect("config")
+        .snowflake;
+        for (code, message) in [
+            (
+                "100038",
+                "Numeric value 'secret-amount-42' is not recognized",
+            ),
+            ("100035", "Timestamp 'secret-ts' is not recognized"),
+            (
+                "100078",
+                "String 'secret text' is too long and would be truncated",
+            ),
+        ] {
+            let (kind, text) = by_code(&cfg, code, message);
+            assert_eq!(kind, ErrorKind::Config);
+            assert!(!text.contains("secret"), "{text}");
+            assert!(text.contains("'…'") && text.contains(code), "{text}");
+        }
+        let (_, named) = by_code(
+            &cfg,
+            "002003",
+            "Object 'D.S.T' does not exist or not authorized.",
+        );
+        assert!(named.contains("'D.S.T'"), "names stay: {named}");
     }
 }
