@@ -51,7 +51,6 @@ class StoredResult:
     qrmk: str
     key_md5: str
     bodies: list[bytes]
-    fetched: list[bool]
     rows: list[int] = field(default_factory=list)  # per chunk
     raw_sizes: list[int] = field(default_factory=list)  # per chunk, uncompressed
     user: str | None = None  # whose statement it was: only their sessions read it again
@@ -119,7 +118,6 @@ class ChunkStore:
             qrmk,
             key_md5,
             [gzip.compress(b, compresslevel=5) for _, b in rest],
-            [False] * len(rest),
             rows=[n for n, _ in rest],
             raw_sizes=[len(b) for _, b in rest],
             user=user,
@@ -283,7 +281,7 @@ class ChunkStore:
             await self._send(writer, 200, body, "binary/octet-stream", extra, cut=True)
             return False
         await self._send(writer, 200, body if method == "GET" else b"", "binary/octet-stream", extra, length=len(body))
-        self._fetched(stored, index)
+        self.stats["served"] += 1
         return True
 
     @staticmethod
@@ -292,10 +290,6 @@ class ChunkStore:
         algorithm = headers.get(SSE_C_ALGORITHM) or query.get(SSE_C_ALGORITHM)
         md5 = headers.get(SSE_C_KEY_MD5)
         return algorithm == "AES256" and headers.get(SSE_C_KEY) == stored.qrmk and md5 in (None, stored.key_md5)
-
-    def _fetched(self, stored: StoredResult, index: int) -> None:
-        self.stats["served"] += 1
-        stored.fetched[index] = True
 
     @staticmethod
     async def _send(

@@ -595,23 +595,36 @@ pub async fn emulator_get(base: &str, path: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Invokes the pull function's handler with `deps` for `tenant` at `hop`, 5 s before its
-/// deadline: below the safety margin, so the invocation stops after one page. Its result.
-pub async fn pull_near_deadline(deps: &Deps, tenant: &str, hop: u32) -> serde_json::Value {
+/// Invokes function `function`'s handler for job `J` with `event`, 5 s before its deadline:
+/// below the safety margin, so the invocation stops after one page or batch. Returns the
+/// invocation's request id (the run id) and its result.
+pub async fn near_deadline<J: snowsync::lambda::Job>(
+    deps: &Deps,
+    function: &str,
+    event: serde_json::Value,
+) -> (String, serde_json::Value) {
     use lambda_runtime::{Context, LambdaEvent};
     let mut ctx = Context::default();
     ctx.request_id = unique("req-");
-    ctx.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:snowsync-pull".to_owned();
+    ctx.invoked_function_arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis();
     ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
-    let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
-    snowsync::lambda::handle::<snowsync::pull::PullEvent>(LambdaEvent::new(event, ctx), deps)
+    let request_id = ctx.request_id.clone();
+    let result = snowsync::lambda::handle::<J>(LambdaEvent::new(event, ctx), deps)
         .await
-        .expect("handler")
+        .expect("handler");
+    (request_id, result)
+}
+
+/// The pull function near its deadline (see [`near_deadline`]) for `tenant` at `hop`.
+pub async fn pull_near_deadline(deps: &Deps, tenant: &str, hop: u32) -> serde_json::Value {
+    let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
+    near_deadline::<snowsync::pull::PullEvent>(deps, "snowsync-pull", event)
+        .await
+        .1
 }
 
 /// Waits until no live run holds the lease of `object` (released, expired, or never taken):

@@ -10,7 +10,8 @@ use snowsync::state::Direction;
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
-    cli, lease_lapsed, secret, sf_rows, spawn_stack, tenant_toml, text, unique, Faults, TestStack,
+    cli, lease_lapsed, near_deadline, secret, sf_rows, spawn_stack, tenant_toml, text, unique,
+    Faults, TestStack,
 };
 
 const PUSH: &str = "[[push]]\nsource = \"actions\"\ntable = \"PLATFORM_ACTIONS\"\n\n[[push]]\nsource = \"stages\"\ntable = \"PLATFORM_STAGES\"\n";
@@ -333,23 +334,10 @@ async fn the_push_handler_runs_the_contract_event_and_continues_near_its_deadlin
     let mut written = 0;
     for hop in 0..10u32 {
         event["hop"] = hop.into();
-        let mut ctx = Context::default();
-        ctx.request_id = unique("req-");
-        ctx.invoked_function_arn =
-            "arn:aws:lambda:us-east-1:123456789012:function:snowsync-push".to_owned();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis();
-        ctx.deadline = u64::try_from(now_ms).expect("ms") + 5_000;
-        let result = snowsync::lambda::handle::<PushEvent>(
-            LambdaEvent::new(event.clone(), ctx.clone()),
-            &deps,
-        )
-        .await
-        .expect("handler result");
+        let (run_id, result) =
+            near_deadline::<PushEvent>(&deps, "snowsync-push", event.clone()).await;
         assert_eq!(result["tenant"], tenant.as_str());
-        assert_eq!(result["run_id"], ctx.request_id.as_str());
+        assert_eq!(result["run_id"], run_id.as_str());
         assert!(result.get("tables").is_none(), "{result}");
         let exports = result["exports"].as_array().expect("exports");
         assert_eq!(exports.len(), 1, "only the event's source runs: {result}");
