@@ -526,3 +526,55 @@ async fn twenty_seeded_sigkills_of_pull_never_leave_a_watermark_ahead_of_committ
         faults.kills, faults.attempts
     ));
 }
+
+#[tokio::test]
+async fn a_backfill_killed_after_its_swap_records_the_watermark_without_reading_again() {
+    let stack = spawn_stack().await;
+    let user = unique("SWAPPED_").to_uppercase();
+    let (tenant, db, sf) = deals_as(&stack, &user, "").await;
+    sf.execute("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('second', SEQ4(), '2026-01-01'::TIMESTAMP_NTZ), SEQ4(), 'row' FROM TABLE(GENERATOR(ROWCOUNT => 1500))")
+        .await
+        .expect("insert");
+    let env = [
+        ("SNOWSYNC_PAGE_ROWS", "50"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "1"),
+    ];
+    // A real checkpoint of this table's backfill, then the run that finishes it (and swaps).
+    assert!(backfill_killed_after(&stack, (&tenant, &db), &env, 5).await);
+    let mut cp = checkpoint(&stack, &tenant, &db).await.expect("checkpoint");
+    let out = cli(&["pull", &tenant], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let upper = watermark(&stack, &tenant, &db).await.expect("watermark");
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+    // The state a kill between the swap's commit and the watermark's write leaves: the
+    // checkpoint saved before the swap (every row read), no staging table, the swapped table.
+    cp["read_all"] = true.into();
+    cp["rows"] = 1500.into();
+    let (id, object) = (
+        TenantId::parse(&tenant).expect("id"),
+        format!("{db}.PUBLIC.DEALS"),
+    );
+    let state = &stack.deps.state;
+    let owner = "killed-after-swap";
+    let ttl = Duration::from_millis(1);
+    assert!(state
+        .acquire_lease(&id, Direction::Pull, &object, owner, ttl)
+        .await
+        .expect("lease"));
+    state
+        .save_checkpoint(&id, Direction::Pull, &object, owner, &cp.to_string(), ttl)
+        .await
+        .expect("checkpoint");
+    deals_lease_lapsed(&stack, &tenant, &db).await;
+    let before = rows_returned(&user).await;
+    let out = cli(&["pull", &tenant, "--backfill"], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let read = rows_returned(&user).await - before;
+    assert!(
+        read <= read_slack(50),
+        "the run after the swap read {read} rows: it read the table again"
+    );
+    assert!(checkpoint(&stack, &tenant, &db).await.is_none());
+    assert_eq!(watermark(&stack, &tenant, &db).await, Some(upper));
+    assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
+}

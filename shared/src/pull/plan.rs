@@ -75,6 +75,11 @@ pub(super) struct Checkpoint {
     /// A keyless read: the query whose result is being read, and the next part to write.
     #[serde(default)]
     pub(super) result: Option<ResultMark>,
+    /// Every row is in the staging table: only the swap and the watermark are left. A run
+    /// killed after the swap committed but before the watermark was stored finds no staging
+    /// table and records the watermark instead of reading the table again.
+    #[serde(default)]
+    pub(super) read_all: bool,
 }
 
 /// Where a keyless read stands in its one query's result (see `stream`).
@@ -110,6 +115,7 @@ impl Checkpoint {
             format: CHECKPOINT_FORMAT,
             bytes_per_row: 0,
             result: None,
+            read_all: false,
         }
     }
 }

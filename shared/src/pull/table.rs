@@ -367,6 +367,27 @@ impl TableRun<'_> {
         }
     }
 
+    /// Swaps the filled staging table in, once: the checkpoint first says every row is read,
+    /// so a run that finds it with the staging table gone knows the swap committed.
+    async fn swap(&self, cp: &mut Checkpoint) -> Result<()> {
+        let platform = &self.deps.platform;
+        if cp.read_all {
+            let staged = platform
+                .has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols)
+                .await?;
+            if !staged {
+                tracing::info!(table = %self.t.table, "the swap had committed before the run was interrupted: recording its watermark");
+                return Ok(());
+            }
+        } else {
+            cp.read_all = true;
+            self.save(cp).await?;
+        }
+        platform
+            .swap_in(&self.schema, &self.pg_table, &self.pk_pg)
+            .await
+    }
+
     pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
         self.deps.platform.ensure_tenant(&self.schema).await?;
         let stored = self
@@ -391,6 +412,19 @@ impl TableRun<'_> {
             // A checkpoint from before `staged_at` existed cannot say which staged rows it
             // covers: such a run starts over.
             Some(cp) if cp.format < CHECKPOINT_FORMAT => None,
+            // Read to the end: the staging table waits for its swap, or the live table holds
+            // what the swap brought in (one or the other, or the run starts over).
+            Some(cp) if cp.read_all => {
+                let platform = &self.deps.platform;
+                let mut found = false;
+                for target in [Target::Staging, Target::Live] {
+                    found = found
+                        || platform
+                            .has_table(&self.schema, &self.pg_table, target, &self.pg_cols)
+                            .await?;
+                }
+                found.then_some(cp)
+            }
             Some(cp) => {
                 let staged = self
                     .deps
@@ -434,7 +468,7 @@ impl TableRun<'_> {
         // A watcher showing progress gets the rows a whole read will take, from the source's own
         // count (an incremental run's delta has no such estimate).
         if let Some(w) = self.deps.watcher.as_ref().filter(|w| w.wants_estimate()) {
-            if cp.kind != PlanKind::Incremental {
+            if cp.kind != PlanKind::Incremental && !cp.read_all {
                 if let Ok(Some(rows)) = row_count(self.session, self.t).await {
                     w.expect(&self.object, rows.saturating_sub(cp.rows));
                 }
@@ -443,7 +477,9 @@ impl TableRun<'_> {
         let pace = Pace::new(&self.cols, cp.bytes_per_row);
         let mut clock = PageClock::new();
         // A keyless table has no order to page by: one query, its result streamed.
-        let continued = if self.t.cursor.is_none() && self.t.primary_key.is_empty() {
+        let continued = if cp.read_all {
+            false
+        } else if self.t.cursor.is_none() && self.t.primary_key.is_empty() {
             self.stream(&mut cp, &mut progress, budget, &mut clock, &pace)
                 .await?
         } else {
@@ -456,10 +492,7 @@ impl TableRun<'_> {
             return Ok(progress);
         }
         if target == Target::Staging {
-            self.deps
-                .platform
-                .swap_in(&self.schema, &self.pg_table, &self.pk_pg)
-                .await?;
+            self.swap(&mut cp).await?;
         }
         let new_watermark = match cp.kind {
             PlanKind::FullRefresh => None,
