@@ -69,6 +69,9 @@ enum Command {
         /// Invoke the deployed function instead (asynchronously for a backfill).
         #[arg(long)]
         remote: bool,
+        /// Pull this many tables at once (default: the tenant's `max_parallel`).
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "remote")]
+        parallel: Option<u16>,
     },
     /// Run a push now, in this process.
     Push {
@@ -559,13 +562,17 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             tables,
             backfill,
             remote,
+            parallel,
         } => {
             let job = PullEvent {
                 tenant,
                 tables: Some(tables),
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
+                ..Default::default()
             };
+            let mut deps = deps.clone();
+            deps.settings.parallel = parallel.map(usize::from);
             return run_job(&deps, job, remote, backfill, flags).await;
         }
         Command::Push {
@@ -579,6 +586,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 sources: Some(sources),
                 mode: Mode::from_backfill(backfill),
                 hop: 0,
+                ..Default::default()
             };
             return run_job(&deps, job, remote, backfill, flags).await;
         }

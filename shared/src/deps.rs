@@ -37,6 +37,9 @@ pub struct Settings {
     /// Quotas of tenants whose config leaves them unset (`SNOWSYNC_DEFAULT_MAX_ROWS`,
     /// `SNOWSYNC_DEFAULT_MAX_BYTES`); none by default.
     pub default_limits: crate::tenant::limits::Limits,
+    /// Units of work run at once, instead of the tenant's `max_parallel` (the CLI's
+    /// `--parallel`).
+    pub parallel: Option<usize>,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             push_batch_rows: 10_000,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
             default_limits: crate::tenant::limits::Limits::default(),
+            parallel: None,
         }
     }
 }

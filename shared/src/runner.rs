@@ -136,8 +136,6 @@ pub struct RunReport {
     pub run_id: String,
     /// One entry per table or export.
     pub objects: Vec<ObjectReport>,
-    /// The request id of the invocation that carries on, when an object reported `continued`.
-    pub continued_by: Option<String>,
     /// The period of the tenant's schedule for this direction (for the lag-over-schedule
     /// metric); not part of the result.
     pub schedule_period: Option<Duration>,
@@ -157,21 +155,19 @@ impl Serialize for RunReport {
         m.serialize_entry("tenant", &self.tenant)?;
         m.serialize_entry("run_id", &self.run_id)?;
         m.serialize_entry(self.direction.objects_key(), &self.objects)?;
-        if let Some(id) = &self.continued_by {
-            m.serialize_entry("continued_by", id)?;
-        }
         m.end()
     }
 }
 
-/// Runs a tenant's selected objects (`(name, object)` pairs) one after another, each under its
-/// own lease through [`run_object`], sharing one Snowflake session (logged in to last until
-/// the invocation's deadline); `work` runs one object. A run with nothing selected never
-/// connects.
+/// Runs a tenant's selected objects (`(name, object)` pairs), each under its own lease through
+/// [`run_object`], at most the tenant's `max_parallel` at once (or the CLI's `--parallel`):
+/// that many workers, each with its own Snowflake session (logged in to last until the
+/// invocation's deadline), take the next object as they finish one. `work` runs one object.
+/// The reports keep the order of `objects`. A run with nothing selected never connects.
 ///
 /// # Errors
-/// Only for failures before any object runs (an unreadable secret); a login failure is every
-/// object's failure instead.
+/// Only for failures before any object runs (an unreadable secret); a login failure is the
+/// failure of every object its worker takes instead.
 pub(crate) async fn run_objects<O, F, Fut>(
     deps: &Deps,
     cfg: &TenantConfig,
@@ -190,7 +186,6 @@ where
         tenant: cfg.tenant.to_string(),
         run_id: run_id.to_owned(),
         objects: Vec::with_capacity(objects.len()),
-        continued_by: None,
         schedule_period: match direction {
             Direction::Pull => cfg.schedule.pull.as_deref(),
             Direction::Push => cfg.schedule.push.as_deref(),
@@ -203,28 +198,54 @@ where
     let span =
         tracing::info_span!("run", direction = direction.as_str(), tenant = %cfg.tenant, run_id);
     let _enter = span.enter();
-    // One login per invocation. If it fails, every object reports that failure.
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    let session = Session::connect(
-        &cfg.snowflake,
-        &creds,
-        &deps.endpoint,
-        &tag,
-        invocation.deadline,
-    )
-    .await
-    .map(Arc::new);
-    for (name, object) in objects {
-        let r = run_object(deps, &cfg.tenant, direction, &name, invocation, || async {
-            let session = session
-                .as_ref()
-                .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
-            work(object, Arc::clone(session)).await
-        })
-        .await;
-        report.objects.push(r);
-    }
+    let workers = deps
+        .settings
+        .parallel
+        .unwrap_or(cfg.max_parallel)
+        .clamp(1, objects.len());
+    let queue = std::sync::Mutex::new(objects.into_iter().enumerate());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+    let worker = || async {
+        let mut done = Vec::new();
+        let Some(mut item) = next() else {
+            return done;
+        };
+        // One login per worker; if it fails, every object the worker takes reports it.
+        let session = Session::connect(
+            &cfg.snowflake,
+            &creds,
+            &deps.endpoint,
+            &tag,
+            invocation.deadline,
+        )
+        .await
+        .map(Arc::new);
+        loop {
+            let (i, (name, object)) = item;
+            let r = run_object(deps, &cfg.tenant, direction, &name, invocation, || async {
+                let session = session
+                    .as_ref()
+                    .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+                work(object, Arc::clone(session)).await
+            })
+            .await;
+            done.push((i, r));
+            match next() {
+                Some(n) => item = n,
+                None => return done,
+            }
+        }
+    };
+    let mut reports: Vec<(usize, ObjectReport)> =
+        futures::future::join_all((0..workers).map(|_| worker()))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    reports.sort_by_key(|(i, _)| *i);
+    report.objects = reports.into_iter().map(|(_, r)| r).collect();
     Ok(report)
 }
 

@@ -223,6 +223,7 @@ async fn pull_edited(
         tables: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     };
     let mut report = event
         .run(&stack.deps, &unique("run-"), &Budget::default())

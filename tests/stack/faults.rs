@@ -69,6 +69,7 @@ async fn pull(stack: &TestStack, tenant: &str) -> snowsync::runner::ObjectReport
         tables: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     };
     event
         .run(&deps, &unique("run-"), &Budget::default())
@@ -319,6 +320,7 @@ async fn a_lease_taken_over_mid_run_refuses_the_old_holders_checkpoint() {
         tables: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     };
     let victim = tokio::spawn(async move { event.run(&deps, "victim", &Budget::default()).await });
     // Another holder takes the lapsed lease while the victim waits on Snowflake.

@@ -66,6 +66,26 @@ pub fn secret(prefix: &str) -> String {
     value
 }
 
+/// `snowsync tenant add` of `toml` with a password credentials file, as an operator runs it.
+pub fn tenant_add(toml: &str, env: &[(&str, &str)]) -> Output {
+    let dir = std::env::temp_dir().join(unique("snowsync-add-"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (config, creds) = (dir.join("t.toml"), dir.join("c.json"));
+    std::fs::write(&config, toml).expect("write config");
+    write_secret_file(&creds, r#"{"password": "x"}"#);
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_owned();
+    cli(
+        &[
+            "tenant",
+            "add",
+            &path(&config),
+            "--credentials",
+            &path(&creds),
+        ],
+        env,
+    )
+}
+
 /// Writes a credentials file as an operator should keep one: readable by its owner only.
 pub fn write_secret_file(path: &std::path::Path, contents: &str) {
     use std::io::Write;

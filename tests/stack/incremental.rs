@@ -57,6 +57,7 @@ async fn pull(
         tables: None,
         mode,
         hop: 0,
+        ..Default::default()
     };
     let report = event
         .run(&deps, &unique("run-"), &Budget::default())

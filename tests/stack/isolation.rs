@@ -21,6 +21,7 @@ pub(crate) fn pull_event(tenant: &str) -> PullEvent {
         tables: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     }
 }
 
@@ -83,6 +84,7 @@ async fn a_config_stored_under_one_tenant_naming_another_is_refused_before_any_r
         sources: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     };
     let err = push
         .run(&stack.deps, "run-a", &Budget::default())

@@ -11,6 +11,7 @@ mod bad_input;
 mod check;
 mod concurrency;
 mod config;
+mod fanout;
 mod faults;
 mod helpers;
 mod incremental;

@@ -234,6 +234,7 @@ async fn keyset_pages_over_a_composite_key_lose_and_double_nothing() {
         tables: None,
         mode: Mode::Incremental,
         hop: 0,
+        ..Default::default()
     };
     let report = event
         .run(&deps, &unique("run-"), &Budget::default())

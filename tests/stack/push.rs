@@ -154,6 +154,7 @@ async fn push(stack: &TestStack, tenant: &str, mode: Mode, batch: usize) -> Vec<
         sources: None,
         mode,
         hop: 0,
+        ..Default::default()
     };
     event
         .run(&deps, &unique("run-"), &Budget::default())

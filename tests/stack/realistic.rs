@@ -104,6 +104,7 @@ impl Tenant {
             tables: None,
             mode,
             hop: 0,
+            ..Default::default()
         };
         event
             .run(&self.deps, &unique("run-"), budget)
@@ -139,6 +140,7 @@ impl Tenant {
             sources: None,
             mode: Mode::Incremental,
             hop: 0,
+            ..Default::default()
         };
         let r = event
             .run(&self.deps, &unique("run-"), &Budget::default())

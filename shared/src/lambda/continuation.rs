@@ -9,17 +9,9 @@ use crate::error::{Result, SyncError};
 /// (a guard against a loop; a 1M-row backfill needs a handful).
 pub const MAX_HOPS: u32 = 100;
 
-/// Invokes `function` (our own ARN, from the Lambda context) again with `job` one hop further,
-/// unless the run already continued [`MAX_HOPS`] times. Returns the new invocation's request id.
-///
-/// # Errors
-/// `transient` when Lambda refuses or cannot be reached; `privilege` when the role may not
-/// invoke itself.
-pub(super) async fn continue_run<J: Job>(
-    deps: &Deps,
-    function: &str,
-    job: &J,
-) -> Result<Option<String>> {
+/// `job` one hop further, unless the run already continued [`MAX_HOPS`] times (then the next
+/// schedule carries on).
+pub(super) fn next_hop<J: Job>(job: &J) -> Option<J> {
     let mut next = job.clone();
     let hop = *next.hop_mut();
     if hop >= MAX_HOPS {
@@ -27,10 +19,20 @@ pub(super) async fn continue_run<J: Job>(
             hop,
             "run continued {MAX_HOPS} times; the next schedule carries on"
         );
-        return Ok(None);
+        return None;
     }
     *next.hop_mut() = hop + 1;
-    let payload = serde_json::to_value(&next)
+    Some(next)
+}
+
+/// Invokes `function` (our own ARN, from the Lambda context) with `next` (the event one hop
+/// further, from [`next_hop`]), asynchronously. Returns the new invocation's request id.
+///
+/// # Errors
+/// `transient` when Lambda refuses or cannot be reached; `privilege` when the role may not
+/// invoke itself.
+pub(super) async fn continue_run<J: Job>(deps: &Deps, function: &str, next: &J) -> Result<String> {
+    let payload = serde_json::to_value(next)
         .map_err(|e| SyncError::transient(format!("encode event: {e}")))?;
     let (id, _) = crate::deployment::invoke_for(
         &deps.lambda,
@@ -41,6 +43,6 @@ pub(super) async fn continue_run<J: Job>(
         "",
     )
     .await?;
-    tracing::info!(hop = hop + 1, request_id = %id, "continuing in a fresh invocation");
-    Ok(Some(id))
+    tracing::info!(request_id = %id, "continuing in a fresh invocation");
+    Ok(id)
 }

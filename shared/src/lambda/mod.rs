@@ -21,6 +21,7 @@ use crate::error::{Result, SyncError};
 use crate::runner::RunReport;
 use crate::state::Direction;
 use crate::telemetry::emit_metrics;
+use crate::tenant::config::TenantConfig;
 
 pub mod budget;
 mod continuation;
@@ -42,6 +43,19 @@ pub trait Job: DeserializeOwned + Serialize + Clone + Send + Sync {
     /// How many times this run has already continued in a fresh invocation (the event's
     /// `hop`, one more in the event a continuation is invoked with).
     fn hop_mut(&mut self) -> &mut u32;
+
+    /// Whether the event asks for the run's units of work instead of running it.
+    fn planning(&self) -> bool;
+
+    /// Whether the event comes from the state machine, which carries a run on past the
+    /// deadline itself.
+    fn orchestrated(&self) -> bool;
+
+    /// The run's units of work: one event per table or export, each run on its own.
+    ///
+    /// # Errors
+    /// A `config` error naming a table or source the tenant does not configure.
+    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>>;
 
     /// Runs the event; per-object failures are reported in the result.
     fn run(
@@ -99,7 +113,10 @@ pub async fn handle<J: Job>(
     // it (with SNOWSYNC_TENANT_ROLE_ARN set; unset, the process's own credentials).
     let tenant = crate::tenant::config::TenantId::parse(job.tenant())?;
     let scoped = deps.for_tenant(&tenant).await?;
-    let mut report = job
+    if job.planning() {
+        return Ok(plan(&job, &scoped).await?);
+    }
+    let report = job
         .run(&scoped, &run_id, &Budget::from_deadline_ms(ctx.deadline))
         .await?;
     for r in &report.objects {
@@ -110,12 +127,36 @@ pub async fn handle<J: Job>(
             report.schedule_period,
         );
     }
-    if report.continued() {
-        report.continued_by =
-            continuation::continue_run(deps, &ctx.invoked_function_arn, &job).await?;
+    let next = report
+        .continued()
+        .then(|| continuation::next_hop(&job))
+        .flatten();
+    let mut result = serde_json::to_value(&report)
+        .map_err(|e| SyncError::transient(format!("encode result: {e}")))?;
+    match next {
+        Some(next) if job.orchestrated() => {
+            result["next_event"] = serde_json::to_value(&next)
+                .map_err(|e| SyncError::transient(format!("encode event: {e}")))?;
+        }
+        Some(next) => {
+            let id = continuation::continue_run(deps, &ctx.invoked_function_arn, &next).await?;
+            result["continued_by"] = Value::String(id);
+        }
+        None => {}
     }
-    serde_json::to_value(&report)
-        .map_err(|e| SyncError::transient(format!("encode result: {e}")).into())
+    Ok(result)
+}
+
+/// The state machine's first step: the tenant's units of work (one unit event per table or
+/// export, each marked `orchestrated`) and how many may run at once.
+async fn plan<J: Job>(job: &J, deps: &Deps) -> Result<Value> {
+    let cfg = deps.state.load_tenant(job.tenant()).await?;
+    let units = job.units(&cfg)?;
+    Ok(serde_json::json!({
+        "tenant": cfg.tenant.as_str(),
+        "max_parallel": cfg.max_parallel,
+        "units": units,
+    }))
 }
 
 /// The run id: the Lambda request id (a local id when there is none).

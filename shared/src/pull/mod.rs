@@ -63,7 +63,7 @@ use plan::*;
 use table::*;
 
 /// The `pull` function's event (the contract's shape).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullEvent {
     /// The tenant.
@@ -78,6 +78,14 @@ pub struct PullEvent {
     /// guards against a loop of continuations.
     #[serde(default, skip_serializing_if = "crate::runner::is_zero")]
     pub hop: u32,
+    /// Answer with the run's units of work instead of running it (the state machine's first
+    /// step; see [`crate::lambda`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plan: bool,
+    /// Run by the state machine, which carries a run on past the deadline itself: the result
+    /// names the next event instead of the function invoking itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orchestrated: bool,
 }
 
 impl Job for PullEvent {
@@ -119,6 +127,31 @@ impl Job for PullEvent {
 
     fn hop_mut(&mut self) -> &mut u32 {
         &mut self.hop
+    }
+
+    fn planning(&self) -> bool {
+        self.plan
+    }
+
+    fn orchestrated(&self) -> bool {
+        self.orchestrated
+    }
+
+    /// One unit per selected table.
+    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>> {
+        let names = self.tables.clone().unwrap_or_default();
+        Ok(cfg
+            .select_pull(&names)?
+            .into_iter()
+            .map(|t| PullEvent {
+                tenant: self.tenant.clone(),
+                tables: Some(vec![t.table.to_string()]),
+                mode: self.mode,
+                hop: 0,
+                plan: false,
+                orchestrated: true,
+            })
+            .collect())
     }
 }
 

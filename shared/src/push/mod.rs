@@ -38,7 +38,7 @@ use crate::state::Direction;
 use crate::tenant::config::{PushTable, TenantConfig};
 
 /// The `push` function's event (the contract's shape).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushEvent {
     /// The tenant.
@@ -52,6 +52,12 @@ pub struct PushEvent {
     /// How many times this run has continued in a fresh invocation.
     #[serde(default, skip_serializing_if = "crate::runner::is_zero")]
     pub hop: u32,
+    /// Answer with the run's units of work instead (see [`crate::pull::PullEvent::plan`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plan: bool,
+    /// Run by the state machine (see [`crate::pull::PullEvent::orchestrated`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orchestrated: bool,
 }
 
 impl Job for PushEvent {
@@ -109,6 +115,31 @@ impl Job for PushEvent {
 
     fn hop_mut(&mut self) -> &mut u32 {
         &mut self.hop
+    }
+
+    fn planning(&self) -> bool {
+        self.plan
+    }
+
+    fn orchestrated(&self) -> bool {
+        self.orchestrated
+    }
+
+    /// One unit per selected export.
+    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>> {
+        Ok(
+            select_push(cfg, self.sources.as_deref().unwrap_or_default())?
+                .into_iter()
+                .map(|p| PushEvent {
+                    tenant: self.tenant.clone(),
+                    sources: Some(vec![p.source.as_str().to_owned()]),
+                    mode: self.mode,
+                    hop: 0,
+                    plan: false,
+                    orchestrated: true,
+                })
+                .collect(),
+        )
     }
 }
 

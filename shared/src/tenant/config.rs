@@ -139,7 +139,16 @@ pub struct TenantConfig {
     pub push: Vec<PushTable>,
     /// Quotas set in `[limits]`; unset ones fall back to the deployment's defaults.
     pub limits: Limits,
+    /// Units of work (tables, exports) run at once for this tenant (`[limits] max_parallel`):
+    /// the customer's warehouse queues concurrent statements, so more is not always faster.
+    pub max_parallel: usize,
 }
+
+/// `max_parallel` when `[limits]` leaves it unset.
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+
+/// The most units of work a tenant may run at once (`max_parallel`).
+pub const MAX_PARALLEL: usize = 64;
 
 mod raw {
     //! The config file as written; `deny_unknown_fields` everywhere.
@@ -164,6 +173,7 @@ mod raw {
         pub max_rows: Option<u64>,
         /// `"200GB"`-style; a bare integer is bytes.
         pub max_bytes: Option<toml::Value>,
+        pub max_parallel: Option<u64>,
     }
 
     #[derive(Deserialize)]
@@ -405,6 +415,15 @@ impl TenantConfig {
             });
         }
 
+        let max_parallel = match raw.limits.as_ref().and_then(|l| l.max_parallel) {
+            None => DEFAULT_MAX_PARALLEL,
+            Some(n) if (1..=MAX_PARALLEL as u64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(SyncError::config(format!(
+                    "limits.max_parallel: {n} is out of range: write a number from 1 to {MAX_PARALLEL} (default {DEFAULT_MAX_PARALLEL})"
+                )))
+            }
+        };
         let limits = raw
             .limits
             .map(Self::limits)
@@ -418,6 +437,7 @@ impl TenantConfig {
             pull,
             push,
             limits,
+            max_parallel,
         })
     }
 
@@ -607,10 +627,12 @@ mod tests {
         .expect("limits");
         assert_eq!(cfg.limits.max_rows, Some(500_000_000));
         assert_eq!(cfg.limits.max_bytes, Some(200_000_000_000));
-        assert_eq!(
-            TenantConfig::parse(base).expect("none").limits,
-            Limits::default()
-        );
+        assert_eq!(cfg.max_parallel, DEFAULT_MAX_PARALLEL);
+        let none = TenantConfig::parse(base).expect("none");
+        assert_eq!(none.limits, Limits::default());
+        assert_eq!(none.max_parallel, DEFAULT_MAX_PARALLEL);
+        let two = TenantConfig::parse(&format!("{base}[limits]\nmax_parallel = 2\n"));
+        assert_eq!(two.expect("max_parallel").max_parallel, 2);
         for (bad, says) in [
             ("max_bytes = \"200 gigs\"", "limits.max_bytes: invalid size"),
             (
@@ -618,6 +640,11 @@ mod tests {
                 "limits.max_bytes: a boolean is not a size",
             ),
             ("max_rows = 0", "limits.max_rows: invalid row limit"),
+            ("max_parallel = 0", "limits.max_parallel: 0 is out of range"),
+            (
+                "max_parallel = 65",
+                "limits.max_parallel: 65 is out of range",
+            ),
             ("max_tables = 3", "unknown field `max_tables`"),
         ] {
             let e = TenantConfig::parse(&format!("{base}[limits]\n{bad}\n")).expect_err(bad);

@@ -6,7 +6,10 @@
 //! Lambda; the schedules live in the group `snowsync` (`SNOWSYNC_SCHEDULE_GROUP`); the role the
 //! scheduler assumes is `SNOWSYNC_SCHEDULER_ROLE_ARN`, by default the stack's role
 //! `snowsync-scheduler` in the functions' account; failed deliveries go to
-//! `SNOWSYNC_SCHEDULER_DLQ_ARN` when set.
+//! `SNOWSYNC_SCHEDULER_DLQ_ARN` when set. With `SNOWSYNC_PULL_STATE_MACHINE_ARN` /
+//! `SNOWSYNC_PUSH_STATE_MACHINE_ARN` set (the stack's outputs), a schedule starts the
+//! direction's state machine instead, which fans the run out into units of work (see
+//! `infra/README.md`); the input is the same event.
 
 use aws_sdk_scheduler::error::ProvideErrorMetadata;
 use aws_sdk_scheduler::types::{
@@ -32,6 +35,10 @@ pub struct ScheduleSettings {
     pub role_arn: Option<String>,
     /// The dead-letter queue of failed deliveries.
     pub dlq_arn: Option<String>,
+    /// The state machine pull schedules start, when set (else the pull function).
+    pub pull_state_machine: Option<String>,
+    /// The state machine push schedules start, when set (else the push function).
+    pub push_state_machine: Option<String>,
 }
 
 impl ScheduleSettings {
@@ -44,6 +51,8 @@ impl ScheduleSettings {
             push_function: var("SNOWSYNC_PUSH_FUNCTION").unwrap_or_else(|| "snowsync-push".into()),
             role_arn: var("SNOWSYNC_SCHEDULER_ROLE_ARN"),
             dlq_arn: var("SNOWSYNC_SCHEDULER_DLQ_ARN"),
+            pull_state_machine: var("SNOWSYNC_PULL_STATE_MACHINE_ARN"),
+            push_state_machine: var("SNOWSYNC_PUSH_STATE_MACHINE_ARN"),
         }
     }
 }
@@ -93,7 +102,14 @@ pub async fn sync_tenant(
             delete(scheduler, settings, &name).await?;
             continue;
         };
-        let arn = function_arn(lambda, function).await?;
+        let machine = match kind {
+            "pull" => settings.pull_state_machine.as_ref(),
+            _ => settings.push_state_machine.as_ref(),
+        };
+        let arn = match machine {
+            Some(machine) => machine.clone(),
+            None => function_arn(lambda, function).await?,
+        };
         let role = settings
             .role_arn
             .clone()
