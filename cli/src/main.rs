@@ -101,6 +101,16 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Answer one event of the pull or push function in this process, as the deployed
+    /// function does (a plan, a unit, its next event): what the state machine's units run.
+    #[command(hide = true)]
+    Unit {
+        /// `pull` or `push`.
+        #[arg(value_parser = ["pull", "push"])]
+        function: String,
+        /// The event, as JSON.
+        event: String,
+    },
     /// Show every tenant's tables and exports: last run, outcome, rows, watermark, lag.
     Status {
         /// Only this tenant.
@@ -394,6 +404,14 @@ async fn runs(
 /// Runs a pull or push: in this process, printing each object's report, or with `remote` in
 /// the deployed function: a backfill asynchronously (it may take many invocations), anything
 /// else synchronously with its result printed.
+/// `snowsync unit`: one event answered as the function answers it.
+async fn unit<J: Job>(deps: &Deps, event: &str) -> Result<serde_json::Value, SyncError> {
+    let job: J = serde_json::from_str(event)
+        .map_err(|e| SyncError::config(format!("event: {e}: send {}", J::SHAPE)))?;
+    let run_id = format!("local-{}", uuid::Uuid::new_v4());
+    snowsync::lambda::answer(&job, deps, &run_id, &Budget::default(), None).await
+}
+
 async fn run_job<J: Job>(
     deps: &Deps,
     job: J,
@@ -589,6 +607,14 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 ..Default::default()
             };
             return run_job(&deps, job, remote, backfill, flags).await;
+        }
+        Command::Unit { function, event } => {
+            let result = if function == "pull" {
+                unit::<PullEvent>(&deps, &event).await?
+            } else {
+                unit::<PushEvent>(&deps, &event).await?
+            };
+            output::print_json(&result);
         }
         Command::Status { tenant } => status(&deps, tenant, as_json).await?,
         Command::Runs {

@@ -141,6 +141,23 @@ pub struct RunReport {
     pub schedule_period: Option<Duration>,
 }
 
+impl ObjectReport {
+    /// The failure of a `failed` object, as the error it was (kind and message, the object
+    /// named).
+    pub fn failure(&self) -> Option<SyncError> {
+        (self.outcome == Outcome::Failed).then(|| {
+            SyncError::new(
+                self.error_kind.unwrap_or(ErrorKind::Transient),
+                format!(
+                    "{}: {}",
+                    self.object,
+                    self.error.as_deref().unwrap_or("failed")
+                ),
+            )
+        })
+    }
+}
+
 impl RunReport {
     /// Whether any object stopped early for the deadline.
     pub fn continued(&self) -> bool {

@@ -7,8 +7,10 @@ use snowsync::state::{Direction, RunRecord};
 use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
-    cli, near_deadline, pg_schema, spawn_stack, tenant_add, tenant_toml, text, unique, TestStack,
+    cli, lease_lapsed, near_deadline, pg_schema, spawn_stack, tenant_add, tenant_toml, text,
+    unique, Faults, Spawned, TestStack,
 };
+use crate::incremental::{checkpoint, deals, dest, source};
 
 /// The events of `infra/statemachine/events/`, by file name, with the tenant filled in.
 fn engine_event(name: &str, tenant: &str) -> serde_json::Value {
@@ -233,4 +235,240 @@ async fn schedules_start_the_state_machine_when_the_stack_has_one() {
     );
     let out = cli(&["tenant", "remove", &tenant], &[]);
     assert!(out.status.success(), "{:?}", text(&out));
+}
+
+/// `DEALS` rows: `n` with a cursor (many sharing one value) and `nulls` with a NULL cursor.
+async fn seed_deals(sf: &snowsync::snowflake::Session, n: usize, nulls: usize) {
+    sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1, DATEADD('millisecond', (SEQ4() / 7)::INT, '2026-01-01'::TIMESTAMP_NTZ), SEQ4() / 3, 'row ' || SEQ4() FROM TABLE(GENERATOR(ROWCOUNT => {n}))"))
+        .await
+        .expect("insert");
+    sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT SEQ4() + 1000001, NULL, 1, 'null cursor' FROM TABLE(GENERATOR(ROWCOUNT => {nulls}))"))
+        .await
+        .expect("insert");
+}
+
+/// The source moves on between runs: rows updated past every cursor, rows inserted.
+async fn move_on(sf: &snowsync::snowflake::Session, n: u32) {
+    let ts = format!("DATEADD('second', {n}, '2026-06-01 00:00:00'::TIMESTAMP_NTZ)");
+    sf.execute(&format!(
+        "UPDATE PUBLIC.DEALS SET UPDATED_AT = {ts}, AMOUNT = AMOUNT + 1 WHERE ID % 97 = {}",
+        n % 97
+    ))
+    .await
+    .expect("update");
+    sf.execute(&format!("INSERT INTO PUBLIC.DEALS SELECT 2000000 + {n} * 10 + SEQ4(), {ts}, 1, 'late' FROM TABLE(GENERATOR(ROWCOUNT => 5))"))
+        .await
+        .expect("insert");
+}
+
+/// The destination's `deals` equals the source's, or the first rows that differ are named.
+async fn same_rows(stack: &TestStack, tenant: &str, sf: &snowsync::snowflake::Session, what: &str) {
+    let (got, want) = (dest(stack, tenant).await, source(sf).await);
+    if got != want {
+        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(3).collect();
+        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(3).collect();
+        panic!(
+            "{what}: {} rows where the source has {}; extra {extra:?}, missing {missing:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// The visible columns of the tenant's `deals` and whether it has its primary key.
+async fn deals_shape(stack: &TestStack, tenant: &str) -> (Vec<String>, bool) {
+    let schema = pg_schema(tenant);
+    let cols = stack
+        .pg_text(&format!(
+            "SELECT attname FROM pg_attribute WHERE attrelid = '\"{schema}\".deals'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ))
+        .await
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect();
+    let keyed = stack
+        .pg_text(&format!(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = '\"{schema}\".deals'::regclass AND contype = 'p'"
+        ))
+        .await[0][0]
+        .as_deref()
+        == Some("1");
+    (cols, keyed)
+}
+
+#[tokio::test]
+async fn a_backfill_split_into_1_2_or_4_key_ranges_equals_the_source_and_increments_go_on() {
+    let stack = spawn_stack().await;
+    let env = [("SNOWSYNC_PAGE_ROWS", "100"), ("RUST_LOG", "off")];
+    for k in [1usize, 2, 4] {
+        let (tenant, db, sf) = deals(&stack, &format!("parallel_backfill = {k}\n")).await;
+        seed_deals(&sf, 2500, 40).await;
+        let out = cli(&["pull", &tenant], &env);
+        assert!(out.status.success(), "{:?}", text(&out));
+        same_rows(&stack, &tenant, &sf, &format!("k = {k}")).await;
+        let objects: std::collections::BTreeSet<String> = last_run(&stack, &tenant)
+            .await
+            .into_iter()
+            .map(|r| r.object)
+            .collect();
+        let ranges = objects.iter().filter(|o| o.contains('#')).count();
+        assert_eq!(ranges, if k == 1 { 0 } else { k }, "k = {k}: {objects:?}");
+        let (cols, keyed) = deals_shape(&stack, &tenant).await;
+        assert_eq!(
+            cols,
+            ["id", "updated_at", "amount", "note", "_snowsync_synced_at"],
+            "the range tag is gone with the swap"
+        );
+        assert!(keyed, "the swap built the primary key");
+        assert!(checkpoint(&stack, &tenant, &db).await.is_none());
+        move_on(&sf, 1).await;
+        let out = cli(&["pull", &tenant], &env);
+        assert!(out.status.success(), "{:?}", text(&out));
+        same_rows(
+            &stack,
+            &tenant,
+            &sf,
+            &format!("k = {k}, after an increment"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn seeded_sigkills_of_single_range_workers_never_lose_double_or_swap_twice() {
+    let stack = spawn_stack().await;
+    let (tenant, db, sf) = deals(&stack, "parallel_backfill = 4\n").await;
+    seed_deals(&sf, 3000, 30).await;
+    let object = format!("{db}.PUBLIC.DEALS");
+    let env = [
+        ("SNOWSYNC_PAGE_ROWS", "100"),
+        ("SNOWSYNC_LEASE_TTL_SECS", "1"),
+        ("RUST_LOG", "info"),
+    ];
+    let plan = serde_json::json!({"tenant": tenant, "mode": "backfill", "plan": true}).to_string();
+    let mut faults = Faults::seeded("range_sigkills");
+    let mut window = None;
+    let mut round = 0u32;
+    while faults.kills < 10 {
+        round += 1;
+        assert!(
+            round <= 40,
+            "only {} of {round} rounds killed a worker",
+            faults.kills
+        );
+        // The plan step splits the backfill (or finds the unfinished split) ...
+        let out = cli(&["unit", "pull", &plan], &env);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan");
+        let units: Vec<String> = answer["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .map(|u| {
+                assert_eq!(u["range"]["of"], 4, "{answer}");
+                u.to_string()
+            })
+            .collect();
+        assert_eq!(units.len(), 4, "{answer}");
+        // ... and the Map runs every range at once; one is killed at a seeded moment (none in
+        // the first round, which measures how long a round takes).
+        let started = std::time::Instant::now();
+        let mut workers: Vec<Spawned> = units
+            .iter()
+            .map(|u| Spawned::snowsync(&["unit", "pull", u], &env))
+            .collect();
+        let mut outputs = String::new();
+        if let Some(window) = window {
+            let victim = faults.below(4) as usize;
+            let delay = std::time::Duration::from_millis(faults.below(window) + 1);
+            tokio::time::sleep(delay).await;
+            let running = workers[victim].try_wait().expect("wait").is_none();
+            if running {
+                workers[victim].kill().expect("SIGKILL");
+                faults.kills += 1;
+            }
+            faults.log(&format!(
+                "round {round}: range {victim} {} after {} ms",
+                if running { "SIGKILLed" } else { "finished" },
+                delay.as_millis()
+            ));
+            for (i, w) in workers.into_iter().enumerate() {
+                let (status, out) = w.finish();
+                assert!(i == victim || status.success(), "range {i}: {out}");
+                outputs.push_str(&out);
+            }
+            // The engine retries the killed unit once its leases lapse.
+            for held in [format!("{object}#{victim}"), object.clone()] {
+                lease_lapsed(&stack, &tenant, Direction::Pull, &held).await;
+            }
+            let out = cli(&["unit", "pull", &units[victim]], &env);
+            assert!(out.status.success(), "{:?}", text(&out));
+            outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+        } else {
+            for w in workers {
+                let (status, out) = w.finish();
+                assert!(status.success(), "{out}");
+                outputs.push_str(&out);
+            }
+            window = Some(started.elapsed().as_millis() as u64);
+        }
+        // Every range read: swapped in once (a victim killed between its swap and its log line
+        // leaves none logged), the table equal to the source.
+        let swaps = outputs.matches("every range read: swapped in").count();
+        assert!(swaps <= 1, "round {round}: {swaps} swaps");
+        assert!(
+            checkpoint(&stack, &tenant, &db).await.is_none(),
+            "round {round}"
+        );
+        same_rows(&stack, &tenant, &sf, &format!("round {round}")).await;
+        move_on(&sf, round).await;
+    }
+    faults.log(&format!(
+        "{} kills in {round} rounds, destination exact",
+        faults.kills
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_unit_fails_its_invocation_with_its_kind_so_the_engine_retries_or_dead_letters_it()
+{
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    let db = unique("DB_").to_uppercase();
+    stack.snowflake(&db).await;
+    stack
+        .onboard(
+            &tenant_toml(&tenant, &db, "SVC", "[[pull]]\ntable = \"NOPE\"\n"),
+            "pw",
+        )
+        .await;
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.request_id = unique("req-");
+    let unit = serde_json::json!({"tenant": tenant, "tables": [format!("{db}.PUBLIC.NOPE")], "mode": "incremental", "orchestrated": true});
+    let failed = snowsync::lambda::handle::<PullEvent>(
+        lambda_runtime::LambdaEvent::new(unit.clone(), ctx.clone()),
+        &stack.deps,
+    )
+    .await
+    .expect_err("an orchestrated unit's failure fails the invocation");
+    assert_eq!(
+        failed.error_type, "missing_object",
+        "{}",
+        failed.error_message
+    );
+    assert!(
+        failed.error_message.contains("NOPE"),
+        "{}",
+        failed.error_message
+    );
+    // Not orchestrated (a schedule aimed at the function), the failure is in the result.
+    let mut direct = unit;
+    direct["orchestrated"] = false.into();
+    let result = snowsync::lambda::handle::<PullEvent>(
+        lambda_runtime::LambdaEvent::new(direct, ctx),
+        &stack.deps,
+    )
+    .await
+    .expect("a report");
+    assert_eq!(result["tables"][0]["outcome"], "failed", "{result}");
 }

@@ -19,7 +19,10 @@ const TABLE: &str =
     "[[pull]]\ntable = \"DEALS\"\ncursor = \"UPDATED_AT\"\nprimary_key = [\"ID\"]\n";
 
 /// A tenant pulling `DEALS (ID, UPDATED_AT TIMESTAMP_NTZ, AMOUNT NUMBER(12,2), NOTE VARCHAR)`.
-async fn deals(stack: &TestStack, extra: &str) -> (String, String, snowsync::snowflake::Session) {
+pub(crate) async fn deals(
+    stack: &TestStack,
+    extra: &str,
+) -> (String, String, snowsync::snowflake::Session) {
     deals_as(stack, "SVC", extra).await
 }
 
@@ -67,7 +70,7 @@ async fn pull(
 }
 
 /// The destination's rows as `id|updated_at|amount|note` lines, ordered by id.
-async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
+pub(crate) async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
     let schema = pg_schema(tenant);
     stack
         .pg_text(&format!(
@@ -81,7 +84,7 @@ async fn dest(stack: &TestStack, tenant: &str) -> Vec<String> {
 }
 
 /// The source's rows in the same form, read through the admin session.
-async fn source(sf: &snowsync::snowflake::Session) -> Vec<String> {
+pub(crate) async fn source(sf: &snowsync::snowflake::Session) -> Vec<String> {
     source_where(sf, "TRUE").await
 }
 
@@ -138,7 +141,11 @@ async fn checkpointed_rows(stack: &TestStack, tenant: &str, db: &str) -> u64 {
 }
 
 /// The stored checkpoint of DEALS, if a run is unfinished.
-async fn checkpoint(stack: &TestStack, tenant: &str, db: &str) -> Option<serde_json::Value> {
+pub(crate) async fn checkpoint(
+    stack: &TestStack,
+    tenant: &str,
+    db: &str,
+) -> Option<serde_json::Value> {
     checkpoint_of(
         &progress(
             stack,

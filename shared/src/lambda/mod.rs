@@ -51,11 +51,18 @@ pub trait Job: DeserializeOwned + Serialize + Clone + Send + Sync {
     /// deadline itself.
     fn orchestrated(&self) -> bool;
 
-    /// The run's units of work: one event per table or export, each run on its own.
+    /// The run's units of work: one event per table, export or key range, each run on its
+    /// own (`run_id` holds what the plan takes a lease of).
     ///
     /// # Errors
-    /// A `config` error naming a table or source the tenant does not configure.
-    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>>;
+    /// A `config` error naming a table or source the tenant does not configure; what the
+    /// split of a table's backfill meets.
+    fn units(
+        &self,
+        deps: &Deps,
+        cfg: &TenantConfig,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Vec<Self>>> + Send;
 
     /// Runs the event; per-object failures are reported in the result.
     fn run(
@@ -109,49 +116,85 @@ pub async fn handle<J: Job>(
     let job: J = serde_json::from_value(payload)
         .map_err(|e| SyncError::config(format!("event: {e}: send {}", J::SHAPE)))?;
     let run_id = run_id(&ctx);
+    let budget = Budget::from_deadline_ms(ctx.deadline);
+    Ok(answer(
+        &job,
+        deps,
+        &run_id,
+        &budget,
+        Some(&ctx.invoked_function_arn),
+    )
+    .await?)
+}
+
+/// Answers one event of `J`, as the function does (`function`: its own ARN, to continue in a
+/// fresh invocation and to emit metrics; `None` in process, where `snowsync unit` answers the
+/// state machine's events the same way): the plan of a `plan` event, else the run's result,
+/// with `next_event` for an orchestrated run that stopped near its deadline.
+///
+/// # Errors
+/// For a malformed tenant or an unknown tenant, table or source, or when Lambda refuses the
+/// continuation; per-object failures are reported in the result instead.
+pub async fn answer<J: Job>(
+    job: &J,
+    deps: &Deps,
+    run_id: &str,
+    budget: &Budget,
+    function: Option<&str>,
+) -> Result<Value> {
     // One tenant session per invocation: every tenant read and write of the run goes through
     // it (with SNOWSYNC_TENANT_ROLE_ARN set; unset, the process's own credentials).
     let tenant = crate::tenant::config::TenantId::parse(job.tenant())?;
     let scoped = deps.for_tenant(&tenant).await?;
     if job.planning() {
-        return Ok(plan(&job, &scoped).await?);
+        return plan(job, &scoped, run_id).await;
     }
-    let report = job
-        .run(&scoped, &run_id, &Budget::from_deadline_ms(ctx.deadline))
-        .await?;
-    for r in &report.objects {
-        emit_metrics(
-            &report.tenant,
-            report.direction.as_str(),
-            r,
-            report.schedule_period,
-        );
+    let report = job.run(&scoped, run_id, budget).await?;
+    if function.is_some() {
+        for r in &report.objects {
+            emit_metrics(
+                &report.tenant,
+                report.direction.as_str(),
+                r,
+                report.schedule_period,
+            );
+        }
+    }
+    // The state machine retries or dead-letters a unit by its invocation's error type.
+    if job.orchestrated() {
+        if let Some(failure) = report
+            .objects
+            .iter()
+            .find_map(crate::runner::ObjectReport::failure)
+        {
+            return Err(failure);
+        }
     }
     let next = report
         .continued()
-        .then(|| continuation::next_hop(&job))
+        .then(|| continuation::next_hop(job))
         .flatten();
     let mut result = serde_json::to_value(&report)
         .map_err(|e| SyncError::transient(format!("encode result: {e}")))?;
-    match next {
-        Some(next) if job.orchestrated() => {
+    match (next, function) {
+        (Some(next), _) if job.orchestrated() => {
             result["next_event"] = serde_json::to_value(&next)
                 .map_err(|e| SyncError::transient(format!("encode event: {e}")))?;
         }
-        Some(next) => {
-            let id = continuation::continue_run(deps, &ctx.invoked_function_arn, &next).await?;
+        (Some(next), Some(function)) => {
+            let id = continuation::continue_run(deps, function, &next).await?;
             result["continued_by"] = Value::String(id);
         }
-        None => {}
+        _ => {}
     }
     Ok(result)
 }
 
 /// The state machine's first step: the tenant's units of work (one unit event per table or
 /// export, each marked `orchestrated`) and how many may run at once.
-async fn plan<J: Job>(job: &J, deps: &Deps) -> Result<Value> {
+async fn plan<J: Job>(job: &J, deps: &Deps, run_id: &str) -> Result<Value> {
     let cfg = deps.state.load_tenant(job.tenant()).await?;
-    let units = job.units(&cfg)?;
+    let units = job.units(deps, &cfg, run_id).await?;
     Ok(serde_json::json!({
         "tenant": cfg.tenant.as_str(),
         "max_parallel": cfg.max_parallel,

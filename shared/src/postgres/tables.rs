@@ -56,6 +56,32 @@ impl PlatformStore {
         table: &str,
         columns: &[PgColumn],
     ) -> Result<()> {
+        self.create_staging(schema, table, columns, false).await
+    }
+
+    /// [`Platform::prepare_staging`] for a backfill read in key ranges by workers of their own
+    /// ([`Target::Range`]): every row is tagged with its range (a column whose default is the
+    /// writing transaction's `snowsync.range` setting), so a resumed range discards only its
+    /// own rows past its checkpoint. The swap drops the tag (a catalog change, no rewrite).
+    ///
+    /// # Errors
+    /// A classified PostgreSQL error.
+    pub async fn prepare_ranges(
+        &self,
+        schema: &PgTenant,
+        table: &str,
+        columns: &[PgColumn],
+    ) -> Result<()> {
+        self.create_staging(schema, table, columns, true).await
+    }
+
+    async fn create_staging(
+        &self,
+        schema: &PgTenant,
+        table: &str,
+        columns: &[PgColumn],
+        ranges: bool,
+    ) -> Result<()> {
         let client = self.tenant_client(schema).await?;
         let schema_q = ident(schema.schema())?;
         let stage_q = format!("{schema_q}.{}", ident(&staging_name(table))?);
@@ -67,6 +93,12 @@ impl PlatformStore {
             "{} timestamptz NOT NULL DEFAULT now()",
             ident(SYNCED_AT_COLUMN)?
         ));
+        if ranges {
+            cols.push(format!(
+                "{} smallint NOT NULL DEFAULT current_setting('{RANGE_SETTING}')::smallint",
+                ident(RANGE_COLUMN)?
+            ));
+        }
         // No primary key yet: pages go in by plain COPY (no index to maintain row by row),
         // and the key is built once, by sorting, before the last pages (`build_key`). No
         // autovacuum either: its ANALYZE of a table being filled is wasted work, and the lock it
@@ -106,7 +138,12 @@ impl PlatformStore {
             )
             .await
             .map_err(|e| pg_error(&format!("inspect {schema}.{name}"), e))?;
-        let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        // A ranged staging table's tag is not one of the table's columns.
+        let have: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .filter(|(name, _): &(String, String)| name != RANGE_COLUMN)
+            .collect();
         let mut want: Vec<(String, String)> = columns
             .iter()
             .map(|c| (c.name.clone(), normalise_type(&c.pg_type)))
@@ -152,8 +189,13 @@ impl PlatformStore {
             .map(|c| ident(&c.name))
             .collect::<Result<Vec<_>>>()?
             .join(", ");
-        if primary_key.is_empty() || target == Target::Staging {
+        if primary_key.is_empty() || target.is_staging() {
             let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
+            if let Target::Range(i) = target {
+                tx.batch_execute(&format!("SET LOCAL {RANGE_SETTING} = '{i}'"))
+                    .await
+                    .map_err(|e| pg_error(&what, e))?;
+            }
             let stamp: String = tx
                 // UTC, fixed format: the same text whatever the session's DateStyle/TimeZone.
                 .query_one(
@@ -240,6 +282,7 @@ impl PlatformStore {
         &self,
         schema: &PgTenant,
         table: &str,
+        target: Target,
         stamp: Option<&str>,
     ) -> Result<()> {
         let client = self.tenant_client(schema).await?;
@@ -252,8 +295,12 @@ impl PlatformStore {
         let n = client
             .execute(
                 &format!(
-                    "DELETE FROM {stage_q} WHERE $1::text IS NULL OR {} > ($1::text || '+00')::timestamptz",
-                    ident(SYNCED_AT_COLUMN)?
+                    "DELETE FROM {stage_q} WHERE ($1::text IS NULL OR {} > ($1::text || '+00')::timestamptz){}",
+                    ident(SYNCED_AT_COLUMN)?,
+                    match target {
+                        Target::Range(i) => format!(" AND {} = {i}", ident(RANGE_COLUMN)?),
+                        _ => String::new(),
+                    }
                 ),
                 &[&stamp],
             )
@@ -368,8 +415,9 @@ impl PlatformStore {
         };
         client
             .batch_execute(&format!(
-                "BEGIN; ALTER TABLE {schema_q}.{stage_q} RESET (autovacuum_enabled); \
-                 DROP TABLE IF EXISTS {schema_q}.{table_q}; ALTER TABLE {schema_q}.{stage_q} RENAME TO {table_q}; {rename_index} COMMIT;"
+                "BEGIN; ALTER TABLE {schema_q}.{stage_q} RESET (autovacuum_enabled), DROP COLUMN IF EXISTS {}; \
+                 DROP TABLE IF EXISTS {schema_q}.{table_q}; ALTER TABLE {schema_q}.{stage_q} RENAME TO {table_q}; {rename_index} COMMIT;",
+                ident(RANGE_COLUMN)?
             ))
             .await
             .map_err(|e| pg_error(&format!("swap in {schema}.{table}"), e))?;
@@ -396,16 +444,29 @@ pub enum Target {
     Live,
     /// The staging table of a full refresh or backfill, swapped in at the end.
     Staging,
+    /// One key range's rows of a backfill's staging table (see [`Platform::prepare_ranges`]).
+    Range(u16),
 }
 
 impl Target {
     fn table_name(self, table: &str) -> String {
         match self {
             Target::Live => table.to_owned(),
-            Target::Staging => staging_name(table),
+            Target::Staging | Target::Range(_) => staging_name(table),
         }
     }
+
+    /// Whether pages go into a staging table (swapped in at the end).
+    pub fn is_staging(self) -> bool {
+        self != Target::Live
+    }
 }
+
+/// The column tagging a ranged staging table's rows with their range.
+const RANGE_COLUMN: &str = "_snowsync_range";
+
+/// The transaction setting a ranged page's rows take their tag from.
+const RANGE_SETTING: &str = "snowsync.range";
 
 fn idents(names: &[String]) -> Result<String> {
     Ok(names

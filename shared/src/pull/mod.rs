@@ -46,13 +46,14 @@ use crate::postgres::{PgColumn, PgTenant, Target};
 use crate::quote::Ident;
 use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::Session;
-use crate::state::Direction;
-use crate::tenant::config::{PullTable, TenantConfig, TenantId};
+use crate::state::{Direction, StoredProgress};
+use crate::tenant::config::{PullTable, SnowflakeConfig, TenantConfig, TenantId};
 use crate::tenant::limits::{Limits, Usage};
 
 mod pages;
 mod pipeline;
 mod plan;
+mod ranges;
 mod stream;
 mod table;
 
@@ -86,6 +87,20 @@ pub struct PullEvent {
     /// names the next event instead of the function invoking itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orchestrated: bool,
+    /// One key range of a table's backfill split by the plan step (`parallel_backfill`): the
+    /// event names one table, and this range of its plan is the unit's work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<RangeUnit>,
+}
+
+/// Which key range of a split backfill a unit reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeUnit {
+    /// The range, from 0.
+    pub index: u16,
+    /// How many ranges the plan has.
+    pub of: u16,
 }
 
 impl Job for PullEvent {
@@ -98,11 +113,23 @@ impl Job for PullEvent {
     async fn run(&self, deps: &Deps, run_id: &str, budget: &Budget) -> Result<RunReport> {
         let cfg = deps.state.load_tenant(&self.tenant).await?;
         let names = self.tables.clone().unwrap_or_default();
-        let tables = cfg
-            .select_pull(&names)?
-            .into_iter()
-            .map(|t| (t.table.to_string(), t))
-            .collect();
+        let selected = cfg.select_pull(&names)?;
+        // A range unit's one object is its range of the table.
+        let objects = match self.range {
+            Some(range) => {
+                let [t] = <[&PullTable; 1]>::try_from(selected).map_err(|_| {
+                    SyncError::config(format!(
+                        "event: a range unit names one table: send {}",
+                        Self::SHAPE
+                    ))
+                })?;
+                vec![(format!("{}#{}", t.table, range.index), t)]
+            }
+            None => selected
+                .into_iter()
+                .map(|t| (t.table.to_string(), t))
+                .collect(),
+        };
         run_objects(
             deps,
             &cfg,
@@ -112,8 +139,18 @@ impl Job for PullEvent {
                 hop: self.hop,
                 deadline: budget.deadline,
             },
-            tables,
-            |t, session| pull_table(deps, &cfg, t, session, self.mode, run_id, budget),
+            objects,
+            |t, session| {
+                let cfg = &cfg;
+                async move {
+                    match self.range {
+                        Some(range) => {
+                            pull_range(deps, cfg, t, session, range, run_id, budget).await
+                        }
+                        None => pull_table(deps, cfg, t, session, self.mode, run_id, budget).await,
+                    }
+                }
+            },
         )
         .await
     }
@@ -137,21 +174,33 @@ impl Job for PullEvent {
         self.orchestrated
     }
 
-    /// One unit per selected table.
-    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>> {
+    /// One unit per selected table; a table with `parallel_backfill` whose run is a backfill
+    /// or full refresh is split here, one unit per key range.
+    async fn units(&self, deps: &Deps, cfg: &TenantConfig, run_id: &str) -> Result<Vec<Self>> {
         let names = self.tables.clone().unwrap_or_default();
-        Ok(cfg
-            .select_pull(&names)?
-            .into_iter()
-            .map(|t| PullEvent {
+        let mut units = Vec::new();
+        for t in cfg.select_pull(&names)? {
+            let unit = PullEvent {
                 tenant: self.tenant.clone(),
                 tables: Some(vec![t.table.to_string()]),
                 mode: self.mode,
-                hop: 0,
-                plan: false,
                 orchestrated: true,
-            })
-            .collect())
+                ..PullEvent::default()
+            };
+            let ranges = if t.parallel_backfill > 1 {
+                split_table(deps, cfg, t, self.mode, run_id).await?
+            } else {
+                None
+            };
+            match ranges {
+                Some(of) => units.extend((0..of).map(|index| PullEvent {
+                    range: Some(RangeUnit { index, of }),
+                    ..unit.clone()
+                })),
+                None => units.push(unit),
+            }
+        }
+        Ok(units)
     }
 }
 
@@ -165,7 +214,115 @@ async fn pull_table(
     run_id: &str,
     budget: &Budget,
 ) -> Result<Progress> {
-    let cols = source_columns(&session, t).await?;
+    table_run(deps, cfg, t, &session, run_id, budget, t.table.to_string())
+        .await?
+        .run(mode, budget)
+        .await
+}
+
+/// The plan step's split of a table's backfill into key ranges (see `ranges`): under the
+/// table's lease, the run's plan is made (or the unfinished one found) and left for the range
+/// units. Returns how many ranges it has, `None` when the run is not split (an incremental run,
+/// a small table) or another run holds the table.
+async fn split_table(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    t: &PullTable,
+    mode: Mode,
+    run_id: &str,
+) -> Result<Option<u16>> {
+    let object = t.table.to_string();
+    let state = &deps.state;
+    if !state
+        .acquire_lease(
+            &cfg.tenant,
+            Direction::Pull,
+            &object,
+            run_id,
+            deps.settings.lease_ttl,
+        )
+        .await?
+    {
+        return Ok(None);
+    }
+    let planned = async {
+        let creds = deps.secrets.get(&cfg.tenant).await?;
+        let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
+        let session =
+            Arc::new(Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag, None).await?);
+        let run = table_run(
+            deps,
+            cfg,
+            t,
+            &session,
+            run_id,
+            &Budget::default(),
+            object.clone(),
+        )
+        .await?;
+        let (_, cp) = run.plan_or_resume(mode).await?;
+        Ok::<_, SyncError>(
+            cp.ranges
+                .filter(|_| !cp.read_all)
+                .and_then(|p| u16::try_from(p.len()).ok()),
+        )
+    }
+    .await;
+    if let Err(e) = state
+        .release_lease(&cfg.tenant, Direction::Pull, &object, run_id)
+        .await
+    {
+        tracing::warn!(error = %e, object, "could not release the table's lease; it expires by itself");
+    }
+    planned
+}
+
+/// A range unit: range `range.index` of the table's split backfill, then the swap if it was
+/// the last range read. A table with no split plan (already swapped in, or never split) has
+/// nothing left for the unit.
+async fn pull_range(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    t: &PullTable,
+    session: Arc<Session>,
+    range: RangeUnit,
+    run_id: &str,
+    budget: &Budget,
+) -> Result<Progress> {
+    let object = format!("{}#{}", t.table, range.index);
+    let run = table_run(deps, cfg, t, &session, run_id, budget, object).await?;
+    let table_cp = deps
+        .state
+        .progress(&cfg.tenant, Direction::Pull, &t.table.to_string())
+        .await?
+        .checkpoint
+        .and_then(|c| serde_json::from_str::<Checkpoint>(&c).ok())
+        .filter(|cp| cp.ranges.as_ref().map(RangePlan::len) == Some(usize::from(range.of)));
+    let Some(table_cp) = table_cp else {
+        tracing::info!(table = %t.table, range = range.index, "the table has no split backfill in progress: nothing to read");
+        return Ok(Progress::default());
+    };
+    let mut progress = run
+        .read_range(&table_cp, usize::from(range.index), budget)
+        .await?;
+    if !progress.continued && run.finish_if_last().await? {
+        tracing::info!(table = %t.table, "every range read: swapped in");
+        progress.watermark_after = table_cp.upper;
+    }
+    Ok(progress)
+}
+
+/// The run of `t` as `object` (the table, or one of its ranges).
+async fn table_run<'a>(
+    deps: &'a Deps,
+    cfg: &'a TenantConfig,
+    t: &'a PullTable,
+    session: &'a Arc<Session>,
+    run_id: &'a str,
+    budget: &Budget,
+    object: String,
+) -> Result<TableRun<'a>> {
+    let cols = source_columns(session, t).await?;
     let specs = cols
         .iter()
         .map(|c| ColumnSpec {
@@ -180,13 +337,13 @@ async fn pull_table(
             pg_type: c.sf_type.pg_type(),
         })
         .collect();
-    let run = TableRun {
+    Ok(TableRun {
         deps,
         tenant: &cfg.tenant,
-        object: t.table.to_string(),
+        object,
         run_id,
         t,
-        session: &session,
+        session,
         cols,
         specs,
         pg_cols,
@@ -198,6 +355,7 @@ async fn pull_table(
         schema: PgTenant::of(&cfg.tenant),
         pg_table: t.table.pg_table(),
         limits: cfg.limits.or(deps.settings.default_limits),
-    };
-    run.run(mode, budget).await
+        snowflake: &cfg.snowflake,
+        deadline: budget.deadline,
+    })
 }

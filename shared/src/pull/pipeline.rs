@@ -72,7 +72,7 @@ impl<'p, 'a> Pipeline<'p, 'a> {
     ) -> Result<Self> {
         let query = run.phase_query(cp)?;
         let frontier = run.resume_after(cp, &query.keys)?;
-        let scan_first = target == Target::Staging
+        let scan_first = target.is_staging()
             && cp.phase == Phase::Main
             && query.keyed()
             && !run.unmeasured_and_bounded(pace);
@@ -95,6 +95,7 @@ impl<'p, 'a> Pipeline<'p, 'a> {
             planned: !scan_first,
             ready: VecDeque::new(),
             finishing: false,
+            // A range's key is built by the swap, once every range is in.
             key_built: run.pk_pg.is_empty() || target != Target::Staging,
             building: false,
         })

@@ -80,6 +80,39 @@ pub(super) struct Checkpoint {
     /// table and records the watermark instead of reading the table again.
     #[serde(default)]
     pub(super) read_all: bool,
+    /// A backfill read in key ranges by workers of their own (`parallel_backfill`): the plan's
+    /// id and the keys that split it (range `i` is `splits[i-1] < key <= splits[i]`, the first
+    /// and last open-ended). Each range keeps a checkpoint of its own (see `ranges`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) ranges: Option<RangePlan>,
+    /// The range this checkpoint reads, of the plan with this id, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) range: Option<(String, u16)>,
+    /// The encoded key tuple a range's main phase ends at (inclusive); `None`: the phase's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) stop: Option<Vec<String>>,
+}
+
+/// How a backfill is split into key ranges (see [`Checkpoint::ranges`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct RangePlan {
+    /// Tells this plan's ranges from an earlier plan's.
+    pub(super) id: String,
+    /// The encoded key tuples between ranges, in key order.
+    pub(super) splits: Vec<Vec<String>>,
+}
+
+impl RangePlan {
+    /// How many ranges the plan has.
+    pub(super) fn len(&self) -> usize {
+        self.splits.len() + 1
+    }
+
+    /// Where range `i` starts (exclusive) and stops (inclusive), encoded; `None`: open.
+    pub(super) fn bounds(&self, i: usize) -> (Option<Vec<String>>, Option<Vec<String>>) {
+        let lo = i.checked_sub(1).and_then(|j| self.splits.get(j)).cloned();
+        (lo, self.splits.get(i).cloned())
+    }
 }
 
 /// Where a keyless read stands in its one query's result (see `stream`).
@@ -116,6 +149,9 @@ impl Checkpoint {
             bytes_per_row: 0,
             result: None,
             read_all: false,
+            ranges: None,
+            range: None,
+            stop: None,
         }
     }
 }

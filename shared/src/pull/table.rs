@@ -4,6 +4,7 @@
 use super::*;
 
 /// The run of one table: plan (or resume), keyset pages, commit, watermark.
+#[derive(Clone)]
 pub(super) struct TableRun<'a> {
     pub(super) deps: &'a Deps,
     pub(super) tenant: &'a TenantId,
@@ -20,6 +21,10 @@ pub(super) struct TableRun<'a> {
     pub(super) pg_table: String,
     /// The tenant's quotas, checked before each page is written.
     pub(super) limits: Limits,
+    /// The tenant's Snowflake settings, for the sessions of range workers.
+    pub(super) snowflake: &'a SnowflakeConfig,
+    /// The invocation's deadline, for the sessions of range workers.
+    pub(super) deadline: Option<Instant>,
 }
 
 impl TableRun<'_> {
@@ -103,8 +108,16 @@ impl TableRun<'_> {
         ))
     }
 
-    /// The query of the checkpoint's phase.
+    /// The query of the checkpoint's phase (a range's main phase ends at its stop).
     pub(super) fn phase_query(&self, cp: &Checkpoint) -> Result<PhaseQuery> {
+        let stop = match (&cp.stop, cp.phase) {
+            (Some(stop), Phase::Main) => Some(
+                stop.iter()
+                    .map(|v| decode_key(v, "range bound"))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            _ => None,
+        };
         Ok(PhaseQuery::new(
             &self.cols,
             self.t.cursor.as_ref(),
@@ -112,7 +125,8 @@ impl TableRun<'_> {
             cp.phase == Phase::NullCursor,
             decode_opt(&cp.lower, "lower bound")?.as_ref(),
             decode_opt(&cp.upper, "upper bound")?.as_ref(),
-        ))
+        )
+        .until(stop.as_deref()))
     }
 
     /// The checkpoint's key bound (rows after it are still to read), checked against the keys.
@@ -297,7 +311,7 @@ impl TableRun<'_> {
             return Ok(());
         }
         let platform = &self.deps.platform;
-        let staging = target == Target::Staging;
+        let staging = target.is_staging();
         let mut held = platform
             .usage(&self.schema, staging.then_some(self.pg_table.as_str()))
             .await?;
@@ -340,7 +354,7 @@ impl TableRun<'_> {
 
     /// Reads the checkpoint's phase and those after it through a [`Pipeline`] each; returns
     /// whether the deadline stopped it (its checkpoint saved).
-    async fn phases(
+    pub(super) async fn phases(
         &self,
         cp: &mut Checkpoint,
         pace: &Pace,
@@ -388,7 +402,9 @@ impl TableRun<'_> {
             .await
     }
 
-    pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
+    /// The run's checkpoint: the stored one when it can be resumed, else a new plan (saved,
+    /// its staging table prepared, split into ranges with `parallel_backfill`).
+    pub(super) async fn plan_or_resume(&self, mode: Mode) -> Result<(StoredProgress, Checkpoint)> {
         self.deps.platform.ensure_tenant(&self.schema).await?;
         let stored = self
             .deps
@@ -407,7 +423,10 @@ impl TableRun<'_> {
             .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
             .filter(|cp| cp.columns == columns)
             .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
-        let mut cp = match resumable {
+        let platform = &self.deps.platform;
+        let staged =
+            || platform.has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols);
+        let cp = match resumable {
             Some(cp) if cp.kind == PlanKind::Incremental => Some(cp),
             // A checkpoint from before `staged_at` existed cannot say which staged rows it
             // covers: such a run starts over.
@@ -415,51 +434,56 @@ impl TableRun<'_> {
             // Read to the end: the staging table waits for its swap, or the live table holds
             // what the swap brought in (one or the other, or the run starts over).
             Some(cp) if cp.read_all => {
-                let platform = &self.deps.platform;
-                let mut found = false;
-                for target in [Target::Staging, Target::Live] {
-                    found = found
-                        || platform
-                            .has_table(&self.schema, &self.pg_table, target, &self.pg_cols)
-                            .await?;
-                }
+                let found = staged().await?
+                    || platform
+                        .has_table(&self.schema, &self.pg_table, Target::Live, &self.pg_cols)
+                        .await?;
                 found.then_some(cp)
             }
+            // Read in ranges: each range resumes from its own checkpoint.
+            Some(cp) if cp.ranges.is_some() => staged().await?.then_some(cp),
             Some(cp) => {
-                let staged = self
-                    .deps
-                    .platform
-                    .has_table(&self.schema, &self.pg_table, Target::Staging, &self.pg_cols)
-                    .await?;
+                let staged = staged().await?;
                 if staged {
-                    self.deps
-                        .platform
-                        .discard_staged_after(&self.schema, &self.pg_table, cp.staged_at.as_deref())
+                    platform
+                        .discard_staged_after(
+                            &self.schema,
+                            &self.pg_table,
+                            Target::Staging,
+                            cp.staged_at.as_deref(),
+                        )
                         .await?;
                 }
                 staged.then_some(cp)
             }
             None => None,
         };
-        let resumed = cp.is_some();
-        if resumed {
+        if let Some(cp) = cp {
             tracing::info!(table = %self.t.table, "resuming the unfinished run from its checkpoint");
+            return Ok((stored, cp));
         }
-        let mut cp = match cp.take() {
-            Some(cp) => cp,
-            None => {
-                let cp = self.new_plan(mode, watermark.as_ref()).await?;
-                if cp.kind != PlanKind::Incremental {
-                    self.deps
-                        .platform
-                        .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols)
-                        .await?;
-                }
-                self.save(&cp).await?;
-                cp
+        let mut cp = self.new_plan(mode, watermark.as_ref()).await?;
+        if cp.kind != PlanKind::Incremental {
+            self.split(&mut cp, self.t.parallel_backfill).await?;
+            if cp.ranges.is_some() {
+                platform
+                    .prepare_ranges(&self.schema, &self.pg_table, &self.pg_cols)
+                    .await?;
+            } else {
+                platform
+                    .prepare_staging(&self.schema, &self.pg_table, &self.pg_cols)
+                    .await?;
             }
-        };
-        let target = target_of(&cp);
+        }
+        self.save(&cp).await?;
+        Ok((stored, cp))
+    }
+
+    pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
+        let (stored, mut cp) = self.plan_or_resume(mode).await?;
+        if cp.ranges.is_some() && !cp.read_all {
+            return self.run_ranges(&mut cp, stored.watermark, budget).await;
+        }
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
             plan: Some(cp.kind.as_str()),
@@ -491,15 +515,27 @@ impl TableRun<'_> {
             progress.watermark_after = stored.watermark;
             return Ok(progress);
         }
-        if target == Target::Staging {
-            self.swap(&mut cp).await?;
+        progress.watermark_after = self.finish(&mut cp, stored.watermark).await?;
+        Ok(progress)
+    }
+
+    /// Every row of the plan is in: the swap (for a staging table), then the new watermark
+    /// stored and the checkpoint dropped. Returns the new watermark.
+    pub(super) async fn finish(
+        &self,
+        cp: &mut Checkpoint,
+        stored_watermark: Option<String>,
+    ) -> Result<Option<String>> {
+        if cp.kind != PlanKind::Incremental {
+            self.swap(cp).await?;
         }
         let new_watermark = match cp.kind {
             PlanKind::FullRefresh => None,
             // A backfill holds exactly the source up to its upper bound.
-            PlanKind::Backfill => cp.upper.clone().or(stored.watermark),
+            PlanKind::Backfill => cp.upper.clone().or(stored_watermark),
             // Never move backwards (rows above the old watermark may have been deleted).
             PlanKind::Incremental => {
+                let watermark = decode_opt(&stored_watermark, "watermark")?;
                 let upper = decode_opt(&cp.upper, "upper bound")?;
                 match (watermark, upper) {
                     (Some(w), Some(u)) if u > w => Some(u.encode()),
@@ -518,17 +554,16 @@ impl TableRun<'_> {
                 new_watermark.as_deref(),
             )
             .await?;
-        progress.watermark_after = new_watermark;
-        Ok(progress)
+        Ok(new_watermark)
     }
 }
 
 /// Where a plan's pages go: an incremental run upserts into the live table, the others fill
-/// the staging table that is swapped in at the end.
-fn target_of(cp: &Checkpoint) -> Target {
-    if cp.kind == PlanKind::Incremental {
-        Target::Live
-    } else {
-        Target::Staging
+/// the staging table that is swapped in at the end (a range its own share of it).
+pub(super) fn target_of(cp: &Checkpoint) -> Target {
+    match (cp.kind, &cp.range) {
+        (PlanKind::Incremental, _) => Target::Live,
+        (_, Some((_, i))) => Target::Range(*i),
+        _ => Target::Staging,
     }
 }

@@ -126,7 +126,7 @@ impl Job for PushEvent {
     }
 
     /// One unit per selected export.
-    fn units(&self, cfg: &TenantConfig) -> Result<Vec<Self>> {
+    async fn units(&self, _: &Deps, cfg: &TenantConfig, _: &str) -> Result<Vec<Self>> {
         Ok(
             select_push(cfg, self.sources.as_deref().unwrap_or_default())?
                 .into_iter()

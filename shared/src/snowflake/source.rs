@@ -228,6 +228,15 @@ impl PhaseQuery {
         }
     }
 
+    /// The phase ending at `stop` (inclusive): one key range of a backfill read in ranges.
+    pub(crate) fn until(mut self, stop: Option<&[KeyValue]>) -> Self {
+        if let Some(stop) = stop {
+            self.filters
+                .push(format!("({})", keyset_upto(&self.keys, stop)));
+        }
+        self
+    }
+
     pub(crate) fn keyed(&self) -> bool {
         !self.keys.is_empty()
     }

@@ -53,6 +53,9 @@ pub struct PullTable {
     pub columns: Option<Vec<Ident>>,
     /// How far before the watermark an incremental run starts re-reading.
     pub lookback: Duration,
+    /// Key ranges a backfill (or full refresh) is split into, each read by a worker of its
+    /// own (`parallel_backfill`); 1 = not split.
+    pub parallel_backfill: usize,
 }
 
 /// What a push exports.
@@ -204,6 +207,7 @@ mod raw {
         pub primary_key: Vec<String>,
         pub columns: Option<Vec<String>>,
         pub lookback: Option<String>,
+        pub parallel_backfill: Option<u64>,
     }
 
     #[derive(Deserialize)]
@@ -540,12 +544,27 @@ impl TenantConfig {
             .map(|l| parse_duration(&format!("{key}.lookback"), l))
             .transpose()?
             .unwrap_or(Duration::ZERO);
+        let parallel_backfill = match p.parallel_backfill {
+            None => 1,
+            Some(n) if !(1..=MAX_PARALLEL as u64).contains(&n) => {
+                return Err(SyncError::config(format!(
+                    "{key}.parallel_backfill: {n} is out of range: write a number of key ranges from 1 to {MAX_PARALLEL}"
+                )))
+            }
+            Some(_) if primary_key.is_empty() => {
+                return Err(SyncError::config(format!(
+                    "{key}.parallel_backfill: key ranges need a primary_key to split by: add primary_key, or leave parallel_backfill out"
+                )))
+            }
+            Some(n) => n as usize,
+        };
         Ok(PullTable {
             table,
             cursor,
             primary_key,
             columns,
             lookback,
+            parallel_backfill,
         })
     }
 
