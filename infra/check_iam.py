@@ -95,9 +95,13 @@ class Resolver:
             return f"arn:aws:logs:us-east-1:123456789012:log-group:{p(props.get('LogGroupName'))}:*"
         if t == "AWS::Lambda::Function":
             return f"arn:aws:lambda:us-east-1:123456789012:function:{p(props.get('FunctionName'))}"
+        if t == "AWS::StepFunctions::StateMachine":
+            return f"arn:aws:states:us-east-1:123456789012:stateMachine:{p(props.get('StateMachineName'))}"
         return f"arn:aws:ec2:us-east-1:123456789012:{name.lower()}/{name}"
 
     def ref(self, name):
+        if self.resources.get(name, {}).get("Type") == "AWS::StepFunctions::StateMachine":
+            return self.arn_of(name)  # Ref of a state machine is its ARN
         if name in SAMPLE:
             return SAMPLE[name]
         if name in self.params:

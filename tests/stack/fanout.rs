@@ -152,7 +152,7 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
     let (_, plan) = near_deadline::<PullEvent>(
         &deps,
         "snowsync-pull",
-        engine_event("pull-plan.json", &tenant),
+        engine_event("pull-plan-request.json", &tenant),
     )
     .await;
     assert_eq!(plan["max_parallel"], 3, "{plan}");
@@ -192,7 +192,7 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
     }
     assert_exact(&stack, &tenant, 2, 350).await;
     // The unit event the engine's sample carries runs as well.
-    let sample = engine_event("pull-unit.json", &tenant);
+    let sample = engine_event("pull-unit-table.json", &tenant);
     assert_eq!(sample["orchestrated"], true, "{sample}");
 }
 
