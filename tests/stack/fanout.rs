@@ -161,7 +161,7 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
     for (unit, name) in units.iter().zip(&names) {
         assert_eq!(
             unit,
-            &serde_json::json!({"tenant": tenant, "tables": [name], "mode": "incremental", "orchestrated": true})
+            &serde_json::json!({"tenant": tenant, "tables": [name], "mode": "backfill", "orchestrated": true})
         );
         // What the state machine does: invoke with the unit, then with each `next_event`.
         let mut event = unit.clone();
@@ -192,8 +192,18 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
     }
     assert_exact(&stack, &tenant, 2, 350).await;
     // The unit event the engine's sample carries runs as well.
-    let sample = engine_event("pull-unit-table.json", &tenant);
-    assert_eq!(sample["orchestrated"], true, "{sample}");
+    // The engine's own samples have the shape the function answers with.
+    let sample = engine_event("pull-plan-result.json", &tenant);
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&plan), keys(&sample));
+    assert_eq!(
+        keys(&units[0]),
+        keys(&engine_event("pull-unit-table.json", &tenant))
+    );
 }
 
 #[tokio::test]
@@ -228,9 +238,10 @@ async fn schedules_start_the_state_machine_when_the_stack_has_one() {
     );
     let input: serde_json::Value =
         serde_json::from_str(target.input().expect("input")).expect("json");
+    let mut expected = engine_event("pull-execution-input.json", &tenant);
+    expected["mode"] = "incremental".into();
     assert_eq!(
-        input,
-        engine_event("pull-execution-input.json", &tenant),
+        input, expected,
         "the execution input the state machine expects"
     );
     let out = cli(&["tenant", "remove", &tenant], &[]);
@@ -471,4 +482,48 @@ async fn a_failed_unit_fails_its_invocation_with_its_kind_so_the_engine_retries_
     .await
     .expect("a report");
     assert_eq!(result["tables"][0]["outcome"], "failed", "{result}");
+}
+
+#[tokio::test]
+async fn tables_at_once_share_the_processs_connection_budget_and_a_bad_budget_is_named() {
+    let stack = spawn_stack().await;
+    let (tenant, _) = tables(&stack, 4, 1500, "").await;
+    let mut run = Spawned::snowsync(
+        &["pull", &tenant, "--parallel", "4"],
+        &[
+            ("SNOWSYNC_PAGE_ROWS", "100"),
+            ("SNOWSYNC_DATABASE_CONNECTIONS", "2"),
+            ("RUST_LOG", "off"),
+        ],
+    );
+    let mut most = 0i64;
+    while run.try_wait().expect("wait").is_none() {
+        // The CLI's connections (application_name snowsync), not this test's own.
+        let n: i64 = stack
+            .pg
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snowsync' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        most = most.max(n);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, out) = run.finish();
+    assert!(status.success(), "{out}");
+    assert_exact(&stack, &tenant, 4, 1500).await;
+    assert!(
+        (1..=2).contains(&most),
+        "{most} connections at once, over the budget of 2"
+    );
+    let out = cli(
+        &["pull", &tenant],
+        &[("SNOWSYNC_DATABASE_CONNECTIONS", "0"), ("RUST_LOG", "off")],
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("SNOWSYNC_DATABASE_CONNECTIONS"), "{err}");
 }

@@ -111,7 +111,28 @@ fn ident(name: &str) -> Result<String> {
     pg_ident(name).map_err(|e| SyncError::config(format!("PostgreSQL name: {e}")))
 }
 
-/// A short, stable staging-table name for `table` (fits PostgreSQL's 63-byte limit).
+/// The environment variable of the most connections one process holds to the platform
+/// database: with the functions' reserved concurrency, the deployment's connection budget.
+pub const DATABASE_CONNECTIONS_VAR: &str = "SNOWSYNC_DATABASE_CONNECTIONS";
+
+/// [`DATABASE_CONNECTIONS_VAR`], 8 when unset. A run waits for a free connection when its
+/// pages and checkpoints need more at once.
+fn connections() -> Result<usize> {
+    match std::env::var(DATABASE_CONNECTIONS_VAR) {
+        Err(_) => Ok(8),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                SyncError::config(format!(
+                    "{DATABASE_CONNECTIONS_VAR}={v:?} is not a number of connections from 1 to 64"
+                ))
+            }),
+    }
+}
+
 impl PlatformStore {
     /// Builds the pool from a `postgres://` URL (TLS per its `sslmode`, `verify-full` against
     /// [`DATABASE_CA_VAR`] when it names none; see [`SslMode`]). Connections open on first use.
@@ -157,7 +178,7 @@ impl PlatformStore {
             },
         );
         let pool = Pool::builder(mgr)
-            .max_size(8)
+            .max_size(connections()?)
             .build()
             .map_err(|e| SyncError::config("could not build the PostgreSQL pool").with_source(e))?;
         Ok(Self { pool })

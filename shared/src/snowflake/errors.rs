@@ -182,13 +182,25 @@ fn by_code(cfg: &SnowflakeConfig, code: &str, msg: &str) -> (ErrorKind, String) 
             ErrorKind::MissingObject,
             format!("{first_line} ({code}); check that warehouse {} exists and GRANT USAGE ON WAREHOUSE {} TO ROLE {}", cfg.warehouse, cfg.warehouse.sql(), cfg.role_label()),
         ),
-        "002003" | "002043" | "000625" | "002151" | "090105" | "090106" => (
+        "002003" | "002043" | "002151" | "090105" | "090106" => (
             ErrorKind::MissingObject,
             format!("{first_line} ({code}); check the name in the tenant config and that role {} can see it", cfg.role_label()),
         ),
         "000630" => (
             ErrorKind::Transient,
             format!("Snowflake cancelled a statement at its timeout: {first_line} ({code}); the next run retries it (a larger or less busy warehouse helps)"),
+        ),
+        // More than 20 statements waiting on one table's lock: the warehouse is busy with
+        // writers; the statement can run once they are done.
+        "000625" => (
+            ErrorKind::Transient,
+            format!("Snowflake aborted a statement waiting behind too many others on one table: {first_line} ({code}); it is retried with back-off (fewer units at once, max_parallel, eases it)"),
+        ),
+        // A resource monitor suspended the warehouse: it resumes when the quota is raised or
+        // its period starts again.
+        "090073" => (
+            ErrorKind::Transient,
+            format!("{first_line} ({code}); it is retried with back-off: raise the resource monitor's credit quota, or the run carries on when its next period starts"),
         ),
         "000603" | "000604" | "000605" | "300005" => (
             ErrorKind::Transient,
@@ -258,5 +270,24 @@ mod tests {
             "Object 'D.S.T' does not exist or not authorized.",
         );
         assert!(named.contains("'D.S.T'"), "names stay: {named}");
+    }
+
+    /// Snowflake's answers for a busy table and a warehouse its resource monitor suspended
+    /// are worth retrying, as the engine does for `transient`.
+    #[test]
+    fn busy_tables_and_suspended_warehouses_are_transient() {
+        let cfg = crate::tenant::config::TenantConfig::parse(
+            "tenant = \"t\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n",
+        )
+        .expect("config")
+        .snowflake;
+        for (code, message) in [
+            ("000625", "Statement '01b6c04c-0108-5374-0008-50d700010052' has locked table 'T' in transaction 1725239781553000000 and this lock has not yet been released.\nYour statement '01b6c04c-0108-5374-0008-50d700010056' was aborted because the number of waiters for this lock exceeds the 20 statements limit."),
+            ("090073", "Warehouse 'W' cannot be resumed because resource monitor 'RM' has exceeded its quota."),
+        ] {
+            let (kind, text) = by_code(&cfg, code, message);
+            assert_eq!(kind, ErrorKind::Transient, "{code}: {text}");
+            assert!(text.contains(code) && text.contains("retried"), "{text}");
+        }
     }
 }
