@@ -672,6 +672,35 @@ mod tests {
     }
 
     #[test]
+    fn parallel_backfill_needs_a_key_and_a_sane_count() {
+        let base = "tenant = \"acme\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n[[pull]]\ntable = \"T\"\n";
+        let keyed = format!("{base}cursor = \"U\"\nprimary_key = [\"ID\"]\n");
+        let cfg = TenantConfig::parse(&format!("{keyed}parallel_backfill = 8\n")).expect("ranges");
+        assert_eq!(cfg.pull[0].parallel_backfill, 8);
+        assert_eq!(
+            TenantConfig::parse(&keyed).expect("none").pull[0].parallel_backfill,
+            1
+        );
+        for (config, says) in [
+            (
+                format!("{keyed}parallel_backfill = 0\n"),
+                "pull[0].parallel_backfill: 0 is out of range",
+            ),
+            (
+                format!("{keyed}parallel_backfill = 65\n"),
+                "pull[0].parallel_backfill: 65 is out of range",
+            ),
+            (
+                format!("{base}parallel_backfill = 2\n"),
+                "pull[0].parallel_backfill: key ranges need a primary_key",
+            ),
+        ] {
+            let e = TenantConfig::parse(&config).expect_err(says);
+            assert!(e.message().contains(says), "{e}");
+        }
+    }
+
+    #[test]
     fn accounts_normalise() {
         for (input, host, login) in [
             ("abc-xyz", "abc-xyz.snowflakecomputing.com", "ABC-XYZ"),
