@@ -26,6 +26,7 @@ Prints one line per problem and exits 1 on any.
 
 import io
 import json
+import os
 import logging
 import re
 import sys
@@ -247,6 +248,10 @@ def check_data_flow(machines):
 
     retrier.time = Clock
     texts = {d: t for d, t in machines.values()}
+    # In-process AWS only: the local stack's AWS_ENDPOINT_URL (scripts/test exports it) would
+    # send these clients to the moto server, where no stand-in function answers.
+    for var in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
+        del os.environ[var]
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sqs = boto3.client("sqs", region_name="us-east-1")
         sfn = boto3.client("stepfunctions", region_name="us-east-1")

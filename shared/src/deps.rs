@@ -40,7 +40,14 @@ pub struct Settings {
     /// Units of work run at once, instead of the tenant's `max_parallel` (the CLI's
     /// `--parallel`).
     pub parallel: Option<usize>,
+    /// Up to this many rows a backfill is split into key ranges at exact quantiles (one sort of
+    /// its keys); above, at the quantiles of a sample of about [`SPLIT_SAMPLE_ROWS`] keys
+    /// (`SNOWSYNC_SPLIT_EXACT_ROWS`).
+    pub split_exact_rows: usize,
 }
+
+/// Keys a large backfill's split samples (see [`Settings::split_exact_rows`]).
+pub const SPLIT_SAMPLE_ROWS: usize = 10_000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -51,6 +58,7 @@ impl Default for Settings {
             lease_ttl: std::time::Duration::from_secs(15 * 60),
             default_limits: crate::tenant::limits::Limits::default(),
             parallel: None,
+            split_exact_rows: 1_000_000,
         }
     }
 }
@@ -85,6 +93,9 @@ impl Settings {
         }
         if let Some(n) = var("SNOWSYNC_PUSH_BATCH_ROWS")? {
             s.push_batch_rows = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = var("SNOWSYNC_SPLIT_EXACT_ROWS")? {
+            s.split_exact_rows = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = var("SNOWSYNC_LEASE_TTL_SECS")? {
             s.lease_ttl = std::time::Duration::from_secs(n);

@@ -311,9 +311,18 @@ async fn deals_shape(stack: &TestStack, tenant: &str) -> (Vec<String>, bool) {
 async fn a_backfill_split_into_1_2_or_4_key_ranges_equals_the_source_and_increments_go_on() {
     let stack = spawn_stack().await;
     let env = [("SNOWSYNC_PAGE_ROWS", "100"), ("RUST_LOG", "off")];
-    for k in [1usize, 2, 4] {
+    // (4, sampled): split at the quantiles of a sample, as a table over a million rows is.
+    for (k, split) in [
+        (1usize, "exact"),
+        (2, "exact"),
+        (4, "exact"),
+        (4, "sampled"),
+    ] {
         let (tenant, db, sf) = deals(&stack, &format!("parallel_backfill = {k}\n")).await;
         seed_deals(&sf, 2500, 40).await;
+        let exact_rows = if split == "sampled" { "100" } else { "1000000" };
+        let mut env = env.to_vec();
+        env.push(("SNOWSYNC_SPLIT_EXACT_ROWS", exact_rows));
         let out = cli(&["pull", &tenant], &env);
         assert!(out.status.success(), "{:?}", text(&out));
         same_rows(&stack, &tenant, &sf, &format!("k = {k}")).await;
@@ -323,7 +332,11 @@ async fn a_backfill_split_into_1_2_or_4_key_ranges_equals_the_source_and_increme
             .map(|r| r.object)
             .collect();
         let ranges = objects.iter().filter(|o| o.contains('#')).count();
-        assert_eq!(ranges, if k == 1 { 0 } else { k }, "k = {k}: {objects:?}");
+        assert_eq!(
+            ranges,
+            if k == 1 { 0 } else { k },
+            "k = {k}, {split}: {objects:?}"
+        );
         let (cols, keyed) = deals_shape(&stack, &tenant).await;
         assert_eq!(
             cols,

@@ -49,16 +49,34 @@ impl TableRun<'_> {
             .and_then(|b| crate::snowflake::int_at(b, 0, 0))
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0);
-        let per_range = rows.div_ceil(k).max(1);
-        let splits = self
-            .reader(&query.keys)
-            .boundaries(&query.boundary_sql(&table, None, per_range, k - 1))
-            .await?;
-        let splits: Vec<Vec<String>> = splits
+        let reader = self.reader(&query.keys);
+        let splits = if rows <= self.deps.settings.split_exact_rows {
+            // Exact quantiles: the key of every (rows / k)-th row, one sort of the keys.
+            let per_range = rows.div_ceil(k).max(1);
+            reader
+                .boundaries(&query.boundary_sql(&table, None, per_range, k - 1))
+                .await?
+        } else {
+            // A table too big to sort its keys for a plan: the quantiles of a uniform sample.
+            let percent =
+                (crate::deps::SPLIT_SAMPLE_ROWS as f64 * 100.0 / rows as f64).clamp(0.0001, 100.0);
+            let sample = reader
+                .boundaries(&format!(
+                    "SELECT {} FROM {table} SAMPLE BERNOULLI ({percent:.4}){}",
+                    query.order(),
+                    query.where_clause(None, None)
+                ))
+                .await?;
+            (1..k)
+                .filter_map(|i| sample.get(i * sample.len() / k).cloned())
+                .collect()
+        };
+        let mut splits: Vec<Vec<String>> = splits
             .into_iter()
             .take(k - 1)
             .map(|key| key.iter().map(KeyValue::encode).collect())
             .collect();
+        splits.dedup();
         tracing::info!(table = %self.t.table, rows, ranges = splits.len() + 1, "backfill split into key ranges");
         cp.ranges = Some(RangePlan {
             id: uuid::Uuid::new_v4().simple().to_string(),
