@@ -501,22 +501,29 @@ async fn a_failed_unit_fails_its_invocation_with_its_kind_so_the_engine_retries_
 async fn tables_at_once_share_the_processs_connection_budget_and_a_bad_budget_is_named() {
     let stack = spawn_stack().await;
     let (tenant, _) = tables(&stack, 4, 1500, "").await;
+    // This run's connections carry a name of their own (other tests' runs share the database).
+    let name = unique("budget-");
+    let url = std::env::var("SNOWSYNC_DATABASE_URL").expect("database url");
+    let url = format!(
+        "{url}{}application_name={name}",
+        if url.contains('?') { '&' } else { '?' }
+    );
     let mut run = Spawned::snowsync(
         &["pull", &tenant, "--parallel", "4"],
         &[
             ("SNOWSYNC_PAGE_ROWS", "100"),
             ("SNOWSYNC_DATABASE_CONNECTIONS", "2"),
+            ("SNOWSYNC_DATABASE_URL", &url),
             ("RUST_LOG", "off"),
         ],
     );
     let mut most = 0i64;
     while run.try_wait().expect("wait").is_none() {
-        // The CLI's connections (application_name snowsync), not this test's own.
         let n: i64 = stack
             .pg
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snowsync' AND pid <> pg_backend_pid()",
-                &[],
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
             )
             .await
             .expect("count")
