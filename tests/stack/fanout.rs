@@ -547,3 +547,42 @@ async fn tables_at_once_share_the_processs_connection_budget_and_a_bad_budget_is
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("SNOWSYNC_DATABASE_CONNECTIONS"), "{err}");
 }
+
+#[tokio::test]
+async fn a_function_invoked_directly_reads_a_split_tables_ranges_one_at_a_time_across_hops() {
+    let stack = spawn_stack().await;
+    let (tenant, _db, sf) = deals(&stack, "parallel_backfill = 3\n").await;
+    seed_deals(&sf, 900, 10).await;
+    let mut deps = stack.deps.clone();
+    deps.settings.page_rows = 100;
+    let mut hops = 0;
+    loop {
+        let result = crate::helpers::pull_near_deadline(&deps, &tenant, hops).await;
+        if result["tables"][0]["outcome"] == "complete" {
+            break;
+        }
+        assert_eq!(result["tables"][0]["outcome"], "continued", "{result}");
+        hops += 1;
+        assert!(hops < 40, "no end in sight");
+    }
+    assert!(hops >= 3, "910 rows in pages of 100 hop: {hops}");
+    same_rows(&stack, &tenant, &sf, "after the hops").await;
+    let runs = stack
+        .deps
+        .state
+        .runs(&TenantId::parse(&tenant).expect("id"))
+        .await
+        .expect("runs");
+    let ranges: Vec<RunRecord> = runs
+        .into_iter()
+        .filter(|r| r.object.contains('#'))
+        .collect();
+    assert!(!ranges.is_empty(), "the table was read in ranges");
+    for run_id in ranges.iter().map(|r| r.run_id.clone()) {
+        assert_eq!(
+            most_at_once(&ranges, &run_id),
+            1,
+            "one range at a time in an invocation"
+        );
+    }
+}

@@ -12,7 +12,8 @@
 //! leaves the table's `read_all` checkpoint, which the next run completes (see `swap`).
 //!
 //! In process (`snowsync pull`) the table's run reads the ranges not yet read, up to
-//! `--parallel` (else K) at once, each with its own Snowflake session. Under the state machine
+//! `--parallel` (else K) at once, each with its own Snowflake session; a function invoked
+//! directly (no state machine) reads them one at a time. Under the state machine
 //! the plan step splits the table and every range is a unit of work (a Lambda invocation) of
 //! its own.
 
@@ -206,11 +207,18 @@ impl TableRun<'_> {
                 todo.push(i);
             }
         }
+        // The CLI reads the ranges at once (or `--parallel` of them); a function invoked
+        // directly one at a time, so its memory stays one worker's (under the state machine
+        // every range is an invocation of its own instead).
         let workers = self
             .deps
             .settings
             .parallel
-            .unwrap_or(plan.len())
+            .unwrap_or(if self.deadline.is_some() {
+                1
+            } else {
+                plan.len()
+            })
             .clamp(1, todo.len().max(1));
         let queue = std::sync::Mutex::new(todo.into_iter());
         let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
