@@ -448,6 +448,42 @@ async fn run_job<J: Job>(
 }
 
 /// Invokes the deployed function with `event` and prints what it reports.
+/// `--remote` when the stack has the direction's state machine: a run of the tenant's every
+/// table or export as the schedule starts it, fanned out into units of work (a `--table` or
+/// `--source` selection invokes the function instead).
+async fn start_execution(
+    machine: &str,
+    tenant: &str,
+    mode: Mode,
+    flags: Flags,
+) -> Result<bool, SyncError> {
+    TenantId::parse(tenant)?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let input = serde_json::json!({ "tenant": tenant, "mode": mode.as_str() });
+    let started = aws_sdk_sfn::Client::new(&config)
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(format!("manual-{}", uuid::Uuid::new_v4().simple()))
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            snowsync::error::aws_error(
+                "Step Functions",
+                &format!("start an execution of {machine}"),
+                ": is the stack deployed, and SNOWSYNC_PULL_STATE_MACHINE_ARN / SNOWSYNC_PUSH_STATE_MACHINE_ARN its outputs?",
+                e.into_service_error(),
+            )
+        })?;
+    let execution = started.execution_arn();
+    if flags.json {
+        output::print_json(&serde_json::json!({ "tenant": tenant, "execution_arn": execution }));
+    } else {
+        println!("started {execution} (follow it in the Step Functions console, or with snowsync status)");
+    }
+    Ok(true)
+}
+
 async fn remote_run<E: serde::Serialize>(
     deps: &Deps,
     function: &str,
@@ -582,6 +618,11 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             remote,
             parallel,
         } => {
+            let machine = ScheduleSettings::from_env().pull_state_machine;
+            if let Some(machine) = machine.filter(|_| remote && tables.is_empty()) {
+                return start_execution(&machine, &tenant, Mode::from_backfill(backfill), flags)
+                    .await;
+            }
             let job = PullEvent {
                 tenant,
                 tables: Some(tables),
@@ -599,6 +640,11 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             backfill,
             remote,
         } => {
+            let machine = ScheduleSettings::from_env().push_state_machine;
+            if let Some(machine) = machine.filter(|_| remote && sources.is_empty()) {
+                return start_execution(&machine, &tenant, Mode::from_backfill(backfill), flags)
+                    .await;
+            }
             let job = PushEvent {
                 tenant,
                 sources: Some(sources),

@@ -131,7 +131,7 @@ impl std::error::Error for SyncError {
 /// share the error-metadata trait): access denied is `privilege`, a missing resource
 /// `missing_object` (with `missing_hint` appended), a rejected request `config`, anything else
 /// `transient`.
-pub(crate) fn aws_error(
+pub fn aws_error(
     service: &str,
     what: &str,
     missing_hint: &str,
@@ -140,7 +140,7 @@ pub(crate) fn aws_error(
     let code = e.code().unwrap_or("unknown").to_owned();
     let kind = match code.as_str() {
         "AccessDeniedException" | "AccessDenied" => ErrorKind::Privilege,
-        "ResourceNotFoundException" => ErrorKind::MissingObject,
+        "ResourceNotFoundException" | "StateMachineDoesNotExist" => ErrorKind::MissingObject,
         "ValidationException" => ErrorKind::Config,
         _ => ErrorKind::Transient,
     };

@@ -586,3 +586,60 @@ async fn a_function_invoked_directly_reads_a_split_tables_ranges_one_at_a_time_a
         );
     }
 }
+
+#[tokio::test]
+async fn remote_runs_start_the_state_machine_with_the_schedules_input() {
+    let stack = spawn_stack().await;
+    let tenant = unique("t-");
+    stack
+        .onboard(
+            &tenant_toml(&tenant, "DB", "SVC", "[[pull]]\ntable = \"T\"\n"),
+            "pw",
+        )
+        .await;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("snowsync-pull-"))
+        .definition(r#"{"StartAt": "Plan", "States": {"Plan": {"Type": "Pass", "End": true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/snowsync-pull-runs")
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned();
+    let env = [
+        ("SNOWSYNC_PULL_STATE_MACHINE_ARN", machine.as_str()),
+        ("RUST_LOG", "off"),
+    ];
+    let out = cli(&["pull", &tenant, "--remote", "--backfill", "--json"], &env);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let started: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let execution = sfn
+        .describe_execution()
+        .execution_arn(started["execution_arn"].as_str().expect("arn"))
+        .send()
+        .await
+        .expect("execution");
+    assert_eq!(execution.state_machine_arn(), machine);
+    let input: serde_json::Value =
+        serde_json::from_str(execution.input().expect("input")).expect("input json");
+    assert_eq!(input, engine_event("pull-execution-input.json", &tenant));
+    // A machine that is not there: one line naming it.
+    let gone = format!("{machine}-gone");
+    let out = cli(
+        &["pull", &tenant, "--remote"],
+        &[
+            ("SNOWSYNC_PULL_STATE_MACHINE_ARN", gone.as_str()),
+            ("RUST_LOG", "off"),
+        ],
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Step Functions") && err.contains(&gone),
+        "{err}"
+    );
+}
