@@ -79,7 +79,7 @@ def main() -> int:
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
                          "against a Snowflake-like emulator), keyless (full refreshes of a keyless table, results in chunks), "
                          "push, coldstart; and, not by default, memory (200 columns, 16 MB cells) and fanout (key ranges in "
-                         "worker processes, 20 small tables; about 25 minutes at 10M rows)")
+                         "worker processes, 20 small tables; about 18 minutes at 10M rows)")
     ap.add_argument("--keyless-rows", default="1000000,5000000", help="sizes of the keyless phase's table (comma-separated)")
     ap.add_argument("--keyless-kills", type=int, default=3, help="seeded SIGKILLs of keyless runs per size (keyless phase)")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="seed of the SIGKILL points (printed; replay with it)")

@@ -4,9 +4,9 @@ fanout_backfill: one table's backfill split into K key ranges (`parallel_backfil
 the state machine runs it: the plan step (`snowsync unit pull '{..."plan":true}'`), then one
 process per range unit, all at once, each a worker whose peak RSS is measured on its own. For
 each K: wall time from the plan's start to the last worker's end, rows/s, every worker's peak
-RSS and rate; the same backfill in one process (`snowsync pull --parallel K`); then seeded
-SIGKILLs of single workers, each killed unit rerun once its lease lapsed, as the engine's retry
-would. The destination is checked exact by aggregates after every run.
+RSS and rate; then, for K > 1, seeded SIGKILLs of single workers, each killed unit rerun once
+its lease lapsed, as the engine's retry would; then the same backfill in one process
+(`snowsync pull --parallel K`). The destination is checked exact by aggregates after every run.
 
 fanout_tables: a tenant of 20 small tables of varied sizes, `snowsync pull` one table at a
 time, four at a time and at the tenant's default: wall time against the slowest table's.
@@ -33,11 +33,12 @@ from .procs import PostgresCpu, child_pids, moto_pid, proc_cpu
 from .pull import add_tenant, pull_entry, table_ddl, table_fill
 
 # what both sides must agree on after every run: rows, keys, numbers, text, and how the cursor spreads
-AGGREGATES = ("COUNT(*), SUM(ID), SUM(ACCOUNT_ID), SUM(AMOUNT), SUM(LENGTH(NAME)), SUM(LENGTH(NOTE)), "
+AGGREGATES = ("COUNT(*), SUM(ID), SUM(ACCOUNT_ID), SUM(ROUND(AMOUNT * 100)), SUM(LENGTH(NAME)), SUM(LENGTH(NOTE)), "
               "SUM(CASE WHEN IS_ACTIVE THEN 1 ELSE 0 END), COUNT(DISTINCT UPDATED_AT), COUNT(DISTINCT CLOSE_DATE)")
 # the tenant of small tables: varied sizes, the last two the slowest
 SMALL_ROWS = [50_000 + (i * 7 % 11) * 10_000 for i in range(18)] + [200_000, 180_000]
 SMALL_TABLES = [f"SMALL_{i:02}" for i in range(len(SMALL_ROWS))]
+FILL_ROWS = 1_000_000  # rows per INSERT of the seed (see table_fill)
 LEASE_TTL_S = 3  # the kill runs' lease: a killed unit's lease lapses this long after its last renewal
 
 
@@ -49,7 +50,8 @@ def seed_fanout(emu: Emulator, rows: int) -> dict[str, list[str]]:
         cur = con.cursor()
         for table, n in [(FANOUT_TABLE, rows), *zip(SMALL_TABLES, SMALL_ROWS)]:
             cur.execute(table_ddl(table))
-            cur.execute(table_fill(table, n))
+            for offset in range(0, n, FILL_ROWS):
+                cur.execute(table_fill(table, min(FILL_ROWS, n - offset), offset))
             want[table] = normalise(cur.execute(f"SELECT {AGGREGATES} FROM {table}").fetchone())
             if want[table][0] != str(n):
                 die(f"seeding {table}: {want[table][0]} rows, expected {n}")
@@ -239,14 +241,14 @@ def fanout_backfill(emu: Emulator, env: dict[str, str], rows: int, ks: list[int]
         m = out["by_k"][str(k)] = fanout_backfill_k(emu, env, k, rows, want[FANOUT_TABLE])
         log(f"fanout backfill K = {k}: {m['seconds']} s, {m['rows_per_s']:,} rows/s, worker peak RSS max "
             f"{m['peak_rss_mb_max']} MB, emulator {m['emulator_cpu_share']:.0%} of the cores; exact")
-    for k in inprocess:
-        m = out["inprocess"][str(k)] = fanout_inprocess_k(emu, env, k, rows, want[FANOUT_TABLE])
-        log(f"fanout in process --parallel {k}: {m['seconds']} s, {m['rows_per_s']:,} rows/s, peak RSS {m['peak_rss_mb']} MB; exact")
     split = [k for k in ks if k > 1]
     for n, k in enumerate(split):
         share = kills // len(split) + (1 if n < kills % len(split) else 0)
         m = out["kills"][str(k)] = fanout_kills_k(emu, env, k, share, out["by_k"][str(k)]["seconds"], seed + k, want[FANOUT_TABLE])
         log(f"fanout kills K = {k}: {m['landed']} of {len(m['kills'])} SIGKILLs landed, {m['processes']} worker processes, exact")
+    for k in inprocess:
+        m = out["inprocess"][str(k)] = fanout_inprocess_k(emu, env, k, rows, want[FANOUT_TABLE])
+        log(f"fanout in process --parallel {k}: {m['seconds']} s, {m['rows_per_s']:,} rows/s, peak RSS {m['peak_rss_mb']} MB; exact")
     return out
 
 

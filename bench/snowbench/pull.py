@@ -43,16 +43,19 @@ def table_ddl(name: str) -> str:
         PROPERTIES VARIANT, NOTE VARCHAR)"""
 
 
-def table_fill(name: str, rows: int) -> str:
+def table_fill(name: str, rows: int, offset: int = 0) -> str:
+    """Rows offset + 1 .. offset + rows (fakesnow's SEQ4() repeats values past a few million
+    rows in one statement, so large tables are filled a million at a time)."""
+    n = f"(SEQ4() + {offset})" if offset else "SEQ4()"
     # NOTE: 60 characters of text per row
     return f"""INSERT INTO {name}
-        SELECT SEQ4() + 1, 1 + (SEQ4() * 31) % 100000, 'Customer ' || (SEQ4() + 1),
-               ((SEQ4() * 7919) % 10000000) / 100, SEQ4() % 3 = 0,
-               DATEADD('day', SEQ4() % 1000, '2023-01-01'::DATE),
-               DATEADD('millisecond', SEQ4() * 1501, '2024-01-01 00:00:00'::TIMESTAMP_NTZ),
-               OBJECT_CONSTRUCT('source', CASE SEQ4() % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'partner' ELSE 'outbound' END,
-                                'score', SEQ4() % 100, 'tier', 'gold'),
-               SUBSTR('Note ' || (SEQ4() + 1) || ': renewal call booked, follow up with procurement next week.', 1, 60)
+        SELECT {n} + 1, 1 + ({n} * 31) % 100000, 'Customer ' || ({n} + 1),
+               (({n} * 7919) % 10000000) / 100, {n} % 3 = 0,
+               DATEADD('day', {n} % 1000, '2023-01-01'::DATE),
+               DATEADD('millisecond', {n} * 1501, '2024-01-01 00:00:00'::TIMESTAMP_NTZ),
+               OBJECT_CONSTRUCT('source', CASE {n} % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'partner' ELSE 'outbound' END,
+                                'score', {n} % 100, 'tier', 'gold'),
+               SUBSTR('Note ' || ({n} + 1) || ': renewal call booked, follow up with procurement next week.', 1, 60)
         FROM TABLE(GENERATOR(ROWCOUNT => {rows}))"""
 
 
