@@ -13,5 +13,7 @@ pull.py       seed, onboarding, and the pull phases (backfill, realistic, memory
 limits.py     the raw Snowflake-read and PostgreSQL-COPY limits
 push.py       the push phase
 coldstart.py  snowsync-pull under a fake Lambda runtime API
+fanout.py     a backfill in K key ranges, one worker process each (peak RSS per worker, kills),
+              and a tenant of 20 small tables pulled at once vs one at a time
 report.py     the printed table
 """

@@ -18,6 +18,13 @@ Phases (each prints one line and lands in .stack/bench/results.json):
   push_backfill     M rows in platform.actions; `snowsync push bench --source actions --backfill`
   coldstart         target/release/snowsync-pull under a fake Lambda runtime API: spawn -> first
                     /next (init), spawn -> response posted (a real 1,000-row pull handled)
+  fanout_tables     (only with --only fanout) a tenant of 20 small tables: `snowsync pull` with
+                    --parallel 1, --parallel 4 and the default; wall against the slowest table
+  fanout_backfill   (only with --only fanout) FANOUT_ROWS (--fanout-rows) split into K key ranges
+                    (parallel_backfill = K) for each K of --fanout-workers: the plan step, then
+                    one `snowsync unit pull` process per range at once (peak RSS per worker);
+                    `snowsync pull --parallel K` in one process; --fanout-kills seeded SIGKILLs
+                    of single workers over the K > 1 runs; exact after every run
 
 The emulator is restarted before every measured phase (fakesnow keeps every result in memory).
 MB/s everywhere = bytes of the rows in PostgreSQL's text COPY form / wall seconds.
@@ -49,6 +56,7 @@ from .common import (
     log,
 )
 from .emulator import Emulator
+from .fanout import fanout_backfill, fanout_tables, seed_fanout
 from .keyless import pull_keyless
 from .limits import limit_pg_copy, limit_sf_read, recorded_reads
 from .pull import (
@@ -70,7 +78,8 @@ def main() -> int:
     ap.add_argument("--only", default="pull,limits,realistic,keyless,push,coldstart",
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
                          "against a Snowflake-like emulator), keyless (full refreshes of a keyless table, results in chunks), "
-                         "push, coldstart; and, not by default, memory (200 columns, 16 MB cells)")
+                         "push, coldstart; and, not by default, memory (200 columns, 16 MB cells) and fanout (key ranges in "
+                         "worker processes, 20 small tables; about 18 minutes at 10M rows)")
     ap.add_argument("--keyless-rows", default="1000000,5000000", help="sizes of the keyless phase's table (comma-separated)")
     ap.add_argument("--keyless-kills", type=int, default=3, help="seeded SIGKILLs of keyless runs per size (keyless phase)")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="seed of the SIGKILL points (printed; replay with it)")
@@ -79,10 +88,14 @@ def main() -> int:
                     help=f"the realistic phase's emulator flags (default: {' '.join(REALISTIC)}), e.g. to measure one behaviour alone")
     ap.add_argument("--wide-rows", type=int, default=20_000, help="rows of the 200-column table (memory phase)")
     ap.add_argument("--huge-rows", type=int, default=100, help="rows of 16 MB VARIANT cells (memory phase)")
+    ap.add_argument("--fanout-rows", type=int, default=10_000_000, help="rows of the fanout phase's table (default 10,000,000)")
+    ap.add_argument("--fanout-workers", default="1,2,4", help="the fanout phase's K: key ranges, one worker process each")
+    ap.add_argument("--fanout-inprocess", default="2,4", help="the K of the in-process variant, `snowsync pull --parallel K` (empty: none)")
+    ap.add_argument("--fanout-kills", type=int, default=12, help="seeded SIGKILLs of single workers over the fanout runs with K > 1")
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory"}
+    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory", "fanout"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -160,6 +173,15 @@ def main() -> int:
         if "memory" in only:
             log(f"memory: backfills of {args.wide_rows:,} rows of {WIDE_COLUMNS} columns and {args.huge_rows} rows of 16 MB VARIANT cells ...")
             p["pull_memory"] = pull_memory(emu, env, args.wide_rows, args.huge_rows)
+        if "fanout" in only:
+            log(f"fanout: seeding {args.fanout_rows:,} rows and 20 small tables ...")
+            started = time.monotonic()
+            want = seed_fanout(emu, args.fanout_rows)
+            log(f"fanout: seeded in {time.monotonic() - started:.0f} s; SIGKILL points seeded with --seed {args.seed}")
+            p["fanout_tables"] = fanout_tables(emu, env, want)
+            ks = [int(k) for k in args.fanout_workers.split(",") if k.strip()]
+            inprocess = [int(k) for k in args.fanout_inprocess.split(",") if k.strip()]
+            p["fanout_backfill"] = fanout_backfill(emu, env, args.fanout_rows, ks, inprocess, args.fanout_kills, args.seed, want)
         if "coldstart" in only:
             log(f"cold start of snowsync-pull, {args.coldstart_runs} runs ...")
             p["coldstart"] = coldstart(emu, env, args.coldstart_runs)

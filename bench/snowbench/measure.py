@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from .common import MB, OUT, ROOT, SF_USER, die, log
@@ -20,12 +21,7 @@ def measure(name: str, argv: list[str], emu: Emulator, env: dict[str, str], prog
     """Runs argv to completion; returns wall seconds, peak RSS, CPU seconds of the child, the
     emulator and PostgreSQL, and the Snowflake queries the tenant's login issued."""
     logfile = OUT / f"{name}.log"
-    # Peak RSS from GNU time: wait4's ru_maxrss of a child spawned from this (large) Python
-    # process counts the parent's RSS at vfork/exec, so a 20 MB child shows ~100 MB.
-    rss_file = OUT / f"{name}.maxrss"
-    rss_file.unlink(missing_ok=True)
-    if TIME:
-        argv = [TIME, "-q", "-f", "%M", "-o", str(rss_file), *argv]
+    argv, rss_file = timed(name, argv)
     q0 = emu.query_count(SF_USER)
     e0 = emu.cpu()
     moto = moto_pid()
@@ -56,7 +52,7 @@ def measure(name: str, argv: list[str], emu: Emulator, env: dict[str, str], prog
         die(f"{' '.join(argv[:3])} ... exited {proc.returncode}; output in {logfile}:\n{output[-3000:]}")
     return {
         "seconds": round(seconds, 3),
-        "peak_rss_mb": round(int(rss_file.read_text().split()[-1]) / 1024 if TIME else hwm, 1),
+        "peak_rss_mb": peak_rss_mb(rss_file) if TIME else round(hwm, 1),
         "queries": emu.query_count(SF_USER) - q0,
         "cpu_s": {
             "snowsync": round(usage.ru_utime + usage.ru_stime, 2),
@@ -68,6 +64,23 @@ def measure(name: str, argv: list[str], emu: Emulator, env: dict[str, str], prog
         "emulator_peak_rss_mb": round(emu.peak_rss_mb() or 0, 1),
         "output": output.strip().splitlines()[-5:],
     }
+
+
+def timed(name: str, argv: list[str]) -> tuple[list[str], Path]:
+    """argv under GNU time writing the peak RSS to OUT/<name>.maxrss (when GNU time is there).
+    Not wait4's ru_maxrss: for a child spawned from this (large) Python process it counts the
+    parent's RSS at vfork/exec, so a 20 MB child shows ~100 MB."""
+    rss_file = OUT / f"{name}.maxrss"
+    rss_file.unlink(missing_ok=True)
+    return ([TIME, "-q", "-f", "%M", "-o", str(rss_file), *argv] if TIME else argv), rss_file
+
+
+def peak_rss_mb(rss_file: Path) -> float:
+    """What GNU time wrote (KB), in MB; 0 when the process was killed before it could write."""
+    try:
+        return round(int(rss_file.read_text().split()[-1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def pages_of(m: dict[str, Any]) -> int | None:
@@ -87,3 +100,8 @@ def rates(m: dict[str, Any], rows: int, nbytes: int) -> dict[str, Any]:
     s = m["seconds"] or 1e-9
     m.update(rows=rows, bytes=nbytes, rows_per_s=round(rows / s), mb_per_s=round(nbytes / MB / s, 2))
     return m
+
+
+def emulator_share(m: dict[str, Any]) -> float:
+    """The emulator's CPU seconds / (wall seconds x cores): near 1 / cores, it is the bottleneck."""
+    return round(m["cpu_s"]["emulator"] / (m["seconds"] * (os.cpu_count() or 1)), 3)

@@ -43,16 +43,19 @@ def table_ddl(name: str) -> str:
         PROPERTIES VARIANT, NOTE VARCHAR)"""
 
 
-def table_fill(name: str, rows: int) -> str:
+def table_fill(name: str, rows: int, offset: int = 0) -> str:
+    """Rows offset + 1 .. offset + rows (fakesnow's SEQ4() repeats values past a few million
+    rows in one statement, so large tables are filled a million at a time)."""
+    n = f"(SEQ4() + {offset})" if offset else "SEQ4()"
     # NOTE: 60 characters of text per row
     return f"""INSERT INTO {name}
-        SELECT SEQ4() + 1, 1 + (SEQ4() * 31) % 100000, 'Customer ' || (SEQ4() + 1),
-               ((SEQ4() * 7919) % 10000000) / 100, SEQ4() % 3 = 0,
-               DATEADD('day', SEQ4() % 1000, '2023-01-01'::DATE),
-               DATEADD('millisecond', SEQ4() * 1501, '2024-01-01 00:00:00'::TIMESTAMP_NTZ),
-               OBJECT_CONSTRUCT('source', CASE SEQ4() % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'partner' ELSE 'outbound' END,
-                                'score', SEQ4() % 100, 'tier', 'gold'),
-               SUBSTR('Note ' || (SEQ4() + 1) || ': renewal call booked, follow up with procurement next week.', 1, 60)
+        SELECT {n} + 1, 1 + ({n} * 31) % 100000, 'Customer ' || ({n} + 1),
+               (({n} * 7919) % 10000000) / 100, {n} % 3 = 0,
+               DATEADD('day', {n} % 1000, '2023-01-01'::DATE),
+               DATEADD('millisecond', {n} * 1501, '2024-01-01 00:00:00'::TIMESTAMP_NTZ),
+               OBJECT_CONSTRUCT('source', CASE {n} % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'partner' ELSE 'outbound' END,
+                                'score', {n} % 100, 'tier', 'gold'),
+               SUBSTR('Note ' || ({n} + 1) || ': renewal call booked, follow up with procurement next week.', 1, 60)
         FROM TABLE(GENERATOR(ROWCOUNT => {rows}))"""
 
 
@@ -71,14 +74,28 @@ def seed(emu: Emulator, rows: int) -> dict[str, Any]:
 
 
 def onboard(env: dict[str, str]) -> None:
-    subprocess.run([str(SNOWSYNC), "tenant", "remove", TENANT], env=env, capture_output=True)
-    psql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE; DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
-    config = OUT / "bench.toml"
-    pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n\n'
-                    for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
+    psql(f"DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
+    pulls = "".join(pull_entry(t) for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
     pulls += f'[[pull]]\ntable = "{KEYLESS_TABLE}"\n\n'  # no key, no cursor: full refreshes
-    config.write_text(f"""# The benchmark tenant (written by scripts/bench).
-tenant = "{TENANT}"
+    add_tenant(env, TENANT, f"""{pulls}[[push]]
+source = "actions"
+table = "BENCH_ACTIONS"
+""")
+
+
+def pull_entry(table: str, extra: str = "") -> str:
+    """A [[pull]] entry of a table seeded by table_ddl: cursor UPDATED_AT, key ID."""
+    return f'[[pull]]\ntable = "{table}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n{extra}\n'
+
+
+def add_tenant(env: dict[str, str], tenant: str, body: str) -> None:
+    """Onboards `tenant` afresh (its schema dropped) with these [[pull]]/[[push]] entries, on
+    the bench's Snowflake login, database and credentials."""
+    subprocess.run([str(SNOWSYNC), "tenant", "remove", tenant], env=env, capture_output=True)
+    psql(f"DROP SCHEMA IF EXISTS tenant_{tenant} CASCADE")
+    config = OUT / f"{tenant}.toml"
+    config.write_text(f"""# A benchmark tenant (written by scripts/bench).
+tenant = "{tenant}"
 
 [snowflake]
 account = "bench-org-bench-account"
@@ -87,16 +104,13 @@ warehouse = "BENCH_WH"
 database = "{DATABASE}"
 schema = "PUBLIC"
 
-{pulls}[[push]]
-source = "actions"
-table = "BENCH_ACTIONS"
-""")
+{body}""")
     creds = OUT / "bench-credentials.json"
     creds.write_text(json.dumps({"password": "bench-password"}))
     creds.chmod(0o600)
     res = subprocess.run([str(SNOWSYNC), "tenant", "add", str(config), "--credentials", str(creds)], env=env, capture_output=True, text=True)
     if res.returncode != 0:
-        die(f"snowsync tenant add failed: {res.stdout}{res.stderr}")
+        die(f"snowsync tenant add {tenant} failed: {res.stdout}{res.stderr}")
 
 
 def pg_table() -> str:

@@ -66,4 +66,27 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"cold start (snowsync-pull, {len(c['runs'])} runs, median): spawn -> first /next {c['init_ms_median']:.0f} ms, "
               f"spawn -> first event handled ({COLD_ROWS:,}-row backfill) {c['first_event_ms_median']:.0f} ms, peak RSS {c['peak_rss_mb_max']:.0f} MB")
         print("  runs: " + ", ".join(f"{s['init_ms']:.0f}/{s['first_event_ms']:.0f} ms" for s in c["runs"]))
+    if "fanout_tables" in p:
+        print_fanout(p["fanout_tables"], p.get("fanout_backfill"))
     print(f"seed {p['seed']['seconds']:.0f} s; total {res['total_seconds']:.0f} s; figures in {OUT / 'results.json'}")
+
+
+def print_fanout(tables: dict[str, Any], backfill: dict[str, Any] | None) -> None:
+    print(f"\nfanout, {tables['tables']} small tables ({tables['rows']:,} rows), `snowsync pull --backfill`:")
+    for label in ("parallel_1", "parallel_4", "default"):
+        m = tables[label]
+        print(f"  {label:<11} wall {m['seconds']:6.1f} s   slowest table {m['slowest_table_s']:5.1f} s   sum of tables "
+              f"{m['sum_table_s']:6.1f} s   peak RSS {m['peak_rss_mb']:.0f} MB   emulator {m['emulator_cpu_share']:.0%} of the cores")
+    if not backfill:
+        return
+    print(f"fanout backfill of {backfill['rows']:,} rows: plan + K `snowsync unit pull` workers at once (exact after each):")
+    print(f"  {'K':>2} {'seconds':>8} {'rows/s':>9} {'worker rows/s':>14} {'peak RSS per worker (MB)':<28} {'emulator':>8} {'all CPU':>8}")
+    for k, m in backfill["by_k"].items():
+        rss = ", ".join(f"{w['peak_rss_mb']:.0f}" for w in sorted(m["workers"], key=lambda w: w["unit"]))
+        print(f"  {k:>2} {m['seconds']:8.1f} {m['rows_per_s']:>9,} {m['worker_rows_per_s_mean']:>14,} {rss:<28} "
+              f"{m['emulator_cpu_share']:>8.0%} {m['utilisation']:>8.0%}")
+    for k, m in backfill["inprocess"].items():
+        print(f"  in one process, --parallel {k}: {m['seconds']:.1f} s, {m['rows_per_s']:,} rows/s, peak RSS {m['peak_rss_mb']:.0f} MB")
+    for k, m in backfill["kills"].items():
+        print(f"  K = {k}: {m['landed']} of {len(m['kills'])} SIGKILLs of single workers landed (seed {m['seed']}), "
+              f"{m['processes']} worker processes in all, exact at the end ({m['seconds']:.1f} s)")
