@@ -70,6 +70,15 @@ enum Command {
         #[arg(long)]
         remote: bool,
     },
+    /// Find rows deleted in the source and remove them from the platform (tables with
+    /// `deletes`), in this process.
+    Reconcile {
+        /// The tenant.
+        tenant: String,
+        /// Only these tables (repeatable); default every table with `deletes`.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+    },
     /// Run a push now, in this process.
     Push {
         /// The tenant.
@@ -314,18 +323,24 @@ async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<()
         rows.sort_by(|a, b| {
             (a.direction.as_str(), &a.object).cmp(&(b.direction.as_str(), &b.object))
         });
-        let (periods, limits) = match deps.state.load_tenant(&t).await {
+        let (periods, limits, deletes) = match deps.state.load_tenant(&t).await {
             Ok(cfg) => {
                 let period = |e: &Option<String>| {
                     e.as_deref()
                         .and_then(snowsync::tenant::config::Schedule::period)
                 };
+                let deletes = cfg
+                    .pull
+                    .iter()
+                    .filter_map(|p| Some((p.table.to_string(), p.deletes?.as_str())))
+                    .collect();
                 (
                     (period(&cfg.schedule.pull), period(&cfg.schedule.push)),
                     cfg.limits,
+                    deletes,
                 )
             }
-            Err(_) => ((None, None), Default::default()),
+            Err(_) => ((None, None), Default::default(), Vec::new()),
         };
         // Status still shows the runs when the platform database cannot be measured.
         let usage = match deps
@@ -345,6 +360,7 @@ async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<()
             periods,
             usage,
             limits: limits.or(deps.settings.default_limits),
+            deletes,
         });
     }
     if as_json {
@@ -567,6 +583,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
                 hop: 0,
             };
             return run_job(&deps, job, remote, backfill, flags).await;
+        }
+        Command::Reconcile { tenant, tables } => {
+            let job = snowsync::pull::ReconcileEvent::new(tenant, tables);
+            return run_job(&deps, job, false, false, flags).await;
         }
         Command::Push {
             tenant,

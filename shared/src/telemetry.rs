@@ -193,6 +193,7 @@ mod tests {
             watermark_before: None,
             watermark_after: None,
             pages: 1,
+            rows_deleted: None,
             seconds: 2.5,
             lag_seconds: Some(7200.0),
             error_kind: Some(crate::ErrorKind::Auth),

@@ -24,6 +24,7 @@ mod pull;
 mod push;
 mod quotas;
 mod realistic;
+mod reconcile;
 mod roles;
 mod schedules;
 mod tenant_access;

@@ -12,6 +12,7 @@
 //! | `mod.rs` | the pool, errors, migrations |
 //! | `tls` | TLS to the database, verified against a CA bundle when one is given |
 //! | `tables` | a pulled table's staging, pages (binary COPY, upsert), key and swap |
+//! | `reconcile` | a reconciliation's key fingerprints and removals, the source's delete flag |
 //! | `exports` | what a push reads: the upper bound and the batches past a position |
 //! | `tenants` | a tenant's schema and role: sessions under `SET ROLE`, usage, purge |
 
@@ -21,11 +22,13 @@ use crate::error::{ErrorKind, Result, SyncError};
 use crate::quote::pg_ident;
 
 mod exports;
+mod reconcile;
 mod tables;
 mod tenants;
 mod tls;
 
 pub(crate) use exports::ExportReader;
+pub use reconcile::{KeyRange, Removal, DELETED_AT_COLUMN};
 pub use tables::{PgColumn, Target};
 pub use tenants::{PgTenant, Purged};
 use tls::tls_connector;

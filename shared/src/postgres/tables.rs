@@ -106,7 +106,12 @@ impl PlatformStore {
             )
             .await
             .map_err(|e| pg_error(&format!("inspect {schema}.{name}"), e))?;
-        let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        // The soft-delete mark is ours, not the source's: it does not change what a page fits.
+        let have: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .filter(|(name, _): &(String, String)| name != super::reconcile::DELETED_AT_COLUMN)
+            .collect();
         let mut want: Vec<(String, String)> = columns
             .iter()
             .map(|c| (c.name.clone(), normalise_type(&c.pg_type)))
@@ -426,7 +431,7 @@ fn normalise_type(t: &str) -> String {
 }
 
 /// Sends one binary COPY stream: header, the page's tuples, trailer.
-async fn send_copy(
+pub(super) async fn send_copy(
     sink: CopyInSink<Bytes>,
     data: Bytes,
 ) -> std::result::Result<u64, tokio_postgres::Error> {

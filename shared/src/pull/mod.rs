@@ -31,6 +31,7 @@
 //! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
 //! | `stream` | a keyless table: one query, its result streamed part by part, resumable |
 //! | `table` | the run of one table: plan or resume, phases, the quota, the swap, the watermark |
+//! | `reconcile` | rows deleted in the source: key ranges compared, removed on the platform |
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ use crate::error::{Result, SyncError};
 use crate::lambda::{Budget, Job};
 use crate::postgres::{PgColumn, PgTenant, Target};
 use crate::quote::Ident;
-use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
+use crate::runner::{run_objects, run_planned, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PullTable, TenantConfig, TenantId};
@@ -53,8 +54,11 @@ use crate::tenant::limits::{Limits, Usage};
 mod pages;
 mod pipeline;
 mod plan;
+mod reconcile;
 mod stream;
 mod table;
+
+pub use reconcile::{PullFunctionEvent, ReconcileEvent, ReconcileMode};
 
 use crate::snowflake::source::{row_count, source_columns, PhaseQuery, SourceColumn};
 use pages::*;

@@ -508,6 +508,7 @@ impl TableRun<'_> {
                 }
             }
         };
+        progress.rows_deleted = self.remove_flagged().await?;
         self.deps
             .state
             .complete_progress(
@@ -520,6 +521,35 @@ impl TableRun<'_> {
             .await?;
         progress.watermark_after = new_watermark;
         Ok(progress)
+    }
+}
+
+impl TableRun<'_> {
+    /// With `deleted_column`, the rows the source flags deleted leave the platform table (or
+    /// are marked, with `deletes = "soft"`) once every page is in: before the watermark moves,
+    /// so a run killed in between does it again. Returns the rows removed.
+    async fn remove_flagged(&self) -> Result<Option<u64>> {
+        let Some(column) = &self.t.deleted_column else {
+            return Ok(None);
+        };
+        let platform = &self.deps.platform;
+        let removal = if self.t.deletes == Some(crate::tenant::config::Deletes::Soft) {
+            platform
+                .ensure_deleted_at(&self.schema, &self.pg_table)
+                .await?;
+            crate::postgres::Removal::Mark
+        } else {
+            crate::postgres::Removal::Delete
+        };
+        platform
+            .remove_flagged(
+                &self.schema,
+                &self.pg_table,
+                &column.name().to_lowercase(),
+                removal,
+            )
+            .await
+            .map(Some)
     }
 }
 

@@ -123,7 +123,14 @@ pub struct RunRecord {
     pub plan: Option<String>,
     /// How many times the run had continued in a fresh invocation when this one started.
     pub hop: u32,
+    /// Rows a reconciliation deleted (or marked deleted); `None` for other runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_deleted: Option<u64>,
 }
+
+/// The plan name of a reconciliation's run records: its outcome is kept on the status row as
+/// `last_reconcile`, apart from the pulls' `last_run`.
+pub const RECONCILE_PLAN: &str = "reconcile";
 
 /// The per-table (or per-export) status row that `snowsync status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +147,8 @@ pub struct ObjectStatus {
     pub last_complete_started_at: Option<DateTime<Utc>>,
     /// The committed watermark (encoded).
     pub watermark: Option<String>,
+    /// The last reconciliation's record (tables with `deletes`).
+    pub last_reconcile: Option<RunRecord>,
 }
 
 /// What a table or export has committed, and where an unfinished run stopped.
@@ -149,6 +158,8 @@ pub struct StoredProgress {
     pub watermark: Option<String>,
     /// The serialized checkpoint of an unfinished run.
     pub checkpoint: Option<String>,
+    /// The serialized checkpoint of an unfinished reconciliation (kept apart from the pull's).
+    pub reconcile_checkpoint: Option<String>,
     /// When the last complete run started: the destination holds the source as of then.
     pub last_complete_started_at: Option<DateTime<Utc>>,
     /// The run holding the lease and until when, if one took it (an expired lease is free).

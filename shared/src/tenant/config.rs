@@ -53,6 +53,31 @@ pub struct PullTable {
     pub columns: Option<Vec<Ident>>,
     /// How far before the watermark an incremental run starts re-reading.
     pub lookback: Duration,
+    /// What a reconciliation does with rows gone from the source; `None` = no reconciliation.
+    pub deletes: Option<Deletes>,
+    /// The source's own soft-delete flag: rows where it is TRUE are removed (or, with
+    /// `deletes = "soft"`, marked) by the pull itself.
+    pub deleted_column: Option<Ident>,
+}
+
+/// `deletes` of a `[[pull]]` entry: how rows deleted in the source leave the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deletes {
+    /// Delete the platform rows whose key is gone from the source.
+    Reconcile,
+    /// Keep them, with `_snowsync_deleted_at` set.
+    Soft,
+}
+
+impl Deletes {
+    /// As the config and `snowsync check` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deletes::Reconcile => "reconcile",
+            Deletes::Soft => "soft",
+        }
+    }
 }
 
 /// What a push exports.
@@ -91,6 +116,8 @@ pub struct Schedule {
     pub pull: Option<String>,
     /// The push schedule expression.
     pub push: Option<String>,
+    /// The reconciliation schedule expression (tables with `deletes`).
+    pub reconcile: Option<String>,
     /// The IANA time zone the expressions are read in.
     pub timezone: String,
 }
@@ -182,6 +209,7 @@ mod raw {
     pub struct Schedule {
         pub pull: Option<String>,
         pub push: Option<String>,
+        pub reconcile: Option<String>,
         pub timezone: Option<String>,
     }
 
@@ -194,6 +222,8 @@ mod raw {
         pub primary_key: Vec<String>,
         pub columns: Option<Vec<String>>,
         pub lookback: Option<String>,
+        pub deletes: Option<super::Deletes>,
+        pub deleted_column: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -344,11 +374,15 @@ impl TenantConfig {
                 if let Some(e) = &s.push {
                     check_schedule_expression("schedule.push", e)?;
                 }
+                if let Some(e) = &s.reconcile {
+                    check_schedule_expression("schedule.reconcile", e)?;
+                }
                 let timezone = s.timezone.unwrap_or_else(|| "UTC".into());
                 check_timezone(&timezone)?;
                 Schedule {
                     pull: s.pull,
                     push: s.push,
+                    reconcile: s.reconcile,
                     timezone,
                 }
             }
@@ -520,12 +554,31 @@ impl TenantConfig {
             .map(|l| parse_duration(&format!("{key}.lookback"), l))
             .transpose()?
             .unwrap_or(Duration::ZERO);
+        if p.deletes.is_some() && cursor.is_none() {
+            return Err(SyncError::config(format!(
+                "{key}.deletes: a table without a cursor is replaced on every run, so deleted rows leave with it: remove deletes, or add a cursor"
+            )));
+        }
+        let deleted_column = p
+            .deleted_column
+            .as_deref()
+            .map(|c| ident(&format!("{key}.deleted_column"), c))
+            .transpose()?;
+        if let (Some(cols), Some(d)) = (&columns, &deleted_column) {
+            if !cols.contains(d) {
+                return Err(SyncError::config(format!(
+                    "{key}.columns: {d} is the deleted_column, so it must be listed in columns too"
+                )));
+            }
+        }
         Ok(PullTable {
             table,
             cursor,
             primary_key,
             columns,
             lookback,
+            deletes: p.deletes,
+            deleted_column,
         })
     }
 
@@ -596,6 +649,43 @@ mod tests {
         let over = TenantId::parse(&"e".repeat(57)).expect("valid id");
         assert_eq!(over.pg_schema().len(), 63);
         assert_ne!(over.pg_schema(), edge.pg_schema());
+    }
+
+    #[test]
+    fn deletes_parse_and_refuse_naming_the_key() {
+        let base = "tenant = \"acme\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n";
+        let keyed = "[[pull]]\ntable = \"T\"\ncursor = \"C\"\nprimary_key = [\"ID\"]\n";
+        let cfg = TenantConfig::parse(&format!(
+            "{base}[schedule]\nreconcile = \"rate(7 days)\"\n{keyed}deletes = \"soft\"\ndeleted_column = \"IS_DELETED\"\n"
+        ))
+        .expect("deletes");
+        assert_eq!(cfg.pull[0].deletes, Some(Deletes::Soft));
+        assert_eq!(cfg.schedule.reconcile.as_deref(), Some("rate(7 days)"));
+        assert_eq!(
+            cfg.pull[0].deleted_column.as_ref().map(Ident::name),
+            Some("IS_DELETED")
+        );
+        for (bad, says) in [
+            (
+                format!("{keyed}deletes = \"hard\""),
+                "unknown variant `hard`",
+            ),
+            (
+                "[[pull]]\ntable = \"T\"\ndeletes = \"reconcile\"".to_owned(),
+                "pull[0].deletes: a table without a cursor",
+            ),
+            (
+                format!("{keyed}columns = [\"ID\", \"C\"]\ndeleted_column = \"X\""),
+                "pull[0].columns: X is the deleted_column",
+            ),
+            (
+                format!("[schedule]\nreconcile = \"weekly\"\n{keyed}"),
+                "schedule.reconcile",
+            ),
+        ] {
+            let e = TenantConfig::parse(&format!("{base}{bad}\n")).expect_err(&bad);
+            assert!(e.message().contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]
