@@ -139,7 +139,7 @@ pub fn status_table(tenants: &[TenantStatus]) -> Table {
         "ROWS",
         "WATERMARK",
         "LAG / SCHEDULE",
-        "DELETES / LAST RECONCILED",
+        "DELETES / LAST RECONCILED; COLUMNS",
     ]);
     for ts in tenants {
         if ts.rows.is_empty() {
@@ -167,7 +167,12 @@ pub fn status_table(tenants: &[TenantStatus]) -> Table {
                 rows,
                 Cell::new(format_watermark(s.watermark.as_deref())),
                 Cell::new(format_lag(s.last_complete_started_at, ts.period(s))),
-                Cell::new(ts.deletes_cell(s)),
+                Cell::new(
+                    match s.last_run.as_ref().and_then(|r| r.schema_changes.as_ref()) {
+                        Some(changes) => format!("{}; columns: {changes}", ts.deletes_cell(s)),
+                        None => ts.deletes_cell(s),
+                    },
+                ),
             ]);
         }
     }
@@ -357,6 +362,9 @@ pub fn print_reports(reports: &[ObjectReport]) -> bool {
             r.seconds,
             rate
         );
+        if let Some(changes) = &r.schema_changes {
+            line.push_str(&format!("\n  columns: {changes}"));
+        }
         if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
             line.push_str(&format!("\n  {kind}: {err}"));
         }

@@ -65,6 +65,8 @@ pub struct Progress {
     pub plan: Option<&'static str>,
     /// Rows a reconciliation deleted or marked deleted.
     pub rows_deleted: Option<u64>,
+    /// The source's columns that changed and what the run did about it.
+    pub schema_changes: Option<String>,
 }
 
 /// Who watches runs as they go: the CLI's progress display (bars on a terminal, lines
@@ -116,6 +118,9 @@ pub struct ObjectReport {
     /// Rows a reconciliation deleted (or marked deleted); absent for other runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_deleted: Option<u64>,
+    /// The source's columns that changed, and what the run did (absent: none changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<String>,
     /// Wall seconds.
     pub seconds: f64,
     /// How far the destination is behind: seconds since the start of the last complete run
@@ -300,6 +305,7 @@ where
         plan: plan.map(str::to_owned),
         hop: invocation.hop,
         rows_deleted: None,
+        schema_changes: None,
     };
     let report = |record: &RunRecord, lag_seconds: Option<f64>| ObjectReport {
         object: object.to_owned(),
@@ -310,6 +316,7 @@ where
         watermark_after: record.watermark_after.clone(),
         pages: record.pages,
         rows_deleted: record.rows_deleted,
+        schema_changes: record.schema_changes.clone(),
         seconds: started.elapsed().as_secs_f64(),
         lag_seconds,
         error_kind: record.error_kind,
@@ -361,6 +368,7 @@ where
             record.watermark_after = p.watermark_after;
             record.plan = p.plan.map(str::to_owned).or(record.plan);
             record.rows_deleted = p.rows_deleted;
+            record.schema_changes = p.schema_changes;
             record.finished_at = Some(Utc::now());
             tracing::info!(
                 %tenant, object, outcome = record.outcome.as_str(), rows_read = record.rows_read,

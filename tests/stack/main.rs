@@ -27,5 +27,6 @@ mod realistic;
 mod reconcile;
 mod roles;
 mod schedules;
+mod schema;
 mod tenant_access;
 mod tenants;

@@ -41,6 +41,29 @@ impl KeyRange<'_> {
     }
 }
 
+/// Creates the temporary table `temp` (dropped at commit) with the columns `list` of `table`
+/// (quoted, as their types are there), and copies `data` (binary COPY tuples) into it.
+///
+/// # Errors
+/// A classified PostgreSQL error, about `what`.
+pub(super) async fn copy_into_temp(
+    tx: &tokio_postgres::Transaction<'_>,
+    (temp, table, list): (&str, &str, &str),
+    data: Bytes,
+    what: &str,
+) -> Result<u64> {
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {list} FROM {table} WITH NO DATA"
+    ))
+    .await
+    .map_err(|e| pg_error(what, e))?;
+    let sink = tx
+        .copy_in::<_, Bytes>(&format!("COPY {temp} ({list}) FROM STDIN (FORMAT binary)"))
+        .await
+        .map_err(|e| pg_error(what, e))?;
+    send_copy(sink, data).await.map_err(|e| pg_error(what, e))
+}
+
 /// How rows gone from the source leave the platform table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -145,20 +168,13 @@ impl PlatformStore {
             .join(" AND ");
         let in_range = range.predicate("t")?;
         let tx = client.transaction().await.map_err(|e| pg_error(&what, e))?;
-        tx.batch_execute(&format!(
-            "CREATE TEMP TABLE _snowsync_keys ON COMMIT DROP AS SELECT {key_list} FROM {table_q} WITH NO DATA"
-        ))
-        .await
-        .map_err(|e| pg_error(&what, e))?;
-        let sink = tx
-            .copy_in::<_, Bytes>(&format!(
-                "COPY _snowsync_keys ({key_list}) FROM STDIN (FORMAT binary)"
-            ))
-            .await
-            .map_err(|e| pg_error(&what, e))?;
-        send_copy(sink, source_keys)
-            .await
-            .map_err(|e| pg_error(&what, e))?;
+        copy_into_temp(
+            &tx,
+            ("_snowsync_keys", &table_q, &key_list),
+            source_keys,
+            &what,
+        )
+        .await?;
         tx.batch_execute("ANALYZE _snowsync_keys")
             .await
             .map_err(|e| pg_error(&what, e))?;

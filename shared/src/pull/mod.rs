@@ -31,6 +31,7 @@
 //! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
 //! | `stream` | a keyless table: one query, its result streamed part by part, resumable |
 //! | `table` | the run of one table: plan or resume, phases, the quota, the swap, the watermark |
+//! | `schema` | source columns added, dropped or widened: the table changed in place, column backfills |
 //! | `reconcile` | rows deleted in the source: key ranges compared, removed on the platform |
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ mod pages;
 mod pipeline;
 mod plan;
 mod reconcile;
+mod schema;
 mod stream;
 mod table;
 
@@ -137,21 +139,9 @@ async fn pull_table(
     budget: &Budget,
 ) -> Result<Progress> {
     let cols = source_columns(&session, t).await?;
-    let specs = cols
-        .iter()
-        .map(|c| ColumnSpec {
-            name: c.ident.name().to_owned(),
-            sf_type: c.sf_type,
-        })
-        .collect();
-    let pg_cols = cols
-        .iter()
-        .map(|c| PgColumn {
-            name: c.ident.name().to_lowercase(),
-            pg_type: c.sf_type.pg_type(),
-        })
-        .collect();
-    let run = TableRun {
+    let specs = cols.iter().map(SourceColumn::spec).collect();
+    let pg_cols = cols.iter().map(SourceColumn::pg_column).collect();
+    let mut run = TableRun {
         deps,
         tenant: &cfg.tenant,
         object: t.table.to_string(),
@@ -169,6 +159,16 @@ async fn pull_table(
         schema: PgTenant::of(&cfg.tenant),
         pg_table: t.table.pg_table(),
         limits: cfg.limits.or(deps.settings.default_limits),
+        dropped: Vec::new(),
     };
-    run.run(mode, budget).await
+    deps.platform.ensure_tenant(&run.schema).await?;
+    // A table read whole (a backfill, or no cursor: replaced on every run) takes the source's
+    // columns as they are; only incremental runs change the platform table in place.
+    let evolution = if mode == Mode::Incremental && t.cursor.is_some() {
+        run.evolve().await?
+    } else {
+        schema::Evolution::default()
+    };
+    run.dropped.clone_from(&evolution.dropped);
+    run.run(mode, budget, evolution).await
 }

@@ -16,7 +16,7 @@
 
 use super::*;
 use crate::postgres::{KeyRange, Removal};
-use crate::state::RECONCILE_PLAN;
+use crate::state::{Side, RECONCILE_PLAN};
 use crate::tenant::config::Deletes;
 
 /// The `pull` function's event for a reconciliation:
@@ -224,22 +224,10 @@ impl<'a> Reconcile<'a> {
             .iter()
             .filter_map(|k| cols.iter().find(|c| &c.ident == k).cloned())
             .collect();
-        let key_specs: Vec<ColumnSpec> = key_cols
-            .iter()
-            .map(|c| ColumnSpec {
-                name: c.ident.name().to_owned(),
-                sf_type: c.sf_type,
-            })
-            .collect();
+        let key_specs: Vec<ColumnSpec> = key_cols.iter().map(SourceColumn::spec).collect();
         let schema = PgTenant::of(&cfg.tenant);
         let pg_table = t.table.pg_table();
-        let pg_cols: Vec<PgColumn> = cols
-            .iter()
-            .map(|c| PgColumn {
-                name: c.ident.name().to_lowercase(),
-                pg_type: c.sf_type.pg_type(),
-            })
-            .collect();
+        let pg_cols: Vec<PgColumn> = cols.iter().map(SourceColumn::pg_column).collect();
         let platform = &deps.platform;
         if !platform
             .has_table(&schema, &pg_table, Target::Live, &pg_cols)
@@ -297,24 +285,13 @@ impl<'a> Reconcile<'a> {
         let stored = state
             .progress(self.tenant, Direction::Pull, &self.object)
             .await?;
-        let mut mark = stored
-            .reconcile_checkpoint
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<ReconcileMark>(c).ok())
+        let mut mark = SideJob::parse::<ReconcileMark>(stored.reconcile_checkpoint.as_deref())
             .filter(|m| m.after.as_ref().is_none_or(|a| a.len() == self.pk_pg.len()))
             .unwrap_or_default();
         if mark.ranges > 0 {
             tracing::info!(table = %self.t.table, ranges = mark.ranges, "resuming the unfinished reconciliation from its checkpoint");
         }
-        let mut frontier = mark
-            .after
-            .as_ref()
-            .map(|a| {
-                a.iter()
-                    .map(|v| decode_key(v, "reconcile checkpoint"))
-                    .collect()
-            })
-            .transpose()?;
+        let mut frontier = decode_tuple(mark.after.as_ref(), "reconcile checkpoint")?;
         let per_range = self.deps.settings.page_rows.max(1);
         let table = self.t.table.sql();
         let mut clock = PageClock::new();
@@ -344,7 +321,7 @@ impl<'a> Reconcile<'a> {
                 }
                 let Some(hi) = hi else { break 'scan };
                 frontier = Some(hi);
-                self.save(&mark).await?;
+                self.side().save(&mark).await?;
                 if budget.should_stop(clock.lap()) {
                     continued = true;
                     break 'scan;
@@ -352,9 +329,7 @@ impl<'a> Reconcile<'a> {
             }
         }
         if !continued {
-            state
-                .complete_reconcile(self.tenant, &self.object, self.run_id)
-                .await?;
+            self.side().complete().await?;
             tracing::info!(table = %self.t.table, ranges = mark.ranges, skipped = mark.skipped, keys = mark.keys_read, deleted = mark.deleted, "reconciled");
         }
         Ok(Progress {
@@ -396,17 +371,13 @@ impl<'a> Reconcile<'a> {
                 hi.map(<[KeyValue]>::to_vec)
             };
             mark.keys_read += page.rows as u64;
-            let specs = self.key_specs.clone();
-            let keys = tokio::task::spawn_blocking(move || {
-                let mut buf = Vec::new();
-                for b in &page.batches {
-                    write_copy_binary(b, &specs, &mut buf)?;
-                }
-                Ok::<_, DecodeError>(buf)
-            })
-            .await
-            .map_err(|e| SyncError::transient(format!("encode keys: {e}")))?
-            .map_err(|e| SyncError::config(format!("decode keys of {}: {e}", self.t.table)))?;
+            let keys = encode_copy(
+                page.batches,
+                self.key_specs.clone(),
+                self.t.table.to_string(),
+                page.rows * 16,
+            )
+            .await?;
             let bounds = PgBounds::of(from.as_deref(), upto.as_deref())?;
             mark.deleted += self
                 .deps
@@ -458,19 +429,14 @@ impl<'a> Reconcile<'a> {
         Ok(source.as_ref() == Some(&platform))
     }
 
-    async fn save(&self, mark: &ReconcileMark) -> Result<()> {
-        let text = serde_json::to_string(mark)
-            .map_err(|e| SyncError::transient(format!("encode checkpoint: {e}")))?;
-        self.deps
-            .state
-            .save_reconcile_checkpoint(
-                self.tenant,
-                &self.object,
-                self.run_id,
-                &text,
-                self.deps.settings.lease_ttl,
-            )
-            .await
+    fn side(&self) -> SideJob<'_> {
+        SideJob {
+            deps: self.deps,
+            tenant: self.tenant,
+            object: &self.object,
+            run_id: self.run_id,
+            side: Side::Reconcile,
+        }
     }
 }
 

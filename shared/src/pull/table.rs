@@ -20,6 +20,8 @@ pub(super) struct TableRun<'a> {
     pub(super) pg_table: String,
     /// The tenant's quotas, checked before each page is written.
     pub(super) limits: Limits,
+    /// Platform columns the source dropped: NULL in rows upserted from now on.
+    pub(super) dropped: Vec<String>,
 }
 
 impl TableRun<'_> {
@@ -156,26 +158,19 @@ impl TableRun<'_> {
         }
     }
 
-    /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
-    /// part of a page), while the async side waits on Snowflake for the next page.
+    /// Encodes a page's rows as binary COPY tuples (see [`encode_copy`]).
     pub(super) async fn encode(
         &self,
         batches: Vec<RecordBatch>,
         capacity: usize,
     ) -> Result<Vec<u8>> {
-        let specs = self.specs.clone();
-        let table = self.t.table.to_string();
-        tokio::task::spawn_blocking(move || {
-            // Sized from the last page, so the buffer does not grow (copy, fault) as it fills.
-            let mut buf = Vec::with_capacity(capacity);
-            for b in &batches {
-                write_copy_binary(b, &specs, &mut buf)
-                    .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
-            }
-            Ok(buf)
-        })
+        encode_copy(
+            batches,
+            self.specs.clone(),
+            self.t.table.to_string(),
+            capacity,
+        )
         .await
-        .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
     }
 
     pub(super) async fn save(&self, cp: &Checkpoint) -> Result<()> {
@@ -263,7 +258,7 @@ impl TableRun<'_> {
                     &self.schema,
                     &self.pg_table,
                     target,
-                    &self.pg_cols,
+                    (&self.pg_cols, &self.dropped),
                     &self.pk_pg,
                     buf.into(),
                 )
@@ -388,8 +383,12 @@ impl TableRun<'_> {
             .await
     }
 
-    pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
-        self.deps.platform.ensure_tenant(&self.schema).await?;
+    pub(super) async fn run(
+        &self,
+        mode: Mode,
+        budget: &Budget,
+        evolution: schema::Evolution,
+    ) -> Result<Progress> {
         let stored = self
             .deps
             .state
@@ -405,7 +404,8 @@ impl TableRun<'_> {
             .checkpoint
             .as_deref()
             .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
-            .filter(|cp| cp.columns == columns)
+            // Columns changed since the checkpoint: the platform tables took the change.
+            .filter(|cp| cp.columns == columns || evolution.fits)
             .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
         let mut cp = match resumable {
             Some(cp) if cp.kind == PlanKind::Incremental => Some(cp),
@@ -442,6 +442,11 @@ impl TableRun<'_> {
             None => None,
         };
         let resumed = cp.is_some();
+        // A run whose columns changed since it started (the platform tables took the change;
+        // its checkpoint keeps the columns it started with): the rows it wrote before miss
+        // the columns added, which a column backfill fills once it is done, even after a
+        // backfill's swap.
+        let reshaped = cp.as_ref().is_some_and(|cp| cp.columns != columns);
         if resumed {
             tracing::info!(table = %self.t.table, "resuming the unfinished run from its checkpoint");
         }
@@ -463,6 +468,7 @@ impl TableRun<'_> {
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
             plan: Some(cp.kind.as_str()),
+            schema_changes: evolution.note,
             ..Progress::default()
         };
         // A watcher showing progress gets the rows a whole read will take, from the source's own
@@ -520,6 +526,15 @@ impl TableRun<'_> {
             )
             .await?;
         progress.watermark_after = new_watermark;
+        if cp.kind == PlanKind::Incremental || reshaped {
+            // Columns added to the source, filled in the rows written before them.
+            let (rows, more) = self.column_backfill(budget, &mut clock).await?;
+            progress.rows_written += rows;
+            progress.continued = more;
+        } else {
+            // A table read whole has every column: no column backfill is left.
+            self.columns_side().complete().await?;
+        }
         Ok(progress)
     }
 }
@@ -551,6 +566,28 @@ impl TableRun<'_> {
             .await
             .map(Some)
     }
+}
+
+/// Encodes a page's rows (`specs` describe its columns) as binary COPY tuples, on a blocking
+/// thread (it is the CPU-bound part of a page), while the async side waits on Snowflake for
+/// the next page. `capacity` sizes the buffer from the last page, so it does not grow (copy,
+/// fault) as it fills.
+pub(super) async fn encode_copy(
+    batches: Vec<RecordBatch>,
+    specs: Vec<ColumnSpec>,
+    table: String,
+    capacity: usize,
+) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(capacity);
+        for b in &batches {
+            write_copy_binary(b, &specs, &mut buf)
+                .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
+        }
+        Ok(buf)
+    })
+    .await
+    .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
 }
 
 /// Where a plan's pages go: an incremental run upserts into the live table, the others fill

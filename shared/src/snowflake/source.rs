@@ -17,6 +17,24 @@ pub(crate) struct SourceColumn {
     pub(crate) max_bytes: usize,
 }
 
+impl SourceColumn {
+    /// How its values decode.
+    pub(crate) fn spec(&self) -> crate::decode::ColumnSpec {
+        crate::decode::ColumnSpec {
+            name: self.ident.name().to_owned(),
+            sf_type: self.sf_type,
+        }
+    }
+
+    /// The platform column it lands in (the name in lower case, the mapped type).
+    pub(crate) fn pg_column(&self) -> crate::postgres::PgColumn {
+        crate::postgres::PgColumn {
+            name: self.ident.name().to_lowercase(),
+            pg_type: self.sf_type.pg_type(),
+        }
+    }
+}
+
 /// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
 /// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
 async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {

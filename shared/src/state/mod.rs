@@ -126,6 +126,10 @@ pub struct RunRecord {
     /// Rows a reconciliation deleted (or marked deleted); `None` for other runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_deleted: Option<u64>,
+    /// The source's columns that changed and what the run did (reported once, by the run
+    /// that found the change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<String>,
 }
 
 /// The plan name of a reconciliation's run records: its outcome is kept on the status row as
@@ -160,6 +164,8 @@ pub struct StoredProgress {
     pub checkpoint: Option<String>,
     /// The serialized checkpoint of an unfinished reconciliation (kept apart from the pull's).
     pub reconcile_checkpoint: Option<String>,
+    /// The serialized state of a column backfill (columns added to the source) not finished.
+    pub columns_checkpoint: Option<String>,
     /// When the last complete run started: the destination holds the source as of then.
     pub last_complete_started_at: Option<DateTime<Utc>>,
     /// The run holding the lease and until when, if one took it (an expired lease is free).
@@ -221,6 +227,8 @@ fn status_sk(direction: Direction, object: &str) -> String {
 mod runs;
 mod status;
 mod tenants;
+
+pub use status::Side;
 
 impl StateStore {
     /// Wraps a client built once per process; `table` is the state table's name.

@@ -36,6 +36,7 @@ fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<RunRecord>
         rows_deleted: item
             .contains_key("rows_deleted")
             .then(|| get_n(item, "rows_deleted")),
+        schema_changes: get_s(item, "schema_changes"),
     })
 }
 
@@ -78,6 +79,7 @@ impl StateStore {
             ("watermark_after", &r.watermark_after),
             ("error", &r.error),
             ("plan", &r.plan),
+            ("schema_changes", &r.schema_changes),
         ] {
             if let Some(v) = v {
                 item.insert(k.into(), s(v));

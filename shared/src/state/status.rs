@@ -19,8 +19,24 @@ where
     }
 }
 
-/// The status row's attribute holding an unfinished reconciliation's checkpoint.
-const RECONCILE_CHECKPOINT: &str = "reconcile_checkpoint";
+/// A pulled table's work beside its pulls, under the same lease, with its own checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A reconciliation (deleted rows).
+    Reconcile,
+    /// A column backfill (columns added to the source).
+    ColumnBackfill,
+}
+
+impl Side {
+    /// The status row's attribute holding its checkpoint.
+    fn attribute(self) -> &'static str {
+        match self {
+            Side::Reconcile => "reconcile_checkpoint",
+            Side::ColumnBackfill => "columns_checkpoint",
+        }
+    }
+}
 
 fn lease_lost(object: &str) -> SyncError {
     SyncError::transient(format!(
@@ -117,7 +133,8 @@ impl StateStore {
         Ok(StoredProgress {
             watermark: item.and_then(|i| get_s(i, "watermark")),
             checkpoint: item.and_then(|i| get_s(i, "checkpoint")),
-            reconcile_checkpoint: item.and_then(|i| get_s(i, RECONCILE_CHECKPOINT)),
+            reconcile_checkpoint: item.and_then(|i| get_s(i, Side::Reconcile.attribute())),
+            columns_checkpoint: item.and_then(|i| get_s(i, Side::ColumnBackfill.attribute())),
             last_complete_started_at: item.and_then(|i| get_time(i, "last_complete_started_at")),
             lease: item
                 .and_then(|i| Some((get_s(i, "lease_owner")?, get_time(i, "lease_expires_at")?))),
@@ -149,15 +166,15 @@ impl StateStore {
         .await
     }
 
-    /// [`StateStore::save_checkpoint`] for a reconciliation's checkpoint, kept beside the
-    /// pull's (a pull never resumes a reconciliation's, nor the other way round).
+    /// [`StateStore::save_checkpoint`] for a side job's checkpoint (a reconciliation's, a
+    /// column backfill's), kept beside the pull's: neither resumes the other's.
     ///
     /// # Errors
     /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
-    pub async fn save_reconcile_checkpoint(
+    pub async fn save_side_checkpoint(
         &self,
         tenant: &TenantId,
-        object: &str,
+        (side, object): (Side, &str),
         owner: &str,
         checkpoint: &str,
         ttl: Duration,
@@ -167,31 +184,31 @@ impl StateStore {
             Direction::Pull,
             object,
             owner,
-            (RECONCILE_CHECKPOINT, checkpoint),
+            (side.attribute(), checkpoint),
             ttl,
         )
         .await
     }
 
-    /// Drops a finished reconciliation's checkpoint, only if `owner` still holds the lease.
+    /// Drops a finished side job's checkpoint, only if `owner` still holds the lease.
     ///
     /// # Errors
     /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
-    pub async fn complete_reconcile(
+    pub async fn complete_side(
         &self,
         tenant: &TenantId,
-        object: &str,
+        (side, object): (Side, &str),
         owner: &str,
     ) -> Result<()> {
         let res = self
             .update_status(tenant, Direction::Pull, object)
-            .update_expression(format!("REMOVE {RECONCILE_CHECKPOINT}"))
+            .update_expression(format!("REMOVE {}", side.attribute()))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":me", s(owner))
             .send()
             .await
             .map_err(|e| e.into_service_error());
-        lease_guarded(res, object, "end reconciliation")
+        lease_guarded(res, object, "end a reconciliation or column backfill")
     }
 
     /// Sets `(attribute, value)` on the status row, conditional on the lease, extending it.
