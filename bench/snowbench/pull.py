@@ -74,7 +74,8 @@ def onboard(env: dict[str, str]) -> None:
     subprocess.run([str(SNOWSYNC), "tenant", "remove", TENANT], env=env, capture_output=True)
     psql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE; DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
     config = OUT / "bench.toml"
-    pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n\n'
+    pulls = "".join(f'[[pull]]\ntable = "{t}"\ncursor = "UPDATED_AT"\nprimary_key = ["ID"]\n'
+                    + ('deletes = "reconcile"\n' if t == TABLE else "") + "\n"
                     for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
     pulls += f'[[pull]]\ntable = "{KEYLESS_TABLE}"\n\n'  # no key, no cursor: full refreshes
     config.write_text(f"""# The benchmark tenant (written by scripts/bench).

@@ -160,17 +160,18 @@ impl TableRun<'_> {
     }
 
     /// Fills the columns added to the source in the rows written before, page by page in key
-    /// order, from its checkpoint on, until done or the deadline. Returns the rows updated in
+    /// order, from its checkpoint on (`stored`, as the run read it), until done or the deadline. Returns the rows updated in
     /// this run and whether the deadline stopped it.
     ///
     /// # Errors
     /// A failed read or write; pages written before it stay checkpointed.
     pub(super) async fn column_backfill(
         &self,
+        stored: Option<&str>,
         budget: &Budget,
         clock: &mut PageClock,
     ) -> Result<(u64, bool)> {
-        let Some(mut mark) = self.column_mark().await? else {
+        let Some(mut mark) = SideJob::parse::<ColumnMark>(stored) else {
             return Ok((0, false));
         };
         // The key, then the columns being filled (those the source still has).
@@ -197,15 +198,30 @@ impl TableRun<'_> {
             primary_key: self.pk_pg.join(", ").into(),
         };
         let table = self.t.table.sql();
-        let mut after = decode_tuple(mark.after.as_ref(), "column checkpoint")?;
+        let after = decode_tuple(mark.after.as_ref(), "column checkpoint")?;
         let limit = self.deps.settings.page_rows.max(1);
         let mut written = 0;
+        // One page read ahead: the next is read (on its own task) while this one is written.
+        let read = |after: Option<Vec<KeyValue>>| {
+            let range = Range {
+                lo: after,
+                hi: None,
+                limit,
+            };
+            reader.read(
+                query.page_sql(&table, range.lo.as_deref(), None, limit),
+                range,
+            )
+        };
+        let mut next = Box::pin(read(after));
         loop {
-            let page = reader
-                .read_page(&query.page_sql(&table, after.as_deref(), None, limit))
-                .await?;
+            let (_, page) = next.as_mut().await;
+            let page = page?;
             let rows = page.rows;
             let max = page.max.clone();
+            if rows >= limit {
+                next = Box::pin(read(max.clone()));
+            }
             let buf = encode_copy(page.batches, specs.clone(), self.t.table.to_string(), 0).await?;
             if rows > 0 {
                 written += self
@@ -229,7 +245,6 @@ impl TableRun<'_> {
             mark.after = max
                 .as_ref()
                 .map(|m| m.iter().map(KeyValue::encode).collect());
-            after = max;
             self.columns_side()
                 .save(&ColumnMark {
                     rows: mark.rows + written,

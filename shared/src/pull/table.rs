@@ -528,7 +528,9 @@ impl TableRun<'_> {
         progress.watermark_after = new_watermark;
         if cp.kind == PlanKind::Incremental || reshaped {
             // Columns added to the source, filled in the rows written before them.
-            let (rows, more) = self.column_backfill(budget, &mut clock).await?;
+            let (rows, more) = self
+                .column_backfill(stored.columns_checkpoint.as_deref(), budget, &mut clock)
+                .await?;
             progress.rows_written += rows;
             progress.continued = more;
         } else {
