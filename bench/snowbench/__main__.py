@@ -13,6 +13,10 @@ Phases (each prints one line and lands in .stack/bench/results.json):
   limit_pg_copy     PostgreSQL's raw rate: `\\copy <fresh copy of the pulled table> FROM <file>`
                     with the pulled rows in COPY text form
   pull_incremental  every 10th row gets a later cursor and a new amount; `snowsync pull bench`
+  pull_column_added REGION added to the source and filled: `snowsync pull bench` (the column
+                    backfill), then `--backfill` of the same table, side by side
+  reconcile         `snowsync reconcile bench`: nothing deleted (every range's fingerprint
+                    agrees), then a row in every thousand deleted (every range ships its keys)
   pull_keyless      KEYLESS_ROWS (no key, no cursor) of each --keyless-rows size, with results in
                     chunks: `snowsync pull bench --table KEYLESS_ROWS --backfill`, exact by aggregates
   push_backfill     M rows in platform.actions; `snowsync push bench --source actions --backfill`
@@ -42,6 +46,7 @@ import time
 from typing import Any
 
 from . import postgres
+from .changes import pull_column_added, reconcile
 from .coldstart import coldstart
 from .common import (
     COLD_ROWS,
@@ -75,11 +80,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the pulled table (default 1,000,000)")
     ap.add_argument("--push-rows", type=int, help="actions pushed (default: --rows)")
-    ap.add_argument("--only", default="pull,limits,realistic,keyless,push,coldstart",
+    ap.add_argument("--only", default="pull,limits,realistic,keyless,push,coldstart,changes",
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
                          "against a Snowflake-like emulator), keyless (full refreshes of a keyless table, results in chunks), "
-                         "push, coldstart; and, not by default, memory (200 columns, 16 MB cells) and fanout (key ranges in "
-                         "worker processes, 20 small tables; about 18 minutes at 10M rows)")
+                          "push, coldstart, changes (a column added, rows deleted: after pull); and, not by default, memory (200 columns, "
+                          "16 MB cells) and fanout (key ranges in worker processes, 20 small tables; about 18 minutes at 10M rows)")
     ap.add_argument("--keyless-rows", default="1000000,5000000", help="sizes of the keyless phase's table (comma-separated)")
     ap.add_argument("--keyless-kills", type=int, default=3, help="seeded SIGKILLs of keyless runs per size (keyless phase)")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="seed of the SIGKILL points (printed; replay with it)")
@@ -95,7 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory", "fanout"}
+    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory", "fanout", "changes"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -123,7 +128,7 @@ def main() -> int:
     try:
         emu.start()
         log(f"bench emulator on {emu.url} (data in {sf_dir})")
-        pulling = bool(only & {"pull", "limits", "realistic"})
+        pulling = bool(only & {"pull", "limits", "realistic", "changes"})
         p["seed"] = seed(emu, args.rows if pulling else 0)
         log(f"seed: {args.rows if pulling else 0:,} + {COLD_ROWS:,} rows in {p['seed']['seconds']} s")
         onboard(env)
@@ -157,6 +162,13 @@ def main() -> int:
             log(f"incremental pull of {args.rows // 10:,} changed rows ...")
             p["pull_incremental"] = pull_incremental(emu, env, args.rows)
             log(f"pull incremental: {p['pull_incremental']['seconds']} s, {p['pull_incremental']['rows_per_s']:,} rows/s")
+        if "changes" in only:
+            log("a column added to the source: the column backfill, then a full backfill ...")
+            p["pull_column_added"] = pull_column_added(emu, env, args.rows)
+            c = p["pull_column_added"]
+            log(f"column added: column backfill {c['column_backfill']['seconds']} s, full backfill {c['full_backfill']['seconds']} s")
+            log("reconcile: nothing deleted, then deletions in every range ...")
+            p["reconcile"] = reconcile(emu, env, args.rows)
         copy_file.unlink(missing_ok=True)
         if "keyless" in only:
             sizes = [int(n) for n in args.keyless_rows.split(",") if n.strip()]

@@ -75,7 +75,8 @@ def seed(emu: Emulator, rows: int) -> dict[str, Any]:
 
 def onboard(env: dict[str, str]) -> None:
     psql(f"DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
-    pulls = "".join(pull_entry(t) for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
+    pulls = "".join(pull_entry(t, 'deletes = "reconcile"\n' if t == TABLE else "")
+                    for t in (TABLE, COLD_TABLE, WIDE_TABLE, HUGE_TABLE))
     pulls += f'[[pull]]\ntable = "{KEYLESS_TABLE}"\n\n'  # no key, no cursor: full refreshes
     add_tenant(env, TENANT, f"""{pulls}[[push]]
 source = "actions"

@@ -47,6 +47,16 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"realistic emulator ({r.get('flags')}): chunks {json.dumps(r.get('chunks', {}))}")
         if "pull_backfill" in p:
             print(f"  realistic / plain backfill rows/s = {r['rows_per_s'] / max(1, p['pull_backfill']['rows_per_s']):.2f}")
+    if "pull_column_added" in p:
+        c = p["pull_column_added"]
+        col, full = c["column_backfill"], c["full_backfill"]
+        print(f"a column added to {col['rows']:,} rows: column backfill {col['seconds']:.1f} s ({col['queries']} queries, peak RSS {col['peak_rss_mb']:.0f} MB)"
+              f" | full backfill {full['seconds']:.1f} s ({full['queries']} queries, peak RSS {full['peak_rss_mb']:.0f} MB)"
+              f" | {full['seconds'] / max(col['seconds'], 1e-9):.1f}x")
+    if "reconcile" in p:
+        for name, m in p["reconcile"].items():
+            print(f"reconcile, {name.replace('_', ' ')}: {m['rows']:,} rows in {m.get('ranges')} ranges, {m['seconds']:.1f} s, "
+                  f"{m['queries']} Snowflake queries, peak RSS {m['peak_rss_mb']:.0f} MB; CPU s {fmt_cpu(m)}")
     if "pull_keyless" in p:
         k = p["pull_keyless"]
         for n, m in k.items():

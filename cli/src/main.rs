@@ -73,6 +73,15 @@ enum Command {
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "remote")]
         parallel: Option<u16>,
     },
+    /// Find rows deleted in the source and remove them from the platform (tables with
+    /// `deletes`), in this process.
+    Reconcile {
+        /// The tenant.
+        tenant: String,
+        /// Only these tables (repeatable); default every table with `deletes`.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+    },
     /// Run a push now, in this process.
     Push {
         /// The tenant.
@@ -327,18 +336,24 @@ async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<()
         rows.sort_by(|a, b| {
             (a.direction.as_str(), &a.object).cmp(&(b.direction.as_str(), &b.object))
         });
-        let (periods, limits) = match deps.state.load_tenant(&t).await {
+        let (periods, limits, deletes) = match deps.state.load_tenant(&t).await {
             Ok(cfg) => {
                 let period = |e: &Option<String>| {
                     e.as_deref()
                         .and_then(snowsync::tenant::config::Schedule::period)
                 };
+                let deletes = cfg
+                    .pull
+                    .iter()
+                    .filter_map(|p| Some((p.table.to_string(), p.deletes?.as_str())))
+                    .collect();
                 (
                     (period(&cfg.schedule.pull), period(&cfg.schedule.push)),
                     cfg.limits,
+                    deletes,
                 )
             }
-            Err(_) => ((None, None), Default::default()),
+            Err(_) => ((None, None), Default::default(), Vec::new()),
         };
         // Status still shows the runs when the platform database cannot be measured.
         let usage = match deps
@@ -358,6 +373,7 @@ async fn status(deps: &Deps, tenant: Option<String>, as_json: bool) -> Result<()
             periods,
             usage,
             limits: limits.or(deps.settings.default_limits),
+            deletes,
         });
     }
     if as_json {
@@ -634,6 +650,10 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
             deps.settings.parallel = parallel.map(usize::from);
             return run_job(&deps, job, remote, backfill, flags).await;
         }
+        Command::Reconcile { tenant, tables } => {
+            let job = snowsync::pull::ReconcileEvent::new(tenant, tables);
+            return run_job(&deps, job, false, false, flags).await;
+        }
         Command::Push {
             tenant,
             sources,
@@ -656,7 +676,7 @@ async fn run(cli: Cli) -> Result<bool, SyncError> {
         }
         Command::Unit { function, event } => {
             let result = if function == "pull" {
-                unit::<PullEvent>(&deps, &event).await?
+                unit::<snowsync::pull::PullFunctionEvent>(&deps, &event).await?
             } else {
                 unit::<PushEvent>(&deps, &event).await?
             };

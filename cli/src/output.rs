@@ -92,9 +92,34 @@ pub struct TenantStatus {
     pub usage: Option<Usage>,
     /// Its quotas, deployment defaults applied.
     pub limits: Limits,
+    /// The `deletes` mode of each pulled table (`DB.SCHEMA.TABLE`) that has one.
+    pub deletes: Vec<(String, &'static str)>,
 }
 
 impl TenantStatus {
+    fn deletes(&self, s: &ObjectStatus) -> Option<&'static str> {
+        self.deletes
+            .iter()
+            .find(|(object, _)| *object == s.object)
+            .map(|(_, mode)| *mode)
+    }
+
+    /// `reconcile: 2026-11-30 04:00:00 complete, 3 deleted`, `soft: never`, or `-`.
+    fn deletes_cell(&self, s: &ObjectStatus) -> String {
+        let Some(mode) = self.deletes(s) else {
+            return "-".into();
+        };
+        match &s.last_reconcile {
+            Some(r) => format!(
+                "{mode}: {} {}, {} deleted",
+                r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                r.outcome.as_str(),
+                r.rows_deleted.unwrap_or(0)
+            ),
+            None => format!("{mode}: never"),
+        }
+    }
+
     fn period(&self, s: &ObjectStatus) -> Option<std::time::Duration> {
         match s.direction {
             snowsync::state::Direction::Pull => self.periods.0,
@@ -114,6 +139,7 @@ pub fn status_table(tenants: &[TenantStatus]) -> Table {
         "ROWS",
         "WATERMARK",
         "LAG / SCHEDULE",
+        "DELETES / LAST RECONCILED; COLUMNS",
     ]);
     for ts in tenants {
         if ts.rows.is_empty() {
@@ -141,6 +167,12 @@ pub fn status_table(tenants: &[TenantStatus]) -> Table {
                 rows,
                 Cell::new(format_watermark(s.watermark.as_deref())),
                 Cell::new(format_lag(s.last_complete_started_at, ts.period(s))),
+                Cell::new(
+                    match s.last_run.as_ref().and_then(|r| r.schema_changes.as_ref()) {
+                        Some(changes) => format!("{}; columns: {changes}", ts.deletes_cell(s)),
+                        None => ts.deletes_cell(s),
+                    },
+                ),
             ]);
         }
     }
@@ -196,6 +228,8 @@ pub fn status_json(tenants: &[TenantStatus]) -> Value {
                     "last_complete_started_at": s.last_complete_started_at,
                     "lag_seconds": s.last_complete_started_at.map(|t| (Utc::now() - t).num_seconds()),
                     "schedule_period_seconds": ts.period(s).map(|p| p.as_secs()),
+                    "deletes": ts.deletes(s),
+                    "last_reconcile": s.last_reconcile.as_ref().map(run_json),
                 })
             })
         })
@@ -314,8 +348,12 @@ pub fn print_reports(reports: &[ObjectReport]) -> bool {
         } else {
             0.0
         };
+        let deleted = r
+            .rows_deleted
+            .map(|d| format!("  deleted {d:>8}"))
+            .unwrap_or_default();
         let mut line = format!(
-            "{:<40} {:<15} read {:>10}  written {:>10}  pages {:>5}  {:>8.2}s  {:>9.0} rows/s",
+            "{:<40} {:<15} read {:>10}  written {:>10}{deleted}  pages {:>5}  {:>8.2}s  {:>9.0} rows/s",
             r.object,
             r.outcome.as_str(),
             r.rows_read,
@@ -324,6 +362,9 @@ pub fn print_reports(reports: &[ObjectReport]) -> bool {
             r.seconds,
             rate
         );
+        if let Some(changes) = &r.schema_changes {
+            line.push_str(&format!("\n  columns: {changes}"));
+        }
         if let (Some(kind), Some(err)) = (r.error_kind, &r.error) {
             line.push_str(&format!("\n  {kind}: {err}"));
         }

@@ -155,6 +155,7 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
     check_context(&session, &cfg, &mut out).await;
     for t in &cfg.pull {
         check_pull_table(&session, t, &mut out).await;
+        check_deletes(deps, &cfg, t, &mut out).await;
     }
     for p in &cfg.push {
         let item = format!("push {} -> {}", p.source.as_str(), p.table);
@@ -279,6 +280,52 @@ async fn check_context(session: &Session, cfg: &TenantConfig, out: &mut Lines) {
                 "{e}; GRANT USAGE ON DATABASE {} TO ROLE {}",
                 sf.database.sql(),
                 cfg.snowflake.role_label()
+            ),
+        ),
+    }
+}
+
+/// The table's `deletes` mode and its last reconciliation (nothing without `deletes`).
+async fn check_deletes(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    t: &crate::tenant::config::PullTable,
+    out: &mut Lines,
+) {
+    let Some(mode) = t.deletes else { return };
+    let item = format!("  deletes {}", mode.as_str());
+    let last = deps
+        .state
+        .statuses(&cfg.tenant)
+        .await
+        .ok()
+        .into_iter()
+        .flatten()
+        .find(|s| s.object == t.table.to_string())
+        .and_then(|s| s.last_reconcile);
+    match last {
+        Some(r) => out.push(
+            Status::Ok,
+            item,
+            format!(
+                "last reconciled {} ({}, {} row(s) deleted)",
+                r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                r.outcome.as_str(),
+                r.rows_deleted.unwrap_or(0)
+            ),
+        ),
+        None => out.push(
+            Status::Ok,
+            item,
+            format!(
+                "not reconciled yet: snowsync reconcile {} --table {}{}",
+                cfg.tenant,
+                t.table.table.name(),
+                if cfg.schedule.reconcile.is_none() {
+                    " (no [schedule] reconcile set)"
+                } else {
+                    ""
+                }
             ),
         ),
     }

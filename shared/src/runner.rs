@@ -61,8 +61,12 @@ pub struct Progress {
     pub watermark_after: Option<String>,
     /// Stopped early for the deadline: `continued`.
     pub continued: bool,
-    /// The plan it followed (`full_refresh`, `backfill`, `incremental`).
+    /// The plan it followed (`full_refresh`, `backfill`, `incremental`, `reconcile`).
     pub plan: Option<&'static str>,
+    /// Rows a reconciliation deleted or marked deleted.
+    pub rows_deleted: Option<u64>,
+    /// The source's columns that changed and what the run did about it.
+    pub schema_changes: Option<String>,
 }
 
 /// Who watches runs as they go: the CLI's progress display (bars on a terminal, lines
@@ -111,6 +115,12 @@ pub struct ObjectReport {
     pub watermark_after: Option<String>,
     /// Pages moved.
     pub pages: u64,
+    /// Rows a reconciliation deleted (or marked deleted); absent for other runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_deleted: Option<u64>,
+    /// The source's columns that changed, and what the run did (absent: none changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<String>,
     /// Wall seconds.
     pub seconds: f64,
     /// How far the destination is behind: seconds since the start of the last complete run
@@ -197,6 +207,26 @@ where
     F: Fn(O, Arc<Session>) -> Fut,
     Fut: Future<Output = Result<Progress>>,
 {
+    run_planned(deps, cfg, (direction, None), invocation, objects, work).await
+}
+
+/// [`run_objects`] for runs whose plan is known before they start (a reconciliation: its
+/// records, failed ones too, are kept apart from the pulls', see [`crate::state::RECONCILE_PLAN`]).
+///
+/// # Errors
+/// As [`run_objects`].
+pub(crate) async fn run_planned<O, F, Fut>(
+    deps: &Deps,
+    cfg: &TenantConfig,
+    (direction, plan): (Direction, Option<&'static str>),
+    invocation: Invocation<'_>,
+    objects: Vec<(String, O)>,
+    work: F,
+) -> Result<RunReport>
+where
+    F: Fn(O, Arc<Session>) -> Fut,
+    Fut: Future<Output = Result<Progress>>,
+{
     let run_id = invocation.run_id;
     let mut report = RunReport {
         direction,
@@ -241,12 +271,19 @@ where
         .map(Arc::new);
         loop {
             let (i, (name, object)) = item;
-            let r = run_object(deps, &cfg.tenant, direction, &name, invocation, || async {
-                let session = session
-                    .as_ref()
-                    .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
-                work(object, Arc::clone(session)).await
-            })
+            let r = run_object(
+                deps,
+                &cfg.tenant,
+                (direction, plan),
+                &name,
+                invocation,
+                || async {
+                    let session = session
+                        .as_ref()
+                        .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+                    work(object, Arc::clone(session)).await
+                },
+            )
             .await;
             done.push((i, r));
             match next() {
@@ -276,7 +313,7 @@ pub(crate) fn is_zero(n: &u32) -> bool {
 pub async fn run_object<F, Fut>(
     deps: &Deps,
     tenant: &TenantId,
-    direction: Direction,
+    (direction, plan): (Direction, Option<&'static str>),
     object: &str,
     invocation: Invocation<'_>,
     work: F,
@@ -303,8 +340,10 @@ where
         watermark_after: None,
         error_kind: None,
         error: None,
-        plan: None,
+        plan: plan.map(str::to_owned),
         hop: invocation.hop,
+        rows_deleted: None,
+        schema_changes: None,
     };
     let report = |record: &RunRecord, lag_seconds: Option<f64>| ObjectReport {
         object: object.to_owned(),
@@ -314,6 +353,8 @@ where
         watermark_before: record.watermark_before.clone(),
         watermark_after: record.watermark_after.clone(),
         pages: record.pages,
+        rows_deleted: record.rows_deleted,
+        schema_changes: record.schema_changes.clone(),
         seconds: started.elapsed().as_secs_f64(),
         lag_seconds,
         error_kind: record.error_kind,
@@ -363,7 +404,9 @@ where
             record.pages = p.pages;
             record.watermark_before = p.watermark_before;
             record.watermark_after = p.watermark_after;
-            record.plan = p.plan.map(str::to_owned);
+            record.plan = p.plan.map(str::to_owned).or(record.plan);
+            record.rows_deleted = p.rows_deleted;
+            record.schema_changes = p.schema_changes;
             record.finished_at = Some(Utc::now());
             tracing::info!(
                 %tenant, object, outcome = record.outcome.as_str(), rows_read = record.rows_read,

@@ -193,6 +193,8 @@ mod tests {
             watermark_before: None,
             watermark_after: None,
             pages: 1,
+            rows_deleted: None,
+            schema_changes: None,
             seconds: 2.5,
             lag_seconds: Some(7200.0),
             error_kind: Some(crate::ErrorKind::Auth),

@@ -2,7 +2,7 @@
 //! and the state machine's events (the plan, a unit, its continuation past the deadline)
 //! answered by the pull function exactly as the engine sends them.
 
-use snowsync::pull::PullEvent;
+use snowsync::pull::PullFunctionEvent;
 use snowsync::state::{Direction, RunRecord};
 use snowsync::tenant::config::TenantId;
 
@@ -149,7 +149,7 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
     let (tenant, names) = tables(&stack, 2, 350, "[limits]\nmax_parallel = 3\n").await;
     let mut deps = stack.deps.clone();
     deps.settings.page_rows = 100;
-    let (_, plan) = near_deadline::<PullEvent>(
+    let (_, plan) = near_deadline::<PullFunctionEvent>(
         &deps,
         "snowsync-pull",
         engine_event("pull-plan-request.json", &tenant),
@@ -167,7 +167,8 @@ async fn the_engines_plan_and_unit_events_run_each_table_and_carry_on_past_the_d
         let mut event = unit.clone();
         let mut hops = 0;
         loop {
-            let (_, result) = near_deadline::<PullEvent>(&deps, "snowsync-pull", event).await;
+            let (_, result) =
+                near_deadline::<PullFunctionEvent>(&deps, "snowsync-pull", event).await;
             assert!(
                 result.get("continued_by").is_none(),
                 "no self-invocation: {result}"
@@ -469,7 +470,7 @@ async fn a_failed_unit_fails_its_invocation_with_its_kind_so_the_engine_retries_
     let mut ctx = lambda_runtime::Context::default();
     ctx.request_id = unique("req-");
     let unit = serde_json::json!({"tenant": tenant, "tables": [format!("{db}.PUBLIC.NOPE")], "mode": "incremental", "orchestrated": true});
-    let failed = snowsync::lambda::handle::<PullEvent>(
+    let failed = snowsync::lambda::handle::<PullFunctionEvent>(
         lambda_runtime::LambdaEvent::new(unit.clone(), ctx.clone()),
         &stack.deps,
     )
@@ -488,7 +489,7 @@ async fn a_failed_unit_fails_its_invocation_with_its_kind_so_the_engine_retries_
     // Not orchestrated (a schedule aimed at the function), the failure is in the result.
     let mut direct = unit;
     direct["orchestrated"] = false.into();
-    let result = snowsync::lambda::handle::<PullEvent>(
+    let result = snowsync::lambda::handle::<PullFunctionEvent>(
         lambda_runtime::LambdaEvent::new(direct, ctx),
         &stack.deps,
     )

@@ -642,7 +642,7 @@ pub async fn near_deadline<J: snowsync::lambda::Job>(
 /// The pull function near its deadline (see [`near_deadline`]) for `tenant` at `hop`.
 pub async fn pull_near_deadline(deps: &Deps, tenant: &str, hop: u32) -> serde_json::Value {
     let event = serde_json::json!({ "tenant": tenant, "mode": "incremental", "hop": hop });
-    near_deadline::<snowsync::pull::PullEvent>(deps, "snowsync-pull", event)
+    near_deadline::<snowsync::pull::PullFunctionEvent>(deps, "snowsync-pull", event)
         .await
         .1
 }

@@ -1,7 +1,7 @@
-//! The `snowsync-pull` Lambda function: `pull` events through the one Lambda edge
+//! The `snowsync-pull` Lambda function: `pull` events (and `"mode": "reconcile"` ones) through the one Lambda edge
 //! ([`snowsync::lambda`]).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    snowsync::lambda::serve::<snowsync::pull::PullEvent>().await
+    snowsync::lambda::serve::<snowsync::pull::PullFunctionEvent>().await
 }

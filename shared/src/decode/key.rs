@@ -258,6 +258,45 @@ impl KeyValue {
         }
     }
 
+    /// A PostgreSQL literal of the value as the pull stores it (see [`crate::types::SfType::pg_type`]):
+    /// `123`, `'-0.50'::numeric`, `'0.1'::float8`, text in byte order (`COLLATE "C"`, the
+    /// order Snowflake and [`KeyValue`] compare text in), `TRUE`, `'2026-01-01'::date`,
+    /// `'12:34:56.123456'::time`, timestamps truncated to microseconds as PostgreSQL keeps
+    /// them, `'\x0aff'::bytea`, `NULL`.
+    ///
+    /// # Errors
+    /// Text holding a NUL character, which PostgreSQL cannot store (the value is not named).
+    pub fn pg_literal(&self) -> Result<String, DecodeError> {
+        let micros = |nanos: i128| display_timestamp(nanos.div_euclid(1000) * 1000);
+        Ok(match self {
+            KeyValue::Null => "NULL".to_owned(),
+            KeyValue::Int(i) => i.to_string(),
+            KeyValue::Decimal { unscaled, scale } => {
+                format!("'{}'::numeric", decimal_string(*unscaled, *scale))
+            }
+            KeyValue::Float(f) => {
+                format!("'{}'::float8", float_string(*f, "Infinity", "-Infinity"))
+            }
+            KeyValue::Text(t) => format!(
+                "{} COLLATE \"C\"",
+                crate::quote::pg_string(t).map_err(|_| DecodeError::BadEncodedKey {
+                    input: String::new(),
+                    reason: "a key holds a NUL character, which PostgreSQL text cannot".into(),
+                })?
+            ),
+            KeyValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+            KeyValue::Date(days) => format!("'{}'::date", display_date(i64::from(*days))),
+            KeyValue::Time(nanos) => {
+                format!("'{}'::time", display_time(nanos.div_euclid(1000) * 1000))
+            }
+            KeyValue::TimestampNtz(nanos) => format!("'{}'::timestamp", micros(*nanos)),
+            KeyValue::TimestampLtz(nanos) | KeyValue::TimestampTz { nanos, .. } => {
+                format!("'{}+00'::timestamptz", micros(*nanos))
+            }
+            KeyValue::Binary(bytes) => format!("'\\x{}'::bytea", hex_string(bytes)),
+        })
+    }
+
     /// A lossless tagged text form for storing watermarks: `null`, `int:123`, `dec:2:-50`,
     /// `float:0.1` (`NaN`, `inf`, `-inf`), `text:<raw text>`, `bool:true`, `date:<days>`,
     /// `time:<nanos>`, `ts_ntz:<nanos>`, `ts_ltz:<nanos>`, `ts_tz:<nanos>:<offset minutes>`,

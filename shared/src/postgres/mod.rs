@@ -12,6 +12,8 @@
 //! | `mod.rs` | the pool, errors, migrations |
 //! | `tls` | TLS to the database, verified against a CA bundle when one is given |
 //! | `tables` | a pulled table's staging, pages (binary COPY, upsert), key and swap |
+//! | `reconcile` | a reconciliation's key fingerprints and removals, the source's delete flag |
+//! | `schema` | a pulled table's columns changed in place, a column backfill's pages |
 //! | `exports` | what a push reads: the upper bound and the batches past a position |
 //! | `tenants` | a tenant's schema and role: sessions under `SET ROLE`, usage, purge |
 
@@ -21,12 +23,16 @@ use crate::error::{ErrorKind, Result, SyncError};
 use crate::quote::pg_ident;
 
 mod exports;
+mod reconcile;
+mod schema;
 mod tables;
 mod tenants;
 mod tls;
 
 pub(crate) use exports::ExportReader;
-pub use tables::{PgColumn, Target};
+pub use reconcile::{KeyRange, Removal, DELETED_AT_COLUMN};
+pub use schema::{widens, ColumnChange, PlatformColumn};
+pub use tables::{normalise_type, PgColumn, Target};
 pub use tenants::{PgTenant, Purged};
 use tls::tls_connector;
 pub use tls::SslMode;

@@ -115,8 +115,8 @@ impl PlatformStore {
             .map_err(|e| pg_error(&format!("create staging table for {schema}.{table}"), e))
     }
 
-    /// Whether `schema.table` (or its staging table) exists with exactly these columns (names
-    /// and types), so pages can be written into it.
+    /// Whether `schema.table` (or its staging table) exists with these columns (names and
+    /// types; more are fine), so pages can be written into it.
     ///
     /// # Errors
     /// A classified PostgreSQL error.
@@ -138,12 +138,10 @@ impl PlatformStore {
             )
             .await
             .map_err(|e| pg_error(&format!("inspect {schema}.{name}"), e))?;
-        // A ranged staging table's tag is not one of the table's columns.
-        let have: Vec<(String, String)> = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .filter(|(name, _): &(String, String)| name != RANGE_COLUMN)
-            .collect();
+        // Columns beyond the source's (the soft-delete mark, a column the source dropped, kept,
+        // a ranged staging table's range tag)
+        // do not change what a page fits; nor does the order (an added column comes last).
+        let have: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut want: Vec<(String, String)> = columns
             .iter()
             .map(|c| (c.name.clone(), normalise_type(&c.pg_type)))
@@ -152,7 +150,7 @@ impl PlatformStore {
             SYNCED_AT_COLUMN.to_owned(),
             "timestamp with time zone".to_owned(),
         ));
-        Ok(have == want)
+        Ok(want.iter().all(|w| have.contains(w)))
     }
 
     /// Writes one page given as binary COPY tuples ([`crate::decode::write_copy_binary`]).
@@ -167,6 +165,8 @@ impl PlatformStore {
     ///   twice (a retry, a resumed run, a lookback overlap) changes nothing.
     /// - Without a key the page is copied straight in.
     ///
+    /// `nulled` are columns the source dropped: an upserted row gets NULL there.
+    ///
     /// Returns the rows written and, for a staging table, the page's stamp.
     ///
     /// # Errors
@@ -176,7 +176,7 @@ impl PlatformStore {
         schema: &PgTenant,
         table: &str,
         target: Target,
-        columns: &[PgColumn],
+        (columns, nulled): (&[PgColumn], &[String]),
         primary_key: &[String],
         data: Bytes,
     ) -> Result<(u64, Option<String>)> {
@@ -243,6 +243,11 @@ impl PlatformStore {
             .iter()
             .filter(|c| !primary_key.contains(&c.name))
             .map(|c| ident(&c.name).map(|q| format!("{q} = EXCLUDED.{q}")))
+            .chain(
+                nulled
+                    .iter()
+                    .map(|c| ident(c).map(|q| format!("{q} = NULL"))),
+            )
             .chain(std::iter::once(
                 ident(SYNCED_AT_COLUMN).map(|q| format!("{q} = now()")),
             ))
@@ -449,7 +454,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn table_name(self, table: &str) -> String {
+    pub(super) fn table_name(self, table: &str) -> String {
         match self {
             Target::Live => table.to_owned(),
             Target::Staging | Target::Range(_) => staging_name(table),
@@ -477,7 +482,7 @@ fn idents(names: &[String]) -> Result<String> {
 }
 
 /// How `format_type` spells the types we create.
-fn normalise_type(t: &str) -> String {
+pub fn normalise_type(t: &str) -> String {
     match t {
         "time" => "time without time zone".into(),
         "timestamp" => "timestamp without time zone".into(),
@@ -487,7 +492,7 @@ fn normalise_type(t: &str) -> String {
 }
 
 /// Sends one binary COPY stream: header, the page's tuples, trailer.
-async fn send_copy(
+pub(super) async fn send_copy(
     sink: CopyInSink<Bytes>,
     data: Bytes,
 ) -> std::result::Result<u64, tokio_postgres::Error> {

@@ -31,6 +31,8 @@
 //! | `pipeline` | the pages of one phase: pre-scans, reads, writes, checkpoints in flight |
 //! | `stream` | a keyless table: one query, its result streamed part by part, resumable |
 //! | `table` | the run of one table: plan or resume, phases, the quota, the swap, the watermark |
+//! | `schema` | source columns added, dropped or widened: the table changed in place, column backfills |
+//! | `reconcile` | rows deleted in the source: key ranges compared, removed on the platform |
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +46,7 @@ use crate::error::{Result, SyncError};
 use crate::lambda::{Budget, Job};
 use crate::postgres::{PgColumn, PgTenant, Target};
 use crate::quote::Ident;
-use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
+use crate::runner::{run_objects, run_planned, Invocation, Mode, Progress, RunReport};
 use crate::snowflake::Session;
 use crate::state::{Direction, StoredProgress};
 use crate::tenant::config::{PullTable, SnowflakeConfig, TenantConfig, TenantId};
@@ -54,8 +56,12 @@ mod pages;
 mod pipeline;
 mod plan;
 mod ranges;
+mod reconcile;
+mod schema;
 mod stream;
 mod table;
+
+pub use reconcile::{PullFunctionEvent, ReconcileEvent, ReconcileMode};
 
 use crate::snowflake::source::{row_count, source_columns, PhaseQuery, SourceColumn};
 use pages::*;
@@ -214,10 +220,17 @@ async fn pull_table(
     run_id: &str,
     budget: &Budget,
 ) -> Result<Progress> {
-    table_run(deps, cfg, t, &session, run_id, budget, t.table.to_string())
-        .await?
-        .run(mode, budget)
-        .await
+    let mut run = table_run(deps, cfg, t, &session, run_id, budget, t.table.to_string()).await?;
+    deps.platform.ensure_tenant(&run.schema).await?;
+    // A table read whole (a backfill, or no cursor: replaced on every run) takes the source's
+    // columns as they are; only incremental runs change the platform table in place.
+    let evolution = if mode == Mode::Incremental && t.cursor.is_some() {
+        run.evolve().await?
+    } else {
+        schema::Evolution::default()
+    };
+    run.dropped.clone_from(&evolution.dropped);
+    run.run(mode, budget, evolution).await
 }
 
 /// The plan step's split of a table's backfill into key ranges (see `ranges`): under the
@@ -260,7 +273,9 @@ async fn split_table(
             object.clone(),
         )
         .await?;
-        let (_, cp) = run.plan_or_resume(mode).await?;
+        deps.platform.ensure_tenant(&run.schema).await?;
+        // A backfill's plan takes the source's columns as they are.
+        let (_, cp) = run.plan_or_resume(mode, false).await?;
         Ok::<_, SyncError>(
             cp.ranges
                 .filter(|_| !cp.read_all)
@@ -323,20 +338,8 @@ async fn table_run<'a>(
     object: String,
 ) -> Result<TableRun<'a>> {
     let cols = source_columns(session, t).await?;
-    let specs = cols
-        .iter()
-        .map(|c| ColumnSpec {
-            name: c.ident.name().to_owned(),
-            sf_type: c.sf_type,
-        })
-        .collect();
-    let pg_cols = cols
-        .iter()
-        .map(|c| PgColumn {
-            name: c.ident.name().to_lowercase(),
-            pg_type: c.sf_type.pg_type(),
-        })
-        .collect();
+    let specs = cols.iter().map(SourceColumn::spec).collect();
+    let pg_cols = cols.iter().map(SourceColumn::pg_column).collect();
     Ok(TableRun {
         deps,
         tenant: &cfg.tenant,
@@ -357,5 +360,6 @@ async fn table_run<'a>(
         limits: cfg.limits.or(deps.settings.default_limits),
         snowflake: &cfg.snowflake,
         deadline: budget.deadline,
+        dropped: Vec::new(),
     })
 }

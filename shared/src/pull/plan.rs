@@ -164,6 +164,12 @@ pub(super) fn decode_key(s: &str, what: &str) -> Result<KeyValue> {
     })
 }
 
+/// An encoded key tuple (a checkpoint's), decoded.
+pub(super) fn decode_tuple(s: Option<&Vec<String>>, what: &str) -> Result<Option<Vec<KeyValue>>> {
+    s.map(|a| a.iter().map(|v| decode_key(v, what)).collect())
+        .transpose()
+}
+
 pub(super) fn decode_opt(s: &Option<String>, what: &str) -> Result<Option<KeyValue>> {
     s.as_deref().map(|v| decode_key(v, what)).transpose()
 }
@@ -195,4 +201,43 @@ pub(super) fn minus_lookback(
             )))
         }
     })
+}
+
+/// A table's work beside its pulls (a reconciliation, a column backfill): its checkpoint, kept
+/// apart from the pull's, written conditional on the table's lease.
+pub(super) struct SideJob<'a> {
+    pub(super) deps: &'a Deps,
+    pub(super) tenant: &'a TenantId,
+    pub(super) object: &'a str,
+    pub(super) run_id: &'a str,
+    pub(super) side: crate::state::Side,
+}
+
+impl SideJob<'_> {
+    /// A stored checkpoint, if there is one and it reads (one that does not starts over).
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(stored: Option<&str>) -> Option<T> {
+        stored.and_then(|c| serde_json::from_str(c).ok())
+    }
+
+    pub(super) async fn save<T: Serialize>(&self, mark: &T) -> Result<()> {
+        let text = serde_json::to_string(mark)
+            .map_err(|e| SyncError::transient(format!("encode checkpoint: {e}")))?;
+        self.deps
+            .state
+            .save_side_checkpoint(
+                self.tenant,
+                (self.side, self.object),
+                self.run_id,
+                &text,
+                self.deps.settings.lease_ttl,
+            )
+            .await
+    }
+
+    pub(super) async fn complete(&self) -> Result<()> {
+        self.deps
+            .state
+            .complete_side(self.tenant, (self.side, self.object), self.run_id)
+            .await
+    }
 }

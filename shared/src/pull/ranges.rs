@@ -238,7 +238,7 @@ impl TableRun<'_> {
                 let report = run_object(
                     self.deps,
                     self.tenant,
-                    Direction::Pull,
+                    (Direction::Pull, None),
                     &object,
                     invocation,
                     || async {
@@ -290,7 +290,8 @@ impl TableRun<'_> {
                 self.t.table
             )));
         }
-        progress.watermark_after = self.finish(table_cp, stored_watermark).await?;
+        (progress.watermark_after, progress.rows_deleted) =
+            self.finish(table_cp, stored_watermark).await?;
         self.forget_ranges(&plan).await;
         Ok(progress)
     }
@@ -345,6 +346,11 @@ impl TableRun<'_> {
         }
         self.finish(&mut cp, stored.watermark).await?;
         self.forget_ranges(&plan).await;
+        // Read whole, the table has every column, unless they changed while it was read
+        // (then the next incremental run's column backfill fills them).
+        if cp.columns == self.column_names() {
+            self.columns_side().complete().await?;
+        }
         Ok(true)
     }
 

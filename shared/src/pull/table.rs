@@ -25,6 +25,8 @@ pub(super) struct TableRun<'a> {
     pub(super) snowflake: &'a SnowflakeConfig,
     /// The invocation's deadline, for the sessions of range workers.
     pub(super) deadline: Option<Instant>,
+    /// Platform columns the source dropped: NULL in rows upserted from now on.
+    pub(super) dropped: Vec<String>,
 }
 
 impl TableRun<'_> {
@@ -170,26 +172,19 @@ impl TableRun<'_> {
         }
     }
 
-    /// Encodes a page's rows as binary COPY tuples, on a blocking thread (it is the CPU-bound
-    /// part of a page), while the async side waits on Snowflake for the next page.
+    /// Encodes a page's rows as binary COPY tuples (see [`encode_copy`]).
     pub(super) async fn encode(
         &self,
         batches: Vec<RecordBatch>,
         capacity: usize,
     ) -> Result<Vec<u8>> {
-        let specs = self.specs.clone();
-        let table = self.t.table.to_string();
-        tokio::task::spawn_blocking(move || {
-            // Sized from the last page, so the buffer does not grow (copy, fault) as it fills.
-            let mut buf = Vec::with_capacity(capacity);
-            for b in &batches {
-                write_copy_binary(b, &specs, &mut buf)
-                    .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
-            }
-            Ok(buf)
-        })
+        encode_copy(
+            batches,
+            self.specs.clone(),
+            self.t.table.to_string(),
+            capacity,
+        )
         .await
-        .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
     }
 
     pub(super) async fn save(&self, cp: &Checkpoint) -> Result<()> {
@@ -277,7 +272,7 @@ impl TableRun<'_> {
                     &self.schema,
                     &self.pg_table,
                     target,
-                    &self.pg_cols,
+                    (&self.pg_cols, &self.dropped),
                     &self.pk_pg,
                     buf.into(),
                 )
@@ -403,25 +398,27 @@ impl TableRun<'_> {
     }
 
     /// The run's checkpoint: the stored one when it can be resumed, else a new plan (saved,
-    /// its staging table prepared, split into ranges with `parallel_backfill`).
-    pub(super) async fn plan_or_resume(&self, mode: Mode) -> Result<(StoredProgress, Checkpoint)> {
-        self.deps.platform.ensure_tenant(&self.schema).await?;
+    /// its staging table prepared, split into ranges with `parallel_backfill`). `fits`: the
+    /// platform tables took the source's column changes, so a checkpoint taken with other
+    /// columns still resumes.
+    pub(super) async fn plan_or_resume(
+        &self,
+        mode: Mode,
+        fits: bool,
+    ) -> Result<(StoredProgress, Checkpoint)> {
         let stored = self
             .deps
             .state
             .progress(self.tenant, Direction::Pull, &self.object)
             .await?;
         let watermark = decode_opt(&stored.watermark, "watermark")?;
-        let columns: Vec<String> = self
-            .cols
-            .iter()
-            .map(|c| c.ident.name().to_owned())
-            .collect();
+        let columns = self.column_names();
         let resumable = stored
             .checkpoint
             .as_deref()
             .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
-            .filter(|cp| cp.columns == columns)
+            // Columns changed since the checkpoint: the platform tables took the change.
+            .filter(|cp| cp.columns == columns || fits)
             .filter(|cp| mode == Mode::Incremental || cp.kind != PlanKind::Incremental);
         let platform = &self.deps.platform;
         let staged =
@@ -479,11 +476,60 @@ impl TableRun<'_> {
         Ok((stored, cp))
     }
 
-    pub(super) async fn run(&self, mode: Mode, budget: &Budget) -> Result<Progress> {
-        let (stored, mut cp) = self.plan_or_resume(mode).await?;
-        if cp.ranges.is_some() && !cp.read_all {
-            return self.run_ranges(&mut cp, stored.watermark, budget).await;
+    /// The source columns the run reads, by name (what a checkpoint keeps).
+    pub(super) fn column_names(&self) -> Vec<String> {
+        self.cols
+            .iter()
+            .map(|c| c.ident.name().to_owned())
+            .collect()
+    }
+
+    pub(super) async fn run(
+        &self,
+        mode: Mode,
+        budget: &Budget,
+        evolution: schema::Evolution,
+    ) -> Result<Progress> {
+        let (stored, mut cp) = self.plan_or_resume(mode, evolution.fits).await?;
+        // A run whose columns changed since it started (the platform tables took the change;
+        // its checkpoint keeps the columns it started with): the rows it wrote before miss
+        // the columns added, which a column backfill fills once it is done, even after a
+        // backfill's swap.
+        let reshaped = cp.columns != self.column_names();
+        let mut clock = PageClock::new();
+        let mut progress = if cp.ranges.is_some() && !cp.read_all {
+            self.run_ranges(&mut cp, stored.watermark.clone(), budget)
+                .await?
+        } else {
+            self.read(&mut cp, &stored, budget, &mut clock).await?
+        };
+        progress.schema_changes = evolution.note;
+        if progress.continued {
+            return Ok(progress);
         }
+        if cp.kind == PlanKind::Incremental || reshaped {
+            // Columns added to the source, filled in the rows written before them.
+            let (rows, more) = self
+                .column_backfill(stored.columns_checkpoint.as_deref(), budget, &mut clock)
+                .await?;
+            progress.rows_written += rows;
+            progress.continued = more;
+        } else {
+            // A table read whole has every column: no column backfill is left.
+            self.columns_side().complete().await?;
+        }
+        Ok(progress)
+    }
+
+    /// Reads the plan's rows (keyless: its one result streamed; else its phases' pages) and,
+    /// unless the deadline stopped it, finishes it.
+    async fn read(
+        &self,
+        cp: &mut Checkpoint,
+        stored: &StoredProgress,
+        budget: &Budget,
+        clock: &mut PageClock,
+    ) -> Result<Progress> {
         let mut progress = Progress {
             watermark_before: stored.watermark.clone(),
             plan: Some(cp.kind.as_str()),
@@ -499,33 +545,32 @@ impl TableRun<'_> {
             }
         }
         let pace = Pace::new(&self.cols, cp.bytes_per_row);
-        let mut clock = PageClock::new();
         // A keyless table has no order to page by: one query, its result streamed.
         let continued = if cp.read_all {
             false
         } else if self.t.cursor.is_none() && self.t.primary_key.is_empty() {
-            self.stream(&mut cp, &mut progress, budget, &mut clock, &pace)
-                .await?
+            self.stream(cp, &mut progress, budget, clock, &pace).await?
         } else {
-            self.phases(&mut cp, &pace, &mut progress, budget, &mut clock)
-                .await?
+            self.phases(cp, &pace, &mut progress, budget, clock).await?
         };
         if continued {
             progress.continued = true;
-            progress.watermark_after = stored.watermark;
+            progress.watermark_after.clone_from(&stored.watermark);
             return Ok(progress);
         }
-        progress.watermark_after = self.finish(&mut cp, stored.watermark).await?;
+        (progress.watermark_after, progress.rows_deleted) =
+            self.finish(cp, stored.watermark.clone()).await?;
         Ok(progress)
     }
 
-    /// Every row of the plan is in: the swap (for a staging table), then the new watermark
-    /// stored and the checkpoint dropped. Returns the new watermark.
+    /// Every row of the plan is in: the swap (for a staging table), the rows the source flags
+    /// deleted removed, then the new watermark stored and the checkpoint dropped. Returns the
+    /// new watermark and the rows removed.
     pub(super) async fn finish(
         &self,
         cp: &mut Checkpoint,
         stored_watermark: Option<String>,
-    ) -> Result<Option<String>> {
+    ) -> Result<(Option<String>, Option<u64>)> {
         if cp.kind != PlanKind::Incremental {
             self.swap(cp).await?;
         }
@@ -544,6 +589,7 @@ impl TableRun<'_> {
                 }
             }
         };
+        let deleted = self.remove_flagged().await?;
         self.deps
             .state
             .complete_progress(
@@ -554,8 +600,59 @@ impl TableRun<'_> {
                 new_watermark.as_deref(),
             )
             .await?;
-        Ok(new_watermark)
+        Ok((new_watermark, deleted))
     }
+}
+
+impl TableRun<'_> {
+    /// With `deleted_column`, the rows the source flags deleted leave the platform table (or
+    /// are marked, with `deletes = "soft"`) once every page is in: before the watermark moves,
+    /// so a run killed in between does it again. Returns the rows removed.
+    async fn remove_flagged(&self) -> Result<Option<u64>> {
+        let Some(column) = &self.t.deleted_column else {
+            return Ok(None);
+        };
+        let platform = &self.deps.platform;
+        let removal = if self.t.deletes == Some(crate::tenant::config::Deletes::Soft) {
+            platform
+                .ensure_deleted_at(&self.schema, &self.pg_table)
+                .await?;
+            crate::postgres::Removal::Mark
+        } else {
+            crate::postgres::Removal::Delete
+        };
+        platform
+            .remove_flagged(
+                &self.schema,
+                &self.pg_table,
+                &column.name().to_lowercase(),
+                removal,
+            )
+            .await
+            .map(Some)
+    }
+}
+
+/// Encodes a page's rows (`specs` describe its columns) as binary COPY tuples, on a blocking
+/// thread (it is the CPU-bound part of a page), while the async side waits on Snowflake for
+/// the next page. `capacity` sizes the buffer from the last page, so it does not grow (copy,
+/// fault) as it fills.
+pub(super) async fn encode_copy(
+    batches: Vec<RecordBatch>,
+    specs: Vec<ColumnSpec>,
+    table: String,
+    capacity: usize,
+) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(capacity);
+        for b in &batches {
+            write_copy_binary(b, &specs, &mut buf)
+                .map_err(|e| SyncError::config(format!("decode {table}: {e}")))?;
+        }
+        Ok(buf)
+    })
+    .await
+    .map_err(|e| SyncError::transient(format!("encode a page: {e}")))?
 }
 
 /// Where a plan's pages go: an incremental run upserts into the live table, the others fill

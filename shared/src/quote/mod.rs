@@ -401,3 +401,59 @@ pub fn pg_string(value: &str) -> Result<String, LiteralError> {
 
 #[cfg(test)]
 mod tests;
+
+/// `(c1 > v1) OR (c1 = v1 AND c2 > v2) OR ...`: tuples strictly after `bound` in key order,
+/// over quoted columns and literals of either system (Snowflake's or PostgreSQL's).
+pub fn keyset_after(cols: &[String], bound: &[String]) -> String {
+    keyset(cols, bound, ">", false)
+}
+
+/// `(c1 < v1) OR (c1 = v1 AND c2 < v2) OR ... OR (c1 = v1 AND ... AND cn = vn)`: tuples at or
+/// before `bound` in key order.
+pub fn keyset_upto(cols: &[String], bound: &[String]) -> String {
+    keyset(cols, bound, "<", true)
+}
+
+fn keyset(cols: &[String], bound: &[String], op: &str, or_equal: bool) -> String {
+    let eq = |j: usize| format!("{} = {}", cols[j], bound[j]);
+    let mut terms = Vec::with_capacity(cols.len() + 1);
+    for i in 0..cols.len().min(bound.len()) {
+        let mut parts: Vec<String> = (0..i).map(eq).collect();
+        parts.push(format!("{} {op} {}", cols[i], bound[i]));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    if or_equal {
+        terms.push(format!(
+            "({})",
+            (0..cols.len()).map(eq).collect::<Vec<_>>().join(" AND ")
+        ));
+    }
+    terms.join(" OR ")
+}
+
+/// The modulus of [`key_fingerprint_sql`]: the largest prime below 2^31, so every product of
+/// two residues stays exact in `NUMBER(38,0)`, `numeric` and a double alike.
+const FINGERPRINT_MOD: u64 = 2_147_483_647;
+
+/// `SELECT COUNT(*), SUM(y), SUM(y^2 mod p), SUM(y^3 mod p) FROM (SELECT y FROM <from_where>)`
+/// where `y` folds the integer key columns `cols` (quoted) into one residue mod
+/// [`FINGERPRINT_MOD`]. Snowflake and PostgreSQL compute it alike given the same key set, with
+/// only `numeric` (the exact type to cast to) differing: equal results mean the two sides hold
+/// the same keys but for a collision of count and three power sums at once.
+pub fn key_fingerprint_sql(cols: &[String], numeric: &str, from_where: &str) -> String {
+    let p = FINGERPRINT_MOD;
+    let mut y = String::new();
+    for (i, c) in cols.iter().enumerate() {
+        let term = format!("(CAST({c} AS {numeric}) % {p})");
+        y = if i == 0 {
+            term
+        } else {
+            // 31 * y + term, folded again: distinct tuples stay distinct residues mostly.
+            format!("((({y}) * 31 + {term}) % {p})")
+        };
+    }
+    format!(
+        "SELECT COUNT(*), SUM(\"_Y\"), SUM(\"_Y\" * \"_Y\" % {p}), SUM((\"_Y\" * \"_Y\" % {p}) * \"_Y\" % {p}) \
+         FROM (SELECT {y} AS \"_Y\" FROM {from_where}) AS \"_F\""
+    )
+}

@@ -40,3 +40,21 @@ pub fn int_at(batch: &RecordBatch, col: usize, row: usize) -> Option<i64> {
     any.downcast_ref::<Decimal128Array>()
         .and_then(|x| i64::try_from(x.value(row)).ok())
 }
+
+/// Reads a whole-number cell of an aggregate (`COUNT`, `SUM`): any integer width, a
+/// `Decimal128` of scale 0, or a double holding a whole number (an engine that sums exact
+/// integers in doubles, as the emulator does, exactly below 2^53).
+pub fn whole_at(batch: &RecordBatch, col: usize, row: usize) -> Option<i128> {
+    let a = batch.column(col);
+    if a.is_null(row) {
+        return Some(0);
+    }
+    if let Some(x) = a.as_any().downcast_ref::<arrow_array::Float64Array>() {
+        let v = x.value(row);
+        return (v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i128);
+    }
+    if let Some(x) = a.as_any().downcast_ref::<arrow_array::Decimal128Array>() {
+        return Some(x.value(row));
+    }
+    int_at(batch, col, row).map(i128::from)
+}

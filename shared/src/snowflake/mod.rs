@@ -23,7 +23,7 @@ pub mod session;
 pub(crate) mod source;
 mod wire;
 
-pub use cells::{int_at, text_at};
+pub use cells::{int_at, text_at, whole_at};
 pub use endpoint::{Endpoint, URL_OVERRIDE_VAR};
 pub use result::Part;
 pub use session::{ResultStream, Session};

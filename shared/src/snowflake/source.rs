@@ -17,6 +17,24 @@ pub(crate) struct SourceColumn {
     pub(crate) max_bytes: usize,
 }
 
+impl SourceColumn {
+    /// How its values decode.
+    pub(crate) fn spec(&self) -> crate::decode::ColumnSpec {
+        crate::decode::ColumnSpec {
+            name: self.ident.name().to_owned(),
+            sf_type: self.sf_type,
+        }
+    }
+
+    /// The platform column it lands in (the name in lower case, the mapped type).
+    pub(crate) fn pg_column(&self) -> crate::postgres::PgColumn {
+        crate::postgres::PgColumn {
+            name: self.ident.name().to_lowercase(),
+            pg_type: self.sf_type.pg_type(),
+        }
+    }
+}
+
 /// Reads the table's columns from its database's INFORMATION_SCHEMA, in table order (sorted
 /// here by ordinal: a chunked result comes in parts, and nothing may depend on its order).
 async fn describe(session: &Session, t: &PullTable) -> Result<Vec<Described>> {
@@ -148,32 +166,22 @@ pub(crate) async fn source_columns(session: &Session, t: &PullTable) -> Result<V
 
 /// `(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`: rows strictly after `bound` in key order.
 pub(crate) fn keyset_after(keys: &[Ident], bound: &[KeyValue]) -> String {
-    let mut terms = Vec::with_capacity(keys.len());
-    for i in 0..keys.len() {
-        let mut parts: Vec<String> = (0..i)
-            .map(|j| format!("{} = {}", keys[j].sql(), bound[j].sf_literal()))
-            .collect();
-        parts.push(format!("{} > {}", keys[i].sql(), bound[i].sf_literal()));
-        terms.push(format!("({})", parts.join(" AND ")));
-    }
-    terms.join(" OR ")
+    let (cols, vals) = sf_terms(keys, bound);
+    crate::quote::keyset_after(&cols, &vals)
 }
 
 /// `(k1 < v1) OR (k1 = v1 AND k2 < v2) OR ... OR (k1 = v1 AND ... AND kn = vn)`: rows at or
 /// before `bound` in key order.
 pub(crate) fn keyset_upto(keys: &[Ident], bound: &[KeyValue]) -> String {
-    let eq = |j: usize| format!("{} = {}", keys[j].sql(), bound[j].sf_literal());
-    let mut terms = Vec::with_capacity(keys.len() + 1);
-    for i in 0..keys.len() {
-        let mut parts: Vec<String> = (0..i).map(eq).collect();
-        parts.push(format!("{} < {}", keys[i].sql(), bound[i].sf_literal()));
-        terms.push(format!("({})", parts.join(" AND ")));
-    }
-    terms.push(format!(
-        "({})",
-        (0..keys.len()).map(eq).collect::<Vec<_>>().join(" AND ")
-    ));
-    terms.join(" OR ")
+    let (cols, vals) = sf_terms(keys, bound);
+    crate::quote::keyset_upto(&cols, &vals)
+}
+
+fn sf_terms(keys: &[Ident], bound: &[KeyValue]) -> (Vec<String>, Vec<String>) {
+    (
+        keys.iter().map(Ident::sql).collect(),
+        bound.iter().map(KeyValue::sf_literal).collect(),
+    )
 }
 
 /// What the pages of one phase read: the select list, the phase's filters, and the key columns
@@ -279,6 +287,20 @@ impl PhaseQuery {
             sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", self.order()));
         }
         sql
+    }
+
+    /// The fingerprint of `lo < key <= hi` ([`crate::quote::key_fingerprint_sql`]), for
+    /// integer keys: compared with the platform's, it spares a reconciliation reading the keys
+    /// of a range that has not changed.
+    pub(crate) fn fingerprint_sql(
+        &self,
+        table: &str,
+        lo: Option<&[KeyValue]>,
+        hi: Option<&[KeyValue]>,
+    ) -> String {
+        let cols: Vec<String> = self.keys.iter().map(Ident::sql).collect();
+        let from_where = format!("{table}{}", self.where_clause(lo, hi));
+        crate::quote::key_fingerprint_sql(&cols, "NUMBER(38,0)", &from_where)
     }
 
     /// The boundary pre-scan: the keys of every `per_page`-th row after `lo`, for `pages`

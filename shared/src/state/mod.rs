@@ -123,7 +123,18 @@ pub struct RunRecord {
     pub plan: Option<String>,
     /// How many times the run had continued in a fresh invocation when this one started.
     pub hop: u32,
+    /// Rows a reconciliation deleted (or marked deleted); `None` for other runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_deleted: Option<u64>,
+    /// The source's columns that changed and what the run did (reported once, by the run
+    /// that found the change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changes: Option<String>,
 }
+
+/// The plan name of a reconciliation's run records: its outcome is kept on the status row as
+/// `last_reconcile`, apart from the pulls' `last_run`.
+pub const RECONCILE_PLAN: &str = "reconcile";
 
 /// The per-table (or per-export) status row that `snowsync status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +151,8 @@ pub struct ObjectStatus {
     pub last_complete_started_at: Option<DateTime<Utc>>,
     /// The committed watermark (encoded).
     pub watermark: Option<String>,
+    /// The last reconciliation's record (tables with `deletes`).
+    pub last_reconcile: Option<RunRecord>,
 }
 
 /// What a table or export has committed, and where an unfinished run stopped.
@@ -149,6 +162,10 @@ pub struct StoredProgress {
     pub watermark: Option<String>,
     /// The serialized checkpoint of an unfinished run.
     pub checkpoint: Option<String>,
+    /// The serialized checkpoint of an unfinished reconciliation (kept apart from the pull's).
+    pub reconcile_checkpoint: Option<String>,
+    /// The serialized state of a column backfill (columns added to the source) not finished.
+    pub columns_checkpoint: Option<String>,
     /// When the last complete run started: the destination holds the source as of then.
     pub last_complete_started_at: Option<DateTime<Utc>>,
     /// The run holding the lease and until when, if one took it (an expired lease is free).
@@ -210,6 +227,8 @@ fn status_sk(direction: Direction, object: &str) -> String {
 mod runs;
 mod status;
 mod tenants;
+
+pub use status::Side;
 
 impl StateStore {
     /// Wraps a client built once per process; `table` is the state table's name.

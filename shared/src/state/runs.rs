@@ -33,6 +33,10 @@ fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<RunRecord>
         error: get_s(item, "error"),
         plan: get_s(item, "plan"),
         hop: u32::try_from(get_n(item, "hop")).unwrap_or(u32::MAX),
+        rows_deleted: item
+            .contains_key("rows_deleted")
+            .then(|| get_n(item, "rows_deleted")),
+        schema_changes: get_s(item, "schema_changes"),
     })
 }
 
@@ -67,11 +71,15 @@ impl StateStore {
         item.insert("rows_written".into(), n(r.rows_written));
         item.insert("pages".into(), n(r.pages));
         item.insert("hop".into(), n(u64::from(r.hop)));
+        if let Some(d) = r.rows_deleted {
+            item.insert("rows_deleted".into(), n(d));
+        }
         for (k, v) in [
             ("watermark_before", &r.watermark_before),
             ("watermark_after", &r.watermark_after),
             ("error", &r.error),
             ("plan", &r.plan),
+            ("schema_changes", &r.schema_changes),
         ] {
             if let Some(v) = v {
                 item.insert(k.into(), s(v));
@@ -98,8 +106,17 @@ impl StateStore {
             .expression_attribute_values(":d", s(r.direction.as_str()))
             .expression_attribute_values(":obj", s(&r.object))
             .expression_attribute_values(":run", s(summary));
-        let mut set = String::from("SET tenant = :t, direction = :d, #o = :obj, last_run = :run");
-        if r.outcome == Outcome::Complete {
+        // A reconciliation's outcome is its own: the pull's last run and lag stay as they were.
+        let reconcile = r.plan.as_deref() == Some(RECONCILE_PLAN);
+        let mut set = format!(
+            "SET tenant = :t, direction = :d, #o = :obj, {} = :run",
+            if reconcile {
+                "last_reconcile"
+            } else {
+                "last_run"
+            }
+        );
+        if r.outcome == Outcome::Complete && !reconcile {
             set.push_str(", last_complete_started_at = :lc");
             update = update.expression_attribute_values(":lc", s(r.started_at.to_rfc3339()));
         }

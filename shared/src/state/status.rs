@@ -6,6 +6,38 @@ use std::time::Duration;
 use super::runs::record_from_json;
 use super::*;
 
+/// The result of a write conditional on holding the lease: a refused condition is the lease
+/// lost (`transient`), any other failure a classified DynamoDB error.
+fn lease_guarded<T, E>(res: std::result::Result<T, E>, object: &str, what: &str) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(lease_lost(object)),
+        Err(e) => Err(dynamo_error(what, e)),
+    }
+}
+
+/// A pulled table's work beside its pulls, under the same lease, with its own checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A reconciliation (deleted rows).
+    Reconcile,
+    /// A column backfill (columns added to the source).
+    ColumnBackfill,
+}
+
+impl Side {
+    /// The status row's attribute holding its checkpoint.
+    fn attribute(self) -> &'static str {
+        match self {
+            Side::Reconcile => "reconcile_checkpoint",
+            Side::ColumnBackfill => "columns_checkpoint",
+        }
+    }
+}
+
 fn lease_lost(object: &str) -> SyncError {
     SyncError::transient(format!(
         "{object}: the lease was taken over by another run (this run outlived it); nothing was lost, the other run carries on"
@@ -101,6 +133,8 @@ impl StateStore {
         Ok(StoredProgress {
             watermark: item.and_then(|i| get_s(i, "watermark")),
             checkpoint: item.and_then(|i| get_s(i, "checkpoint")),
+            reconcile_checkpoint: item.and_then(|i| get_s(i, Side::Reconcile.attribute())),
+            columns_checkpoint: item.and_then(|i| get_s(i, Side::ColumnBackfill.attribute())),
             last_complete_started_at: item.and_then(|i| get_time(i, "last_complete_started_at")),
             lease: item
                 .and_then(|i| Some((get_s(i, "lease_owner")?, get_time(i, "lease_expires_at")?))),
@@ -121,24 +155,85 @@ impl StateStore {
         checkpoint: &str,
         ttl: Duration,
     ) -> Result<()> {
+        self.save_slot(
+            tenant,
+            direction,
+            object,
+            owner,
+            ("checkpoint", checkpoint),
+            ttl,
+        )
+        .await
+    }
+
+    /// [`StateStore::save_checkpoint`] for a side job's checkpoint (a reconciliation's, a
+    /// column backfill's), kept beside the pull's: neither resumes the other's.
+    ///
+    /// # Errors
+    /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
+    pub async fn save_side_checkpoint(
+        &self,
+        tenant: &TenantId,
+        (side, object): (Side, &str),
+        owner: &str,
+        checkpoint: &str,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.save_slot(
+            tenant,
+            Direction::Pull,
+            object,
+            owner,
+            (side.attribute(), checkpoint),
+            ttl,
+        )
+        .await
+    }
+
+    /// Drops a finished side job's checkpoint, only if `owner` still holds the lease.
+    ///
+    /// # Errors
+    /// `transient` when the lease was lost; a classified DynamoDB error otherwise.
+    pub async fn complete_side(
+        &self,
+        tenant: &TenantId,
+        (side, object): (Side, &str),
+        owner: &str,
+    ) -> Result<()> {
+        let res = self
+            .update_status(tenant, Direction::Pull, object)
+            .update_expression(format!("REMOVE {}", side.attribute()))
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await
+            .map_err(|e| e.into_service_error());
+        lease_guarded(res, object, "end a reconciliation or column backfill")
+    }
+
+    /// Sets `(attribute, value)` on the status row, conditional on the lease, extending it.
+    async fn save_slot(
+        &self,
+        tenant: &TenantId,
+        direction: Direction,
+        object: &str,
+        owner: &str,
+        (slot, checkpoint): (&str, &str),
+        ttl: Duration,
+    ) -> Result<()> {
         let expires =
             Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
         let res = self
             .update_status(tenant, direction, object)
-            .update_expression("SET checkpoint = :c, lease_expires_at = :exp")
+            .update_expression(format!("SET {slot} = :c, lease_expires_at = :exp"))
             .condition_expression("lease_owner = :me")
             .expression_attribute_values(":c", s(checkpoint))
             .expression_attribute_values(":exp", s(expires.to_rfc3339()))
             .expression_attribute_values(":me", s(owner))
             .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                Err(lease_lost(object))
-            }
-            Err(e) => Err(dynamo_error("save checkpoint", e.into_service_error())),
-        }
+            .await
+            .map_err(|e| e.into_service_error());
+        lease_guarded(res, object, "save checkpoint")
     }
 
     /// Ends a run's progress: stores the new watermark (if any) and drops the checkpoint, only
@@ -164,13 +259,8 @@ impl StateStore {
                 .expression_attribute_values(":w", s(w)),
             None => update.update_expression("REMOVE checkpoint"),
         };
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                Err(lease_lost(object))
-            }
-            Err(e) => Err(dynamo_error("store watermark", e.into_service_error())),
-        }
+        let res = update.send().await.map_err(|e| e.into_service_error());
+        lease_guarded(res, object, "store watermark")
     }
 
     /// The status rows of a tenant.
@@ -186,14 +276,17 @@ impl StateStore {
                     "push" => Direction::Push,
                     _ => Direction::Pull,
                 };
-                let last_run = get_s(i, "last_run")
-                    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-                    .and_then(|v| record_from_json(&v));
+                let record = |k: &str| {
+                    get_s(i, k)
+                        .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+                        .and_then(|v| record_from_json(&v))
+                };
                 Some(ObjectStatus {
                     tenant: tenant.to_string(),
                     direction,
                     object: get_s(i, "object")?,
-                    last_run,
+                    last_run: record("last_run"),
+                    last_reconcile: record("last_reconcile"),
                     last_complete_started_at: get_time(i, "last_complete_started_at"),
                     watermark: get_s(i, "watermark"),
                 })

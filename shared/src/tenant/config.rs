@@ -56,6 +56,31 @@ pub struct PullTable {
     /// Key ranges a backfill (or full refresh) is split into, each read by a worker of its
     /// own (`parallel_backfill`); 1 = not split.
     pub parallel_backfill: usize,
+    /// What a reconciliation does with rows gone from the source; `None` = no reconciliation.
+    pub deletes: Option<Deletes>,
+    /// The source's own soft-delete flag: rows where it is TRUE are removed (or, with
+    /// `deletes = "soft"`, marked) by the pull itself.
+    pub deleted_column: Option<Ident>,
+}
+
+/// `deletes` of a `[[pull]]` entry: how rows deleted in the source leave the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deletes {
+    /// Delete the platform rows whose key is gone from the source.
+    Reconcile,
+    /// Keep them, with `_snowsync_deleted_at` set.
+    Soft,
+}
+
+impl Deletes {
+    /// As the config and `snowsync check` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deletes::Reconcile => "reconcile",
+            Deletes::Soft => "soft",
+        }
+    }
 }
 
 /// What a push exports.
@@ -94,6 +119,8 @@ pub struct Schedule {
     pub pull: Option<String>,
     /// The push schedule expression.
     pub push: Option<String>,
+    /// The reconciliation schedule expression (tables with `deletes`).
+    pub reconcile: Option<String>,
     /// The IANA time zone the expressions are read in.
     pub timezone: String,
 }
@@ -195,6 +222,7 @@ mod raw {
     pub struct Schedule {
         pub pull: Option<String>,
         pub push: Option<String>,
+        pub reconcile: Option<String>,
         pub timezone: Option<String>,
     }
 
@@ -208,6 +236,8 @@ mod raw {
         pub columns: Option<Vec<String>>,
         pub lookback: Option<String>,
         pub parallel_backfill: Option<u64>,
+        pub deletes: Option<super::Deletes>,
+        pub deleted_column: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -358,11 +388,15 @@ impl TenantConfig {
                 if let Some(e) = &s.push {
                     check_schedule_expression("schedule.push", e)?;
                 }
+                if let Some(e) = &s.reconcile {
+                    check_schedule_expression("schedule.reconcile", e)?;
+                }
                 let timezone = s.timezone.unwrap_or_else(|| "UTC".into());
                 check_timezone(&timezone)?;
                 Schedule {
                     pull: s.pull,
                     push: s.push,
+                    reconcile: s.reconcile,
                     timezone,
                 }
             }
@@ -558,6 +592,23 @@ impl TenantConfig {
             }
             Some(n) => n as usize,
         };
+        if p.deletes.is_some() && cursor.is_none() {
+            return Err(SyncError::config(format!(
+                "{key}.deletes: a table without a cursor is replaced on every run, so deleted rows leave with it: remove deletes, or add a cursor"
+            )));
+        }
+        let deleted_column = p
+            .deleted_column
+            .as_deref()
+            .map(|c| ident(&format!("{key}.deleted_column"), c))
+            .transpose()?;
+        if let (Some(cols), Some(d)) = (&columns, &deleted_column) {
+            if !cols.contains(d) {
+                return Err(SyncError::config(format!(
+                    "{key}.columns: {d} is the deleted_column, so it must be listed in columns too"
+                )));
+            }
+        }
         Ok(PullTable {
             table,
             cursor,
@@ -565,6 +616,8 @@ impl TenantConfig {
             columns,
             lookback,
             parallel_backfill,
+            deletes: p.deletes,
+            deleted_column,
         })
     }
 
@@ -635,6 +688,43 @@ mod tests {
         let over = TenantId::parse(&"e".repeat(57)).expect("valid id");
         assert_eq!(over.pg_schema().len(), 63);
         assert_ne!(over.pg_schema(), edge.pg_schema());
+    }
+
+    #[test]
+    fn deletes_parse_and_refuse_naming_the_key() {
+        let base = "tenant = \"acme\"\n[snowflake]\naccount = \"a-b\"\nuser = \"U\"\nwarehouse = \"W\"\ndatabase = \"D\"\nschema = \"S\"\n";
+        let keyed = "[[pull]]\ntable = \"T\"\ncursor = \"C\"\nprimary_key = [\"ID\"]\n";
+        let cfg = TenantConfig::parse(&format!(
+            "{base}[schedule]\nreconcile = \"rate(7 days)\"\n{keyed}deletes = \"soft\"\ndeleted_column = \"IS_DELETED\"\n"
+        ))
+        .expect("deletes");
+        assert_eq!(cfg.pull[0].deletes, Some(Deletes::Soft));
+        assert_eq!(cfg.schedule.reconcile.as_deref(), Some("rate(7 days)"));
+        assert_eq!(
+            cfg.pull[0].deleted_column.as_ref().map(Ident::name),
+            Some("IS_DELETED")
+        );
+        for (bad, says) in [
+            (
+                format!("{keyed}deletes = \"hard\""),
+                "unknown variant `hard`",
+            ),
+            (
+                "[[pull]]\ntable = \"T\"\ndeletes = \"reconcile\"".to_owned(),
+                "pull[0].deletes: a table without a cursor",
+            ),
+            (
+                format!("{keyed}columns = [\"ID\", \"C\"]\ndeleted_column = \"X\""),
+                "pull[0].columns: X is the deleted_column",
+            ),
+            (
+                format!("[schedule]\nreconcile = \"weekly\"\n{keyed}"),
+                "schedule.reconcile",
+            ),
+        ] {
+            let e = TenantConfig::parse(&format!("{base}{bad}\n")).expect_err(&bad);
+            assert!(e.message().contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn default_role(function_arn: &str) -> Option<String> {
         .then(|| format!("arn:{}:iam::{}:role/snowsync-scheduler", parts[1], parts[4]))
 }
 
-/// Creates or updates the tenant's pull and push schedules, and deletes one whose expression
+/// Creates or updates the tenant's pull, push and reconcile schedules, and deletes one whose expression
 /// was removed from the config. Idempotent.
 ///
 /// # Errors
@@ -95,6 +95,12 @@ pub async fn sync_tenant(
             &settings.push_function,
             !cfg.push.is_empty(),
         ),
+        (
+            "reconcile",
+            cfg.schedule.reconcile.as_deref(),
+            &settings.pull_function,
+            cfg.pull.iter().any(|t| t.deletes.is_some()),
+        ),
     ];
     for (kind, expression, function, has_work) in plan {
         let name = schedule_name(&cfg.tenant, kind);
@@ -102,9 +108,11 @@ pub async fn sync_tenant(
             delete(scheduler, settings, &name).await?;
             continue;
         };
+        // A reconciliation is one unit of work: its schedule invokes the function itself.
         let machine = match kind {
             "pull" => settings.pull_state_machine.as_ref(),
-            _ => settings.push_state_machine.as_ref(),
+            "push" => settings.push_state_machine.as_ref(),
+            _ => None,
         };
         let arn = match machine {
             Some(machine) => machine.clone(),
@@ -117,10 +125,11 @@ pub async fn sync_tenant(
             .ok_or_else(|| {
                 SyncError::config("set SNOWSYNC_SCHEDULER_ROLE_ARN to the scheduler's role")
             })?;
-        let input = match kind {
-            "pull" => serde_json::json!({ "tenant": cfg.tenant.as_str(), "mode": "incremental" }),
-            _ => serde_json::json!({ "tenant": cfg.tenant.as_str(), "mode": "incremental" }),
+        let mode = match kind {
+            "reconcile" => "reconcile",
+            _ => "incremental",
         };
+        let input = serde_json::json!({ "tenant": cfg.tenant.as_str(), "mode": mode });
         let mut target = Target::builder()
             .arn(&arn)
             .role_arn(role)
@@ -213,7 +222,7 @@ async fn delete(
     }
 }
 
-/// Deletes both of a tenant's schedules (absent is fine).
+/// Deletes every schedule of a tenant (absent is fine).
 ///
 /// # Errors
 /// A classified Scheduler error.
@@ -222,7 +231,7 @@ pub async fn delete_tenant(
     settings: &ScheduleSettings,
     tenant: &TenantId,
 ) -> Result<()> {
-    for kind in ["pull", "push"] {
+    for kind in ["pull", "push", "reconcile"] {
         delete(scheduler, settings, &schedule_name(tenant, kind)).await?;
     }
     Ok(())

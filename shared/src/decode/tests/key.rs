@@ -162,3 +162,37 @@ fn key_value_encoding() {
         Err("stored key value \"int:x\" is invalid: not an integer".to_owned())
     );
 }
+
+#[test]
+fn pg_literals_are_what_the_pull_stored() {
+    for (v, want) in [
+        (KeyValue::Int(-5), "-5"),
+        (
+            KeyValue::Decimal {
+                unscaled: -50,
+                scale: 2,
+            },
+            "'-0.50'::numeric",
+        ),
+        (KeyValue::Text("it's".into()), "'it''s' COLLATE \"C\""),
+        (KeyValue::Date(0), "'1970-01-01'::date"),
+        (
+            KeyValue::TimestampNtz(1_500_000_999),
+            "'1970-01-01 00:00:01.500000000'::timestamp",
+        ),
+        (
+            KeyValue::TimestampTz {
+                nanos: -1,
+                offset_minutes: 60,
+            },
+            "'1969-12-31 23:59:59.999999000+00'::timestamptz",
+        ),
+        (KeyValue::Binary(vec![10, 255]), "'\\x0aff'::bytea"),
+    ] {
+        assert_eq!(v.pg_literal().expect("literal"), want, "{v:?}");
+    }
+    let e = KeyValue::Text("a\0secret".into())
+        .pg_literal()
+        .expect_err("NUL");
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
