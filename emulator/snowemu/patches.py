@@ -61,3 +61,26 @@ def patch_timestamp_struct() -> None:
             module, "timestamp_to_sf_struct", None
         ) is original:
             setattr(module, "timestamp_to_sf_struct", timestamp_to_sf_struct)
+
+
+def patch_copy_files() -> None:
+    """Let `COPY INTO ... FROM @stage FILES = ('name')` read an internal stage.
+
+    fakesnow.copy_into._source_urls parses the stage as a URL and refuses a local directory
+    ("invalid URL prefix"), so FILES worked only for external stages. Snowflake takes FILES for
+    any stage; the names join the stage's directory.
+    """
+    import os
+
+    import fakesnow.copy_into as ci
+    import fakesnow.transforms.stage as fs_stage
+
+    original = getattr(ci._source_urls, "__wrapped_original__", ci._source_urls)
+
+    def _source_urls(source: str, files: list[str]) -> list[str]:
+        if fs_stage.is_internal(source):
+            return [os.path.join(source, f) for f in files]
+        return original(source, files)
+
+    _source_urls.__wrapped_original__ = original  # type: ignore[attr-defined]
+    ci._source_urls = _source_urls
