@@ -84,3 +84,27 @@ def patch_copy_files() -> None:
 
     _source_urls.__wrapped_original__ = original  # type: ignore[attr-defined]
     ci._source_urls = _source_urls
+
+
+def patch_csv_reads() -> None:
+    """Read CSV fields the way Snowflake does: as text, cast by the target column's type.
+
+    fakesnow's read_csv lets DuckDB sniff each column's type, so a text column of digits
+    ("007") loads as the number 7, and DuckDB turns a quoted empty string into NULL when ''
+    is a null string. Snowflake never sniffs, and `""` is an empty string: all_varchar and
+    allow_quoted_nulls = false say the same to DuckDB.
+    """
+    import fakesnow.copy_into as ci
+    from sqlglot import exp
+
+    original = getattr(ci.ReadCSV.read_expression, "__wrapped_original__", ci.ReadCSV.read_expression)
+
+    def read_expression(self: ci.ReadCSV, url: str) -> exp.Expr:
+        call = original(self, url)
+        call.append("expressions", self.make_eq("all_varchar", True))
+        if self.quote:
+            call.append("expressions", self.make_eq("allow_quoted_nulls", False))
+        return call
+
+    read_expression.__wrapped_original__ = original  # type: ignore[attr-defined]
+    ci.ReadCSV.read_expression = read_expression

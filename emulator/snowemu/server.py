@@ -31,7 +31,7 @@ from . import chunked, in_progress
 from .asgi import CaptureHandler, Receive, Scope, Send, read_body, send_json, send_text
 from .control import Control
 from .login import Logins
-from .patches import patch_copy_files, patch_timestamp_struct
+from .patches import patch_copy_files, patch_csv_reads, patch_timestamp_struct
 from .queries import Queries
 from .realism import Realism
 from .stages import Stages, headers_of
@@ -55,7 +55,7 @@ class SnowflakeShape:
         self.stages = Stages()
         self.queries = Queries(app, self.logins, self.realism, self.registry, self.chunks, self.stages, record_sql)
         self.statements = StatementRoutes(self.logins, self.registry, self.chunks)
-        self.control = Control(self.realism, self.registry, self.chunks, record_sql)
+        self.control = Control(self.realism, self.registry, self.chunks, self.stages, record_sql)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,6 +107,7 @@ def build_app(db_path: str | None = None, realism: Realism | None = None, record
         fakesnow_server.shared_fs = importlib.import_module("fakesnow.instance").FakeSnow(db_path=db_path)
     patch_timestamp_struct()
     patch_copy_files()
+    patch_csv_reads()
     # fakesnow.server binds its logger's handler *list* to uvicorn's (`logger.handlers = ...`), which
     # uvicorn's logging config later clears; give it its own (empty) list so its records just
     # propagate to the root logger, where the capture handler sits.

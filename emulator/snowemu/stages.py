@@ -93,6 +93,14 @@ class Stages:
         self.keys: dict[str, tuple[bytes, int]] = {}  # stage directory -> (master key, smkId)
         self.uploads: dict[str, Upload] = {}  # upload id -> Upload
         self.waiting: dict[str, tuple[int, bytes]] = {}  # relpath -> (session id, master key)
+        self.signatures: list[str] = []  # every presigned URL's signature handed out
+        self.counts = {"uploads": 0, "refused_uploads": 0, "decrypted": 0, "undecryptable": 0}
+
+    def stats(self) -> dict:
+        """Counts, and every secret handed out (stage keys, URL signatures), so that tests can
+        scan their outputs for them."""
+        keys = [base64.b64encode(k).decode() for k, _ in self.keys.values()]
+        return {**self.counts, "secrets": keys + self.signatures}
 
     def put_answer(self, data: dict, base_url: str, session_id: int, query_id: str) -> None:
         """Turn fakesnow's PUT answer into Snowflake's: encryption material and our URL."""
@@ -106,7 +114,9 @@ class Stages:
         upload_id = secrets.token_hex(12)
         self.uploads[upload_id] = Upload(relpath, key, session_id)
         name = os.path.basename(relpath)
-        info["presignedUrl"] = f"{base_url}/_stage/{upload_id}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={secrets.token_hex(32)}"
+        signature = secrets.token_hex(32)
+        self.signatures.append(signature)
+        info["presignedUrl"] = f"{base_url}/_stage/{upload_id}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={signature}"
         info["isClientSideEncrypted"] = True
         info.setdefault("region", "us-central1")
         info.setdefault("endPoint", None)
@@ -120,7 +130,9 @@ class Stages:
         """A PUT to a presigned URL: the HTTP status GCS would answer."""
         up = self.uploads.get(upload_id)
         if up is None:
+            self.counts["refused_uploads"] += 1
             return 403  # SignatureDoesNotMatch: not a URL this emulator signed
+        self.counts["uploads"] += 1
         target = os.path.join(VAULT, up.relpath)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
@@ -157,6 +169,7 @@ class Stages:
                 plain = decrypt(body, meta, key)
             except (OSError, DecryptError) as e:
                 logger.warning("stage file %s does not decrypt: %s", os.path.basename(relpath), e)
+                self.counts["undecryptable"] += 1
                 failed = failed or error_body(*DECRYPT_FAILED)
                 continue
             finally:
@@ -168,6 +181,7 @@ class Stages:
             with open(target + ".part", "wb") as f:
                 f.write(plain)
             os.replace(target + ".part", target)
+            self.counts["decrypted"] += 1
         return failed
 
 
