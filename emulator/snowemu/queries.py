@@ -203,7 +203,7 @@ class Queries:
             qid = stmt.qid if stmt is not None else str(uuid.uuid4())
             shaped["data"]["queryId"] = qid
             base = f"{scope.get('scheme', 'http')}://{headers_of(scope).get('host', '127.0.0.1')}"
-            self.stages.put_answer(shaped["data"], base, state.session_id, qid)
+            self.stages.put_answer(shaped["data"], base, state.session_id, qid, state.user)
         results.finish_result(shaped, state, stmt.qid if stmt is not None else None, self.chunks)
         return shaped
 

@@ -21,6 +21,7 @@ Snowflake does. fakesnow keeps COPY's load history per table and file (FORCE loa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -42,6 +43,10 @@ logger = logging.getLogger("snowsync.emulator")
 DECRYPT_FAILED = ("100315", "Failed to decrypt. Check file key and master key.", "22000")
 # Where the client-side encrypted uploads wait for a COPY INTO, outside fakesnow's stage tree.
 VAULT = tempfile.mkdtemp(prefix="snowemu_stage_uploads_")
+# The designated user whose stages live on S3 (moto, at $SNOWEMU_STAGE_S3), as an AWS account's
+# do: PUT answers the bucket, path and temporary credentials, and COPY reads the object back.
+S3_STAGE_USER = "SNOWSYNC_S3_STAGE"
+S3_BUCKET = "snowemu-stages"
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Upload:
     relpath: str  # the file's path under fakesnow's LOCAL_BUCKET_PATH
     master_key: bytes
     session_id: int
+    s3_key: str | None = None  # where the client puts it on S3 (S3 stages)
 
 
 class DecryptError(Exception):
@@ -92,7 +98,7 @@ class Stages:
     def __init__(self) -> None:
         self.keys: dict[str, tuple[bytes, int]] = {}  # stage directory -> (master key, smkId)
         self.uploads: dict[str, Upload] = {}  # upload id -> Upload
-        self.waiting: dict[str, tuple[int, bytes]] = {}  # relpath -> (session id, master key)
+        self.waiting: dict[str, Upload] = {}  # relpath -> the upload COPY has yet to decrypt
         self.signatures: list[str] = []  # every presigned URL's signature handed out
         self.counts = {"uploads": 0, "refused_uploads": 0, "decrypted": 0, "undecryptable": 0}
 
@@ -102,7 +108,7 @@ class Stages:
         keys = [base64.b64encode(k).decode() for k, _ in self.keys.values()]
         return {**self.counts, "secrets": keys + self.signatures}
 
-    def put_answer(self, data: dict, base_url: str, session_id: int, query_id: str) -> None:
+    def put_answer(self, data: dict, base_url: str, session_id: int, query_id: str, user: str = "") -> None:
         """Turn fakesnow's PUT answer into Snowflake's: encryption material and our URL."""
         info = data.get("stageInfo") or {}
         url = str(info.get("presignedUrl") or "")
@@ -111,15 +117,31 @@ class Stages:
         relpath = unquote(url.split("/fs_bucket/", 1)[1])
         stage_dir = os.path.dirname(relpath)
         key, smk_id = self.keys.setdefault(stage_dir, (os.urandom(16), 1000 + len(self.keys)))
-        upload_id = secrets.token_hex(12)
-        self.uploads[upload_id] = Upload(relpath, key, session_id)
         name = os.path.basename(relpath)
-        signature = secrets.token_hex(32)
-        self.signatures.append(signature)
-        info["presignedUrl"] = f"{base_url}/_stage/{upload_id}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={signature}"
-        info["isClientSideEncrypted"] = True
-        info.setdefault("region", "us-central1")
-        info.setdefault("endPoint", None)
+        s3 = os.environ.get("SNOWEMU_STAGE_S3")
+        if user.upper() == S3_STAGE_USER and s3:
+            prefix = f"{stage_dir}/"
+            ensure_bucket()
+            import fakesnow.transforms.stage as fs_stage
+
+            with contextlib.suppress(FileNotFoundError):  # the new upload replaces the stage's file
+                os.remove(os.path.join(fs_stage.LOCAL_BUCKET_PATH, relpath))
+            self.waiting[relpath] = Upload(relpath, key, session_id, s3_key=prefix + name)
+            creds = {"AWS_KEY_ID": "ASIA" + secrets.token_hex(8).upper(), "AWS_SECRET_KEY": secrets.token_urlsafe(30), "AWS_TOKEN": secrets.token_urlsafe(60)}
+            self.signatures += [creds["AWS_SECRET_KEY"], creds["AWS_TOKEN"]]
+            data["stageInfo"] = {
+                "locationType": "S3", "location": f"{S3_BUCKET}/{prefix}", "path": prefix, "region": "us-east-1",
+                "endPoint": s3, "isClientSideEncrypted": True, "creds": creds, "presignedUrl": None,
+            }  # fmt: skip
+        else:
+            upload_id = secrets.token_hex(12)
+            self.uploads[upload_id] = Upload(relpath, key, session_id)
+            signature = secrets.token_hex(32)
+            self.signatures.append(signature)
+            info["presignedUrl"] = f"{base_url}/_stage/{upload_id}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={signature}"
+            info["isClientSideEncrypted"] = True
+            info.setdefault("region", "us-central1")
+            info.setdefault("endPoint", None)
         data["encryptionMaterial"] = {
             "queryStageMasterKey": base64.b64encode(key).decode(),
             "queryId": query_id,
@@ -140,7 +162,7 @@ class Stages:
         meta = {k: v for k, v in headers.items() if k.startswith(("x-goog-meta-", "x-amz-meta-", "x-ms-meta-"))}
         with open(target + ".meta", "w") as f:
             json.dump(meta, f)
-        self.waiting[up.relpath] = (up.session_id, up.master_key)
+        self.waiting[up.relpath] = up
         # an upload replaces the stage's file of that name (PUT OVERWRITE semantics)
         import fakesnow.transforms.stage as fs_stage
 
@@ -156,26 +178,20 @@ class Stages:
         import fakesnow.transforms.stage as fs_stage
 
         failed = None
-        for relpath, (owner, key) in list(self.waiting.items()):
-            if owner != session_id:
+        for relpath, up in list(self.waiting.items()):
+            if up.session_id != session_id:
                 continue
             del self.waiting[relpath]
-            src = os.path.join(VAULT, relpath)
             try:
-                with open(src, "rb") as f:
-                    body = f.read()
-                with open(src + ".meta") as f:
-                    meta = json.load(f)
-                plain = decrypt(body, meta, key)
+                got = self.fetch(up)
+                if got is None:
+                    continue  # never uploaded: not in the stage
+                plain = decrypt(*got, up.master_key)
             except (OSError, DecryptError) as e:
                 logger.warning("stage file %s does not decrypt: %s", os.path.basename(relpath), e)
                 self.counts["undecryptable"] += 1
                 failed = failed or error_body(*DECRYPT_FAILED)
                 continue
-            finally:
-                for p in (src, src + ".meta"):
-                    if os.path.exists(p):
-                        os.remove(p)
             target = os.path.join(fs_stage.LOCAL_BUCKET_PATH, relpath)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target + ".part", "wb") as f:
@@ -183,6 +199,45 @@ class Stages:
             os.replace(target + ".part", target)
             self.counts["decrypted"] += 1
         return failed
+
+    def fetch(self, up: Upload) -> tuple[bytes, dict[str, str]] | None:
+        """An upload's body and metadata (its `x-*-meta-*` headers), taken out of where the
+        client put it; None when it never arrived."""
+        if up.s3_key is not None:
+            s3 = s3_client()
+            try:
+                obj = s3.get_object(Bucket=S3_BUCKET, Key=up.s3_key)
+            except s3.exceptions.NoSuchKey:
+                return None
+            return obj["Body"].read(), {f"x-amz-meta-{k}": v for k, v in obj["Metadata"].items()}
+        src = os.path.join(VAULT, up.relpath)
+        try:
+            with open(src, "rb") as f:
+                body = f.read()
+            with open(src + ".meta") as f:
+                meta = json.load(f)
+        finally:
+            for p in (src, src + ".meta"):
+                if os.path.exists(p):
+                    os.remove(p)
+        return body, meta
+
+
+def s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ["SNOWEMU_STAGE_S3"], region_name="us-east-1", aws_access_key_id="snowemu", aws_secret_access_key="snowemu")
+
+
+_bucket_made: list[bool] = []
+
+
+def ensure_bucket() -> None:
+    """The S3 stages' bucket, made once (moto keeps buckets in memory)."""
+    if not _bucket_made:
+        with contextlib.suppress(Exception):  # already there
+            s3_client().create_bucket(Bucket=S3_BUCKET)
+        _bucket_made.append(True)
 
 
 def headers_of(scope: dict[str, Any]) -> dict[str, str]:

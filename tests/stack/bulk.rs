@@ -184,3 +184,80 @@ async fn a_field_the_platform_added_becomes_a_column_of_an_existing_destination(
         .expect("q");
     assert_eq!(b.first().and_then(|b| int_at(b, 0, 0)), Some(40));
 }
+
+#[tokio::test]
+async fn a_stage_on_s3_gets_each_file_encrypted_with_the_stage_credentials() {
+    let stack = spawn_stack().await;
+    // This user's stages answer PUT with an S3 location in the stack's moto and temporary
+    // credentials, as an AWS account's do; COPY reads the objects back from moto.
+    let (tenant, _db, sf) = setup(&stack, "SNOWSYNC_S3_STAGE").await;
+    seed_actions(&stack, &tenant, 1, 1500).await;
+    seed_awkward_actions(&stack, &tenant, 1501).await;
+    let r = push_with(&stack, &tenant, Mode::Incremental, 500, 1).await;
+    assert_eq!((r[0].rows_written, r[0].pages), (1503, 4), "{r:?}");
+    assert_exported_exactly(&stack, &sf, &tenant, "actions", "push through S3").await;
+    assert_eq!(
+        files_loaded(&sf).await[0][1].as_deref(),
+        Some("4"),
+        "every batch a file"
+    );
+
+    // The objects in moto: ciphertext, with the envelope the drivers write as user metadata.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    // The batches' files are named by their ranges: (ingested_at, id) of the first and last row.
+    let positions = stack
+        .pg_text(&format!(
+            "SELECT to_char(ingested_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS'), id::text FROM platform.actions a WHERE tenant = '{tenant}' ORDER BY a.ingested_at, a.id"
+        ))
+        .await;
+    let at = |i: usize| {
+        let p = &positions[i.min(positions.len() - 1)];
+        format!(
+            "{}_{}",
+            p[0].as_deref().unwrap_or(""),
+            p[1].as_deref().unwrap_or("")
+        )
+    };
+    let names: Vec<String> = (0..4)
+        .map(|k| format!("/actions_{}_{}.csv.gz", at(k * 500), at(k * 500 + 499)))
+        .collect();
+    let listed = s3
+        .list_objects_v2()
+        .bucket("snowemu-stages")
+        .send()
+        .await
+        .expect("list the stage bucket");
+    let ours: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| names.iter().any(|n| k.ends_with(n.as_str())))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ours.len(), 4, "the batches' files {names:?} among {ours:?}");
+    for key in &ours {
+        let obj = s3
+            .get_object()
+            .bucket("snowemu-stages")
+            .key(key)
+            .send()
+            .await
+            .expect("object");
+        let meta = obj.metadata().cloned().unwrap_or_default();
+        for field in ["x-amz-key", "x-amz-iv", "x-amz-matdesc", "sfc-digest"] {
+            assert!(meta.contains_key(field), "{key}: no {field} in {meta:?}");
+        }
+        let body = obj.body.collect().await.expect("body").into_bytes();
+        assert_eq!(body.len() % 16, 0, "{key}: AES-CBC blocks");
+        assert!(!body.starts_with(&[0x1f, 0x8b]), "{key}: not plain gzip");
+    }
+    record_stage_secrets().await;
+}
