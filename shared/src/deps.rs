@@ -48,7 +48,7 @@ impl Default for Settings {
             page_rows: 20_000,
             page_bytes: 16 << 20,
             push_batch_rows: 50_000,
-            push_bulk_min_rows: 2_000,
+            push_bulk_min_rows: 1_000,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
             default_limits: crate::tenant::limits::Limits::default(),
         }

@@ -152,15 +152,9 @@ pub(crate) async fn seed_stages(stack: &TestStack, tenant: &str, n: i64) {
         .expect("seed stages");
 }
 
+/// A push in batches of `batch` rows on the INSERT path (bulk.rs tests the file path).
 async fn push(stack: &TestStack, tenant: &str, mode: Mode, batch: usize) -> Vec<ObjectReport> {
-    push_with(
-        stack,
-        tenant,
-        mode,
-        batch,
-        stack.deps.settings.push_bulk_min_rows,
-    )
-    .await
+    push_with(stack, tenant, mode, batch, usize::MAX).await
 }
 
 /// A push in batches of `batch` rows, each of at least `bulk_min` rows sent as a staged file.
