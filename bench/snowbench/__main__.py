@@ -20,6 +20,10 @@ Phases (each prints one line and lands in .stack/bench/results.json):
   pull_keyless      KEYLESS_ROWS (no key, no cursor) of each --keyless-rows size, with results in
                     chunks: `snowsync pull bench --table KEYLESS_ROWS --backfill`, exact by aggregates
   push_backfill     M rows in platform.actions; `snowsync push bench --source actions --backfill`
+  push_bulk         (--only push-bulk) the same backfill on the bulk path (staged files, COPY INTO)
+                    and on the INSERT path, the serial limit (PostgreSQL's COPY TO STDOUT, then the
+                    emulator's own PUT + COPY INTO + MERGE of the same rows in the same files) and
+                    increments of --crossover-sizes on both paths
   coldstart         target/release/snowsync-pull under a fake Lambda runtime API: spawn -> first
                     /next (init), spawn -> response posted (a real 1,000-row pull handled)
   fanout_tables     (only with --only fanout) a tenant of 20 small tables: `snowsync pull` with
@@ -73,6 +77,7 @@ from .pull import (
     seed,
 )
 from .push import push_backfill
+from .push_bulk import push_bulk
 from .report import print_table
 
 
@@ -84,7 +89,10 @@ def main() -> int:
                     help="comma-separated phases: pull, limits (implies the pull backfill), realistic (the backfill again, "
                          "against a Snowflake-like emulator), keyless (full refreshes of a keyless table, results in chunks), "
                           "push, coldstart, changes (a column added, rows deleted: after pull); and, not by default, memory (200 columns, "
-                          "16 MB cells) and fanout (key ranges in worker processes, 20 small tables; about 18 minutes at 10M rows)")
+                          "16 MB cells), fanout (key ranges in worker processes, 20 small tables; about 18 minutes at 10M rows) and "
+                          "push-bulk (the push backfill of --push-rows on both paths, the serial limit, the crossover)")
+    ap.add_argument("--crossover-sizes", default="1000,2000,5000,20000",
+                    help="increments pushed on both paths by the push-bulk phase (comma-separated; empty: none)")
     ap.add_argument("--keyless-rows", default="1000000,5000000", help="sizes of the keyless phase's table (comma-separated)")
     ap.add_argument("--keyless-kills", type=int, default=3, help="seeded SIGKILLs of keyless runs per size (keyless phase)")
     ap.add_argument("--seed", type=int, default=int(time.time()), help="seed of the SIGKILL points (printed; replay with it)")
@@ -100,7 +108,7 @@ def main() -> int:
     args = ap.parse_args()
     push_rows = args.push_rows if args.push_rows is not None else args.rows
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory", "fanout", "changes"}
+    unknown = only - {"pull", "limits", "realistic", "keyless", "push", "coldstart", "memory", "fanout", "changes", "push-bulk"}
     if unknown:
         die(f"--only: unknown phase(s) {', '.join(sorted(unknown))}")
     for var in ("SNOWSYNC_DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"):
@@ -182,6 +190,10 @@ def main() -> int:
             log(f"push backfill of {push_rows:,} actions (the emulator parses INSERT ... VALUES slowly: progress every 30 s) ...")
             p["push_backfill"] = push_backfill(emu, env, push_rows)
             log(f"push backfill: {p['push_backfill']['seconds']} s, {p['push_backfill']['rows_per_s']:,} rows/s")
+        if "push-bulk" in only and push_rows > 0:
+            log(f"push backfill of {push_rows:,} actions on both paths, the serial limit, the crossover ...")
+            sizes = [int(n) for n in args.crossover_sizes.split(",") if n.strip()]
+            p["push_bulk"] = push_bulk(emu, env, push_rows, sizes)
         if "memory" in only:
             log(f"memory: backfills of {args.wide_rows:,} rows of {WIDE_COLUMNS} columns and {args.huge_rows} rows of 16 MB VARIANT cells ...")
             p["pull_memory"] = pull_memory(emu, env, args.wide_rows, args.huge_rows)

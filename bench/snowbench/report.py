@@ -68,6 +68,18 @@ def print_table(res: dict[str, Any]) -> None:
             landed = sum(1 for p in k9.get("kills", []) if p["killed"])
             print(f"  then {landed} of {len(k9.get('kills', []))} runs SIGKILLed mid-run (seed {k9.get('seed')}), the live table whole "
                   f"after each; {k9.get('resumed_runs')} runs read on from a killed run's persisted result; exact at the end")
+    if "push_bulk" in p:
+        b = p["push_bulk"]
+        print(f"\npush backfill of {b['bulk']['rows']:,} actions, both paths:")
+        for path in ("bulk", "insert"):
+            if m := b.get(path):
+                print(f"  {path:<7} {m['seconds']:>8.1f} s {m['rows_per_s']:>9,} rows/s  peak RSS {m['peak_rss_mb']:.0f} MB  queries {m['queries']}  CPU {fmt_cpu(m)}")
+        lim = b["serial_limit"]
+        print(f"  serial limit: PostgreSQL COPY TO STDOUT {lim['pg_copy_seconds']:.1f} s + the emulator's PUT + COPY INTO + MERGE of "
+              f"{lim['files']} files {lim['sf_put_copy_merge_seconds']:.1f} s = {lim['rows_per_s']:,} rows/s; "
+              f"bulk / limit = {b['bulk_vs_serial_limit']:.2f} (target >= 0.7, and >= 50,000 rows/s)")
+        for n, row in b.get("crossover", {}).items():
+            print(f"  increment of {int(n):>6,} rows: INSERTs {row['insert']['seconds']:.2f} s, file {row['bulk']['seconds']:.2f} s")
     if "pull_memory" in p:
         for name, m in p["pull_memory"].items():
             print(f"memory ({name}): {m['rows']:,} rows in {m['pages']} pages, {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:.0f} MB")

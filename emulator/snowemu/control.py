@@ -13,6 +13,7 @@ from . import digest, faults, in_progress
 from .asgi import Receive, Scope, Send, read_body, send_json
 from .chunked import ChunkStore
 from .realism import Realism
+from .stages import Stages
 from .state import SessionState, last_jwt, query_counts, query_tags, recorded_sql, rows_returned, sessions
 
 # sha256 of the emulator's files as loaded: /_emulator/config reports it, so `scripts/stack up`
@@ -23,7 +24,8 @@ CODE_DIGEST = digest.code_digest()
 class Control:
     """The `/_emulator/*` endpoints over the layer's state, registry and chunk store."""
 
-    def __init__(self, realism: Realism, registry: in_progress.Registry, chunks: ChunkStore | None, record_sql: bool = False):
+    def __init__(self, realism: Realism, registry: in_progress.Registry, chunks: ChunkStore | None, stages: Stages, record_sql: bool = False):
+        self.stages = stages
         self.realism = realism
         self.registry = registry
         self.chunks = chunks
@@ -33,6 +35,8 @@ class Control:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         if path == "/_emulator/health":
             await send_json(send, {"ok": True})
+        elif path == "/_emulator/stage_stats" and method == "GET":
+            await send_json(send, self.stages.stats())
         elif path == "/_emulator/last_jwt" and method == "GET":
             user = query.get("user", "").upper()
             if user in last_jwt:

@@ -61,3 +61,50 @@ def patch_timestamp_struct() -> None:
             module, "timestamp_to_sf_struct", None
         ) is original:
             setattr(module, "timestamp_to_sf_struct", timestamp_to_sf_struct)
+
+
+def patch_copy_files() -> None:
+    """Let `COPY INTO ... FROM @stage FILES = ('name')` read an internal stage.
+
+    fakesnow.copy_into._source_urls parses the stage as a URL and refuses a local directory
+    ("invalid URL prefix"), so FILES worked only for external stages. Snowflake takes FILES for
+    any stage; the names join the stage's directory.
+    """
+    import os
+
+    import fakesnow.copy_into as ci
+    import fakesnow.transforms.stage as fs_stage
+
+    original = getattr(ci._source_urls, "__wrapped_original__", ci._source_urls)
+
+    def _source_urls(source: str, files: list[str]) -> list[str]:
+        if fs_stage.is_internal(source):
+            return [os.path.join(source, f) for f in files]
+        return original(source, files)
+
+    _source_urls.__wrapped_original__ = original  # type: ignore[attr-defined]
+    ci._source_urls = _source_urls
+
+
+def patch_csv_reads() -> None:
+    """Read CSV fields the way Snowflake does: as text, cast by the target column's type.
+
+    fakesnow's read_csv lets DuckDB sniff each column's type, so a text column of digits
+    ("007") loads as the number 7, and DuckDB turns a quoted empty string into NULL when ''
+    is a null string. Snowflake never sniffs, and `""` is an empty string: all_varchar and
+    allow_quoted_nulls = false say the same to DuckDB.
+    """
+    import fakesnow.copy_into as ci
+    from sqlglot import exp
+
+    original = getattr(ci.ReadCSV.read_expression, "__wrapped_original__", ci.ReadCSV.read_expression)
+
+    def read_expression(self: ci.ReadCSV, url: str) -> exp.Expr:
+        call = original(self, url)
+        call.append("expressions", self.make_eq("all_varchar", True))
+        if self.quote:
+            call.append("expressions", self.make_eq("allow_quoted_nulls", False))
+        return call
+
+    read_expression.__wrapped_original__ = original  # type: ignore[attr-defined]
+    ci.ReadCSV.read_expression = read_expression

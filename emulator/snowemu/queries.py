@@ -15,10 +15,12 @@ import asyncio
 import json
 import logging
 import re
+import uuid
 from typing import Any, Awaitable
 from urllib.parse import parse_qs
 
 from . import access, faults, in_progress, parameters, results, user_keys
+from .stages import Stages, headers_of
 from .asgi import (
     Captured,
     Receive,
@@ -64,9 +66,10 @@ class Queries:
     """`POST /queries/v1/query-request`: each statement run to its answer, or in progress."""
 
     def __init__(
-        self, app: Any, logins: Logins, realism: Realism, registry: in_progress.Registry, chunks: ChunkStore | None, record_sql: bool = False
+        self, app: Any, logins: Logins, realism: Realism, registry: in_progress.Registry, chunks: ChunkStore | None, stages: Stages, record_sql: bool = False
     ):
         self.app = app
+        self.stages = stages
         self.logins = logins
         self.realism = realism
         self.registry = registry
@@ -174,6 +177,9 @@ class Queries:
             logger.warning("role %s denied: %s", state.role, sql[:200])
             return error_body("003001", message, "42501")
 
+        if keyword == "COPY" and (refused := self.stages.before_copy(state.session_id)) is not None:
+            return refused
+
         run_sql = self.as_snowflake_reads_it(state, sql)
         wait_s, run_sql = system_wait(run_sql)
         wait_s += slow_s
@@ -193,6 +199,11 @@ class Queries:
             if m := re.match(r"^USE\s+ROLE\s+(\"[^\"]*\"|[^\s;]+)", strip_leading_comments(sql), re.IGNORECASE):
                 state.role = display_name(m.group(1))
         shaped = results.shape_query_response(res, resp, state, conn, sql)
+        if keyword == "PUT" and shaped.get("success") and isinstance(shaped.get("data"), dict):
+            qid = stmt.qid if stmt is not None else str(uuid.uuid4())
+            shaped["data"]["queryId"] = qid
+            base = f"{scope.get('scheme', 'http')}://{headers_of(scope).get('host', '127.0.0.1')}"
+            self.stages.put_answer(shaped["data"], base, state.session_id, qid, state.user)
         results.finish_result(shaped, state, stmt.qid if stmt is not None else None, self.chunks)
         return shaped
 

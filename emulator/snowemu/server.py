@@ -28,12 +28,13 @@ import os
 from typing import Any
 
 from . import chunked, in_progress
-from .asgi import CaptureHandler, Receive, Scope, Send, send_json
+from .asgi import CaptureHandler, Receive, Scope, Send, read_body, send_json, send_text
 from .control import Control
 from .login import Logins
-from .patches import patch_timestamp_struct
+from .patches import patch_copy_files, patch_csv_reads, patch_timestamp_struct
 from .queries import Queries
 from .realism import Realism
+from .stages import Stages, headers_of
 from .statements import StatementRoutes
 from .wire import RESULT_PATH, error_body
 
@@ -51,9 +52,10 @@ class SnowflakeShape:
         if self.realism.chunk_rows > 0:
             self.chunks = chunked.ChunkStore(self.realism.chunk_rows, self.realism.chunk_faults, "127.0.0.1")
         self.logins = Logins(app, fakesnow_server, self.realism)
-        self.queries = Queries(app, self.logins, self.realism, self.registry, self.chunks, record_sql)
+        self.stages = Stages()
+        self.queries = Queries(app, self.logins, self.realism, self.registry, self.chunks, self.stages, record_sql)
         self.statements = StatementRoutes(self.logins, self.registry, self.chunks)
-        self.control = Control(self.realism, self.registry, self.chunks, record_sql)
+        self.control = Control(self.realism, self.registry, self.chunks, self.stages, record_sql)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,6 +77,10 @@ class SnowflakeShape:
                 await self.logins.token_request(scope, receive, send)
             elif path == "/session" and method == "POST":
                 await self.logins.close_session(scope, receive, send)
+            elif method == "PUT" and path.startswith("/_stage/"):
+                upload_id = path.split("/")[2]
+                status = self.stages.upload(upload_id, await read_body(receive), headers_of(scope))
+                await send_text(send, status, "" if status == 200 else "SignatureDoesNotMatch")
             elif method == "GET" and (m := RESULT_PATH.match(path)):
                 await self.statements.poll(m.group(1), scope, send)
             elif not (self.realism.background and await self.statements.route(path, method, scope, receive, send)):
@@ -100,6 +106,8 @@ def build_app(db_path: str | None = None, realism: Realism | None = None, record
         os.makedirs(db_path, exist_ok=True)
         fakesnow_server.shared_fs = importlib.import_module("fakesnow.instance").FakeSnow(db_path=db_path)
     patch_timestamp_struct()
+    patch_copy_files()
+    patch_csv_reads()
     # fakesnow.server binds its logger's handler *list* to uvicorn's (`logger.handlers = ...`), which
     # uvicorn's logging config later clears; give it its own (empty) list so its records just
     # propagate to the root logger, where the capture handler sits.

@@ -533,6 +533,71 @@ def run() -> None:
     expect_ok("new login after expiry works", status, resp)
 
 
+def check_stages() -> None:
+    """PUT answers with encryption material; the official connector's encrypted upload loads, an
+    unencrypted or wrongly keyed one fails COPY INTO with Snowflake's error and loads nothing, and
+    COPY's load history skips a file already loaded (FORCE loads it again)."""
+    import tempfile
+
+    import snowflake.connector
+
+    port = int(urllib.parse.urlparse(BASE).port or 80)
+    conn = snowflake.connector.connect(
+        user="smoke_stage", password="hunter2", account="snowsync-test", host="127.0.0.1", port=port, protocol="http",
+        database="SNOWSYNC", schema="PUBLIC", warehouse="SNOWSYNC_WH",
+    )  # fmt: skip
+    cur = conn.cursor()
+    cur.execute("CREATE OR REPLACE TABLE STAGE_SMOKE (ID NUMBER, NAME VARCHAR)")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "rows.csv.gz")
+        with gzip.open(path, "wb") as f:
+            f.write(b"1,one\n2,two\n")
+        put = cur.execute(f"PUT file://{path} @%STAGE_SMOKE AUTO_COMPRESS=FALSE").fetchall()
+        check("stage: the connector's PUT uploads (encrypted)", bool(put) and put[0][6] == "UPLOADED", put)
+    loaded = cur.execute("COPY INTO STAGE_SMOKE FROM @%STAGE_SMOKE FILES = ('rows.csv.gz') FILE_FORMAT = (TYPE = CSV COMPRESSION = GZIP)").fetchall()
+    rows = cur.execute("SELECT ID, NAME FROM STAGE_SMOKE ORDER BY ID").fetchall()
+    check("stage: COPY INTO decrypts and loads the connector's file", rows == [(1, "one"), (2, "two")], (loaded, rows))
+    again = cur.execute("COPY INTO STAGE_SMOKE FROM @%STAGE_SMOKE FILES = ('rows.csv.gz') FILE_FORMAT = (TYPE = CSV COMPRESSION = GZIP)").fetchall()
+    count = cur.execute("SELECT COUNT(*) FROM STAGE_SMOKE").fetchall()
+    check("stage: load history skips a file already loaded", count == [(2,)] and again[0][1] == "LOAD_SKIPPED", (again, count))
+    cur.execute("COPY INTO STAGE_SMOKE FROM @%STAGE_SMOKE FILES = ('rows.csv.gz') FILE_FORMAT = (TYPE = CSV COMPRESSION = GZIP) FORCE = TRUE")
+    count = cur.execute("SELECT COUNT(*) FROM STAGE_SMOKE").fetchall()
+    check("stage: FORCE loads it again", count == [(4,)], count)
+    conn.close()
+
+    # raw protocol: PUT's answer, then an upload without (or with the wrong) encryption
+    status, resp = login("smoke_stage_raw")
+    token = (resp.get("data") or {}).get("token", "")
+    query(token, "CREATE OR REPLACE TABLE STAGE_RAW (ID NUMBER, NAME VARCHAR)")
+    for case in ("unencrypted", "wrong key"):
+        status, resp = query(token, "PUT file:///snowsync/raw.csv.gz @%STAGE_RAW AUTO_COMPRESS=FALSE SOURCE_COMPRESSION=GZIP OVERWRITE=TRUE")
+        d = (resp or {}).get("data") or {}
+        info, material = d.get("stageInfo") or {}, d.get("encryptionMaterial") or {}
+        check(f"stage ({case}): PUT answers a GCS presigned URL and encryption material",
+              info.get("locationType") == "GCS" and str(info.get("presignedUrl", "")).startswith("http")
+              and len(base64.b64decode(material.get("queryStageMasterKey", ""))) == 16 and material.get("smkId") is not None,
+              d)  # fmt: skip
+        body = gzip.compress(b"3,three\n")
+        headers = {"x-goog-meta-sfc-digest": base64.b64encode(hashlib.sha256(body).digest()).decode()}
+        if case == "wrong key":
+            headers["x-goog-meta-encryptiondata"] = json.dumps({"WrappedContentKey": {"EncryptedKey": base64.b64encode(os.urandom(32)).decode()}, "ContentEncryptionIV": base64.b64encode(os.urandom(16)).decode()})
+            body = os.urandom(32)
+        req = urllib.request.Request(info["presignedUrl"], data=body, method="PUT", headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            check(f"stage ({case}): the upload itself is accepted, as by GCS", r.status == 200, r.status)
+        status, resp = query(token, "COPY INTO STAGE_RAW FROM @%STAGE_RAW FILES = ('raw.csv.gz') FILE_FORMAT = (TYPE = CSV COMPRESSION = GZIP)")
+        expect_error(f"stage ({case}): COPY INTO fails to decrypt", status, resp, "100315", message="Failed to decrypt. Check file key and master key.")
+        status, resp = query(token, "SELECT COUNT(*) AS N FROM STAGE_RAW")
+        check(f"stage ({case}): nothing loaded", decode_arrow(expect_ok("count", status, resp)).column(0).to_pylist() == [0], resp)
+    req = urllib.request.Request(BASE + "/_stage/not-signed/raw.csv.gz", data=b"x", method="PUT")
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        refused = None
+    except urllib.error.HTTPError as e:
+        refused = e.code
+    check("stage: an upload to a URL the emulator did not sign is refused", refused == 403, refused)
+
+
 def main() -> int:
     global BASE
     if not BASE:
@@ -543,6 +608,10 @@ def main() -> int:
         run()
     except Exception:  # noqa: BLE001
         check("smoke test ran to completion", False, traceback.format_exc())
+    try:
+        check_stages()
+    except Exception:  # noqa: BLE001
+        check("stage smoke test ran to completion", False, traceback.format_exc())
     stack_base = BASE
     try:
         smoke_realistic.run(sys.modules[__name__])

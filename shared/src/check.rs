@@ -194,12 +194,21 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
         }
         match destination_problems(&session, p).await {
             Ok(None) => out.push(Status::Ok, item, "destination will be created on the first push"),
-            Ok(Some(problems)) if problems.is_empty() => out.push(
+            Ok(Some(shape)) if !shape.incompatible.is_empty() => out.push(Status::Fail, item, format!("destination has incompatible columns: {}; fix or drop it, or choose another table", shape.incompatible.join(", "))),
+            Ok(Some(shape)) if !shape.missing.is_empty() => out.push(
+                Status::Warn,
+                item,
+                format!(
+                    "destination lacks {}: the next push adds them (ALTER TABLE ADD COLUMN, which needs the table's OWNERSHIP for role {})",
+                    shape.missing.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                    cfg.snowflake.role_label()
+                ),
+            ),
+            Ok(Some(_)) => out.push(
                 Status::Ok,
                 item,
                 format!("destination exists with the expected columns; the role needs SELECT, INSERT, UPDATE on it (GRANT SELECT, INSERT, UPDATE ON TABLE {} TO ROLE {})", p.table.sql(), cfg.snowflake.role_label()),
             ),
-            Ok(Some(problems)) => out.push(Status::Fail, item, format!("destination has incompatible columns: {}; fix or drop it, or choose another table", problems.join(", "))),
             Err(e) => out.push(Status::Fail, item, e.to_string()),
         }
     }

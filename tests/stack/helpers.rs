@@ -665,3 +665,13 @@ pub async fn lease_lapsed(
     )
     .await;
 }
+
+/// Records every stage master key and presigned-URL signature the stack's emulator handed out
+/// so far, so that `scripts/test` scans the suite's outputs for them too.
+pub async fn record_stage_secrets() {
+    let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("SNOWSYNC_SNOWFLAKE_URL");
+    let stats = emulator_get(&base, "stage_stats").await;
+    for s in stats["secrets"].as_array().expect("stage secrets") {
+        record_secret(s.as_str().expect("secret"));
+    }
+}

@@ -8,6 +8,7 @@
 
 mod auth;
 mod bad_input;
+mod bulk;
 mod check;
 mod concurrency;
 mod config;

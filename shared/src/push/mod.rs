@@ -28,11 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
 use crate::error::{Result, SyncError};
-use crate::export::Position;
+use crate::export::{columns, Position};
 use crate::lambda::{Budget, Job};
 use crate::postgres::ExportReader;
 use crate::runner::{run_objects, Invocation, Mode, Progress, RunReport};
-use crate::snowflake::destination::Destination;
+use crate::snowflake::destination::{Batch, Destination};
+use crate::snowflake::file::BatchFile;
 use crate::snowflake::Session;
 use crate::state::Direction;
 use crate::tenant::config::{PushTable, TenantConfig};
@@ -212,25 +213,26 @@ impl Export<'_> {
             plan: Some(mode.as_str()),
             ..Progress::default()
         };
-        // Pipelined: while batch k loads into Snowflake and merges, batch k+1 (which starts
-        // after k's last position) is read from PostgreSQL. At most two batches are held.
+        // Pipelined: while batch k is written, loaded into Snowflake and merged, batch k+1
+        // (which starts after k's last position) is read from PostgreSQL. At most two batches
+        // are held.
         let mut slowest = Duration::ZERO;
         let mut started = Instant::now();
         let mut next = Some(reader.read(position.as_ref()).await?);
         while let Some(rows) = next.take() {
-            if rows.is_empty() {
+            let Some(last_row) = rows.last() else {
                 break;
-            }
-            let (statements, last) = destination
-                .statements(&rows)
-                .map_err(|e| e.context(format!("platform.{}", self.p.source.as_str())))?;
+            };
+            // Rows come in position order: the last is the batch's end.
+            let last = Position::of_row(last_row, columns(self.p.source).len());
             let n = rows.len() as u64;
             let more = reader.full(rows.len());
-            drop(rows);
+            let bulk = rows.len() >= self.deps.settings.push_bulk_min_rows;
             let encoded = serde_json::to_string(&last)
                 .map_err(|e| SyncError::transient(format!("encode watermark: {e}")))?;
             let send = async {
-                destination.load_and_merge(&statements).await?;
+                let batch = self.batch(&destination, rows, bulk).await?;
+                destination.load_and_merge(&batch).await?;
                 // Snowflake confirmed: only now does the watermark move.
                 self.deps
                     .state
@@ -260,12 +262,7 @@ impl Export<'_> {
             progress.watermark_after = Some(encoded);
             slowest = slowest.max(started.elapsed());
             started = Instant::now();
-            tracing::debug!(
-                export = self.object,
-                rows = n,
-                statements = statements.len(),
-                "batch merged"
-            );
+            tracing::debug!(export = self.object, rows = n, bulk, "batch merged");
             if stop {
                 progress.continued = true;
                 return Ok(progress);
@@ -275,5 +272,28 @@ impl Export<'_> {
             progress.watermark_after = stored.watermark;
         }
         Ok(progress)
+    }
+
+    /// The batch as it will be loaded: a gzip CSV file (written on a blocking thread, so the
+    /// next batch's read goes on meanwhile) for a bulk batch, `INSERT`s for a small one.
+    async fn batch(
+        &self,
+        destination: &Destination<'_>,
+        rows: Vec<tokio_postgres::Row>,
+        bulk: bool,
+    ) -> Result<Batch> {
+        let context = |e: SyncError| e.context(format!("platform.{}", self.p.source.as_str()));
+        if !bulk {
+            let (statements, _) = destination.statements(&rows).map_err(context)?;
+            return Ok(Batch::Statements(statements));
+        }
+        let source = self.p.source;
+        let file = tokio::task::spawn_blocking(move || {
+            BatchFile::build(source.as_str(), &rows, columns(source))
+        })
+        .await
+        .map_err(|e| SyncError::transient(format!("writing a push batch file failed: {e}")))?
+        .map_err(context)?;
+        Ok(Batch::File(file))
     }
 }

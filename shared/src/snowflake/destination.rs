@@ -1,12 +1,16 @@
 //! The push destination in Snowflake: created when missing (an existing one's columns are
-//! checked, never altered), the session's temporary table each batch is loaded into, and the
-//! `MERGE` by `ID` that makes a repeated batch an update, never a second row.
+//! checked; a column the platform added since is added, never anything else altered), the
+//! session's temporary table each batch is loaded into (by `INSERT`s, or from a file `PUT`
+//! into the table's own stage and `COPY`ed), and the `MERGE` by `ID` that makes a repeated
+//! batch an update, never a second row.
 
 use crate::error::{ErrorKind, Result, SyncError};
 use crate::export::{columns, Column, Kind, Position};
 use crate::quote::{sf_string, Ident};
+use crate::snowflake::file::{BatchFile, COPY_FORMAT};
 use crate::snowflake::load::Load;
-use crate::snowflake::{text_at, Session};
+use crate::snowflake::stage::put_file;
+use crate::snowflake::{int_at, text_at, Session};
 use crate::tenant::config::{PushTable, TableName};
 
 /// Sessions one batch may go through (fresh logins mid-batch) before the run gives up.
@@ -20,6 +24,14 @@ pub(crate) fn schema_grant(t: &TableName) -> String {
         t.database.sql(),
         t.schema.sql()
     )
+}
+
+/// How one batch reaches the temporary table.
+pub(crate) enum Batch {
+    /// `INSERT ... SELECT` statements (small batches: no file round trip).
+    Statements(Vec<String>),
+    /// A gzip CSV file, `PUT` into the temporary table's stage and `COPY`ed.
+    File(BatchFile),
 }
 
 /// One export's destination table, through the run's session.
@@ -96,7 +108,8 @@ impl<'a> Destination<'a> {
         }
     }
 
-    /// Creates the destination when missing; checks an existing one's columns.
+    /// Creates the destination when missing; checks an existing one's columns, and adds the
+    /// columns it lacks (a field the platform added since the table was made).
     ///
     /// # Errors
     /// `config` naming the incompatible columns; `privilege` naming the grant; a classified
@@ -105,11 +118,31 @@ impl<'a> Destination<'a> {
         let t = self.table;
         let schema_grant = schema_grant(t);
         match destination_problems(self.session, self.p).await? {
-            Some(problems) if problems.is_empty() => {}
-            Some(problems) => return Err(SyncError::config(format!(
-                "push destination {t} exists with incompatible columns: {}; snowsync never alters a table: fix or drop it, or set [[push]] table to a new name",
-                problems.join(", ")
+            Some(shape) if !shape.incompatible.is_empty() => return Err(SyncError::config(format!(
+                "push destination {t} exists with incompatible columns: {}; snowsync only adds missing columns: fix or drop it, or set [[push]] table to a new name",
+                shape.incompatible.join(", ")
             ))),
+            Some(shape) => {
+                for (name, kind) in shape.missing {
+                    let ddl = format!(
+                        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
+                        t.sql(),
+                        Ident::from_exact(name).sql(),
+                        kind.sf_type()
+                    );
+                    self.session.execute(&ddl).await.map_err(|e| {
+                        if e.kind() == ErrorKind::Privilege {
+                            SyncError::new(ErrorKind::Privilege, format!(
+                                "role {} may not add column {name} to the push destination {t}: its owner runs {ddl}, or grants OWNERSHIP ON TABLE {} TO ROLE {} ({})",
+                                self.role, t.sql(), self.role, e.message()
+                            ))
+                        } else {
+                            e
+                        }
+                    })?;
+                    tracing::info!(table = %t, column = name, "added a column to the push destination");
+                }
+            }
             None => {
                 let mut defs: Vec<String> = self
                     .cols
@@ -177,7 +210,7 @@ impl<'a> Destination<'a> {
     /// # Errors
     /// `transient` after [`MAX_BATCH_SESSIONS`] sessions; `privilege` naming the grant; a
     /// classified Snowflake error.
-    pub(crate) async fn load_and_merge(&self, statements: &[String]) -> Result<()> {
+    pub(crate) async fn load_and_merge(&self, batch: &Batch) -> Result<()> {
         let schema_grant = schema_grant(self.table);
         let insert_grant = format!("GRANT SELECT, INSERT, UPDATE ON TABLE {}", self.table.sql());
         let mut attempts = 0;
@@ -187,11 +220,16 @@ impl<'a> Destination<'a> {
                 .execute(&format!("DELETE FROM {}", self.stage.sql()))
                 .await
                 .map_err(|e| self.grant_hint(e, &schema_grant))?;
-            for s in statements {
-                self.session
-                    .execute(s)
-                    .await
-                    .map_err(|e| self.grant_hint(e, &schema_grant))?;
+            match batch {
+                Batch::Statements(statements) => {
+                    for s in statements {
+                        self.session
+                            .execute(s)
+                            .await
+                            .map_err(|e| self.grant_hint(e, &schema_grant))?;
+                    }
+                }
+                Batch::File(file) => self.copy_file(file).await?,
             }
             self.session
                 .execute(&self.merge)
@@ -211,6 +249,50 @@ impl<'a> Destination<'a> {
                 "Snowflake session logged in afresh mid-batch; loading the batch again"
             );
         }
+    }
+
+    /// Puts `file` into the temporary table's stage and `COPY`s it into the table. The file
+    /// keeps its batch's name, so a `COPY` Snowflake already ran for it (a retried request)
+    /// finds it in the table's load history and skips it instead of loading it twice; a skip
+    /// here, where the table was just emptied, would leave the batch out, so it fails the run
+    /// before the watermark moves.
+    async fn copy_file(&self, file: &BatchFile) -> Result<()> {
+        let schema_grant = schema_grant(self.table);
+        let stage = format!("@%{}", self.stage.name());
+        put_file(self.session, &stage, &file.name, file.bytes.clone())
+            .await
+            .map_err(|e| self.grant_hint(e, &schema_grant))?;
+        let copy = format!(
+            "COPY INTO {} FROM {stage} FILES = ({}) {COPY_FORMAT} ON_ERROR = ABORT_STATEMENT",
+            self.stage.sql(),
+            sf_string(&file.name)
+        );
+        let result = self
+            .session
+            .query(&copy)
+            .await
+            .map_err(|e| self.grant_hint(e, &schema_grant))?;
+        let mut loaded = 0i64;
+        let mut statuses = Vec::new();
+        for b in &result {
+            if b.num_columns() < 4 {
+                continue; // "Copy executed with 0 files processed."
+            }
+            for row in 0..b.num_rows() {
+                statuses.push(text_at(b, 1, row).unwrap_or_default());
+                loaded += int_at(b, 3, row).unwrap_or(0);
+            }
+        }
+        if statuses.iter().all(|s| s == "LOADED") && usize::try_from(loaded).ok() == Some(file.rows)
+        {
+            return Ok(());
+        }
+        Err(SyncError::transient(format!(
+            "COPY INTO loaded {loaded} of the {} rows of batch file {} ({}); the watermark stays, the next run loads the batch again",
+            file.rows,
+            file.name,
+            if statuses.is_empty() { "the file was not in the stage".to_owned() } else { statuses.join(", ") }
+        )))
     }
 
     fn merge_sql(&self) -> String {
@@ -261,15 +343,24 @@ impl<'a> Destination<'a> {
     }
 }
 
-/// What is wrong with an existing destination's columns (empty: compatible), or `None` when
-/// the destination does not exist yet.
+/// How an existing destination's columns compare with the export's.
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    /// Columns it lacks (added by the next push).
+    pub missing: Vec<(&'static str, Kind)>,
+    /// Columns whose type cannot take the export's values (`NAME is TYPE (needs TYPE)`).
+    pub incompatible: Vec<String>,
+}
+
+/// How an existing destination's columns compare with the export's, or `None` when the
+/// destination does not exist yet.
 ///
 /// # Errors
 /// A classified Snowflake error.
 pub(crate) async fn destination_problems(
     session: &Session,
     p: &PushTable,
-) -> Result<Option<Vec<String>>> {
+) -> Result<Option<Shape>> {
     let t = &p.table;
     let sql = format!(
         "SELECT COLUMN_NAME, DATA_TYPE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
@@ -293,15 +384,17 @@ pub(crate) async fn destination_problems(
         .iter()
         .map(|c| (c.name, c.kind))
         .chain(std::iter::once(("EXPORTED_AT", Kind::Timestamp)));
-    let mut problems = Vec::new();
+    let mut shape = Shape::default();
     for (name, kind) in wanted {
         match existing.iter().find(|(n, _)| n == name) {
-            None => problems.push(format!("{name} is missing")),
+            None => shape.missing.push((name, kind)),
             Some((_, ty)) if !kind.accepts(ty) => {
-                problems.push(format!("{name} is {ty} (needs {})", kind.sf_type()));
+                shape
+                    .incompatible
+                    .push(format!("{name} is {ty} (needs {})", kind.sf_type()));
             }
             Some(_) => {}
         }
     }
-    Ok(Some(problems))
+    Ok(Some(shape))
 }

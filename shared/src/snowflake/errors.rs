@@ -79,6 +79,9 @@ pub enum Failure {
         /// What failed (an HTTP status, a cut body, Arrow that does not decode).
         detail: String,
     },
+    /// A file could not be uploaded to a stage's storage, after the retries.
+    #[error("{0}")]
+    Upload(String),
     /// A result's Arrow data does not decode.
     #[error("the result does not decode as Arrow: {0}")]
     Arrow(String),
@@ -96,7 +99,7 @@ impl Failure {
     /// Whether another attempt of the same request can help.
     pub(crate) fn retryable(&self) -> bool {
         match self {
-            Failure::Unreachable { .. } | Failure::Cut { .. } => true,
+            Failure::Unreachable { .. } | Failure::Cut { .. } | Failure::Upload(_) => true,
             Failure::Status { status, .. } => reqwest::StatusCode::from_u16(*status)
                 .map(retryable_status)
                 .unwrap_or(false),
@@ -128,6 +131,12 @@ pub(crate) fn classify(cfg: &SnowflakeConfig, endpoint: &Endpoint, f: Failure) -
         }
         Failure::Undecodable { .. } | Failure::Protocol { .. } => {
             let text = format!("Snowflake at {at} sent an answer snowsync could not read ({f}); retry, and check the account URL if it persists");
+            return SyncError::transient(text).with_source(f);
+        }
+        Failure::Upload(_) => {
+            let text = format!(
+                "a file could not be uploaded to the Snowflake stage: {f}; retrying may help"
+            );
             return SyncError::transient(text).with_source(f);
         }
         Failure::Chunk { .. } | Failure::Arrow(_) => {
@@ -205,6 +214,10 @@ fn by_code(cfg: &SnowflakeConfig, code: &str, msg: &str) -> (ErrorKind, String) 
         "000603" | "000604" | "000605" | "300005" => (
             ErrorKind::Transient,
             format!("Snowflake failed the statement: {first_line} ({code}); retrying may help"),
+        ),
+        "100315" => (
+            ErrorKind::Config,
+            format!("Snowflake could not decrypt a staged file: {first_line} ({code}); the upload's encryption does not match the stage's key (a proxy that rewrites uploads, or a snowsync bug): report it"),
         ),
         // Data errors quote the value they could not take ("Numeric value '…' is not
         // recognized"): the value stays out of the message, as a row value must.

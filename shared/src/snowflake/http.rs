@@ -51,6 +51,16 @@ pub(crate) async fn wait_to_retry(
     }
 }
 
+/// A transport error's text with its URL replaced by `placeholder` (a presigned URL is a
+/// credential for the data behind it).
+pub(crate) fn without_url(e: &reqwest::Error, placeholder: &str) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), placeholder);
+    }
+    s
+}
+
 /// Builds the HTTP client every Snowflake and storage request goes through.
 ///
 /// # Errors

@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::errors::retryable_status;
 use super::errors::Failure;
-use super::http::{backoff, wait_to_retry};
+use super::http::{backoff, wait_to_retry, without_url};
 use super::wire::{Chunk, QueryData};
 
 /// Bytes (as the chunks announce them, uncompressed) downloading at once when a result is
@@ -296,7 +296,10 @@ async fn fetch_once(
         .await
         .map_err(|e| {
             (
-                format!("no answer from the result storage ({})", without_url(&e)),
+                format!(
+                    "no answer from the result storage ({})",
+                    without_url(&e, "<chunk URL>")
+                ),
                 true,
             )
         })?;
@@ -314,7 +317,10 @@ async fn fetch_once(
     }
     let body = resp.bytes().await.map_err(|e| {
         (
-            format!("the download broke off ({})", without_url(&e)),
+            format!(
+                "the download broke off ({})",
+                without_url(&e, "<chunk URL>")
+            ),
             true,
         )
     })?;
@@ -330,15 +336,6 @@ async fn fetch_once(
         ));
     }
     Ok(batches)
-}
-
-/// A transport error's text without its URL (a presigned URL is a credential for the data).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<chunk URL>");
-    }
-    s
 }
 
 /// The body, gunzipped when it starts with gzip's magic bytes (storage serves chunks gzipped

@@ -22,6 +22,7 @@ use super::endpoint::Endpoint;
 use super::errors::{classify, Failure};
 use super::http::{self, Api, Call};
 use super::result::{self, Part, Parts};
+use super::stage::PutAnswer;
 use super::wire::{
     in_progress, session_gone, AbortRequest, Envelope, LoginData, QueryData, QueryRequest,
     RenewData, RenewRequest,
@@ -234,7 +235,21 @@ impl Session {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    fn classify(&self, f: Failure) -> SyncError {
+    /// Runs a `PUT` naming one file: where to upload it, with the credentials and the key.
+    ///
+    /// # Errors
+    /// A classified error.
+    pub(crate) async fn put(&self, sql: &str) -> Result<PutAnswer> {
+        let data = self.statement(sql).await.map_err(|f| self.classify(f))?;
+        PutAnswer::new(data.stage_info, data.encryption_material).map_err(|f| self.classify(f))
+    }
+
+    /// The HTTP client (uploads to a stage's storage go through it too).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.api.http
+    }
+
+    pub(crate) fn classify(&self, f: Failure) -> SyncError {
         classify(&self.cfg, &self.endpoint, f)
     }
 

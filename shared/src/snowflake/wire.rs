@@ -107,6 +107,12 @@ pub(crate) struct QueryData {
     pub total: Option<u64>,
     #[serde(default)]
     pub error_code: Option<String>,
+    /// A `PUT` answer's stage: where to upload, with what credentials.
+    #[serde(default)]
+    pub stage_info: Option<super::stage::StageInfo>,
+    /// A `PUT` answer's key for client-side encryption (`null` for an unencrypted stage).
+    #[serde(default)]
+    pub encryption_material: Option<super::stage::Materials>,
 }
 
 /// The body of a query-request.
