@@ -4,7 +4,6 @@
 
 use snowsync::pull::PullFunctionEvent;
 use snowsync::state::{Direction, RunRecord};
-use snowsync::tenant::config::TenantId;
 
 use crate::helpers::{
     cli, lease_lapsed, near_deadline, pg_schema, spawn_stack, tenant_add, tenant_toml, text,
@@ -91,12 +90,7 @@ fn most_at_once(runs: &[RunRecord], run_id: &str) -> usize {
 
 /// The pull runs of `tenant`, those of its newest run id only.
 async fn last_run(stack: &TestStack, tenant: &str) -> Vec<RunRecord> {
-    let runs = stack
-        .deps
-        .state
-        .runs(&TenantId::parse(tenant).expect("id"))
-        .await
-        .expect("runs");
+    let runs = crate::helpers::run_records(stack, tenant).await;
     let newest = runs
         .iter()
         .filter(|r| r.direction == Direction::Pull)
@@ -568,12 +562,7 @@ async fn a_function_invoked_directly_reads_a_split_tables_ranges_one_at_a_time_a
     }
     assert!(hops >= 3, "910 rows in pages of 100 hop: {hops}");
     same_rows(&stack, &tenant, &sf, "after the hops").await;
-    let runs = stack
-        .deps
-        .state
-        .runs(&TenantId::parse(&tenant).expect("id"))
-        .await
-        .expect("runs");
+    let runs = crate::helpers::run_records(&stack, &tenant).await;
     let ranges: Vec<RunRecord> = runs
         .into_iter()
         .filter(|r| r.object.contains('#'))

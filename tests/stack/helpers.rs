@@ -66,6 +66,16 @@ pub fn secret(prefix: &str) -> String {
     value
 }
 
+/// Every run record of `tenant`.
+pub async fn run_records(stack: &TestStack, tenant: &str) -> Vec<snowsync::state::RunRecord> {
+    stack
+        .deps
+        .state
+        .runs(&snowsync::tenant::config::TenantId::parse(tenant).expect("tenant id"))
+        .await
+        .expect("run records")
+}
+
 /// `snowsync tenant add` of `toml` with a password credentials file, as an operator runs it.
 pub fn tenant_add(toml: &str, env: &[(&str, &str)]) -> Output {
     let dir = std::env::temp_dir().join(unique("snowsync-add-"));

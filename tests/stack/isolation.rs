@@ -95,12 +95,7 @@ async fn a_config_stored_under_one_tenant_naming_another_is_refused_before_any_r
         "{err}"
     );
     // B's state holds only B's own run.
-    let runs = stack
-        .deps
-        .state
-        .runs(&TenantId::parse(&b).expect("id"))
-        .await
-        .expect("runs");
+    let runs = crate::helpers::run_records(&stack, &b).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
 }
 

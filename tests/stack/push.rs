@@ -430,12 +430,7 @@ async fn a_role_without_write_grants_gets_a_privilege_error_naming_the_grant() {
         stdout.contains("GRANT USAGE, CREATE TABLE ON SCHEMA"),
         "{stdout}"
     );
-    let runs = stack
-        .deps
-        .state
-        .runs(&TenantId::parse(&tenant).expect("id"))
-        .await
-        .expect("runs");
+    let runs = crate::helpers::run_records(&stack, &tenant).await;
     assert!(runs
         .iter()
         .any(|r| r.error_kind.map(|k| k.as_str()) == Some("privilege")));
