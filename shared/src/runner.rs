@@ -247,20 +247,10 @@ where
     let _enter = span.enter();
     let creds = deps.secrets.get(&cfg.tenant).await?;
     let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
-    let workers = deps
-        .settings
-        .parallel
-        .unwrap_or(cfg.max_parallel)
-        .clamp(1, objects.len());
-    let queue = std::sync::Mutex::new(objects.into_iter().enumerate());
-    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-    let worker = || async {
-        let mut done = Vec::new();
-        let Some(mut item) = next() else {
-            return done;
-        };
-        // One login per worker; if it fails, every object the worker takes reports it.
-        let session = Session::connect(
+    let workers = deps.settings.parallel.unwrap_or(cfg.max_parallel);
+    // One login per worker; if it fails, every object the worker takes reports it.
+    let login = || async {
+        Session::connect(
             &cfg.snowflake,
             &creds,
             &deps.endpoint,
@@ -268,39 +258,76 @@ where
             invocation.deadline,
         )
         .await
-        .map(Arc::new);
-        loop {
-            let (i, (name, object)) = item;
-            let r = run_object(
+        .map(Arc::new)
+    };
+    let work = &work;
+    report.objects = in_workers(
+        objects,
+        workers,
+        login,
+        |session, (name, object)| async move {
+            run_object(
                 deps,
                 &cfg.tenant,
                 (direction, plan),
                 &name,
                 invocation,
-                || async {
-                    let session = session
-                        .as_ref()
-                        .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
-                    work(object, Arc::clone(session)).await
-                },
+                || async { work(object, opened(&session)?).await },
             )
-            .await;
-            done.push((i, r));
+            .await
+        },
+    )
+    .await;
+    Ok(report)
+}
+
+/// Runs `items` on at most `workers` workers at once (at least one): each opens its session
+/// once (`open`, only when it has an item) and takes the next item as it finishes one. The
+/// results keep the order of `items`.
+pub(crate) async fn in_workers<I, S, OF, W, WF, R>(
+    items: Vec<I>,
+    workers: usize,
+    open: impl Fn() -> OF,
+    work: W,
+) -> Vec<R>
+where
+    OF: Future<Output = S>,
+    W: Fn(Arc<S>, I) -> WF,
+    WF: Future<Output = R>,
+{
+    let workers = workers.clamp(1, items.len().max(1));
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+    let worker = || async {
+        let mut done = Vec::new();
+        let Some(mut item) = next() else {
+            return done;
+        };
+        let session = Arc::new(open().await);
+        loop {
+            let (i, it) = item;
+            done.push((i, work(Arc::clone(&session), it).await));
             match next() {
                 Some(n) => item = n,
                 None => return done,
             }
         }
     };
-    let mut reports: Vec<(usize, ObjectReport)> =
-        futures::future::join_all((0..workers).map(|_| worker()))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-    reports.sort_by_key(|(i, _)| *i);
-    report.objects = reports.into_iter().map(|(_, r)| r).collect();
-    Ok(report)
+    let mut done: Vec<(usize, R)> = futures::future::join_all((0..workers).map(|_| worker()))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A worker's session, or the failure of its login as the failure of the object it takes.
+pub(crate) fn opened(session: &Result<Arc<Session>>) -> Result<Arc<Session>> {
+    session
+        .as_ref()
+        .map(Arc::clone)
+        .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))
 }
 
 /// For `skip_serializing_if`: a zero hop count is left out of events.

@@ -18,7 +18,7 @@
 //! its own.
 
 use super::*;
-use crate::runner::{run_object, Invocation, ObjectReport};
+use crate::runner::{in_workers, opened, run_object, Invocation, ObjectReport};
 use crate::state::Outcome;
 
 impl TableRun<'_> {
@@ -218,54 +218,36 @@ impl TableRun<'_> {
                 1
             } else {
                 plan.len()
-            })
-            .clamp(1, todo.len().max(1));
-        let queue = std::sync::Mutex::new(todo.into_iter());
-        let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            });
         let invocation = Invocation {
             run_id: self.run_id,
             hop: 0,
             deadline: budget.deadline,
         };
-        let worker = || async {
-            let mut reports = Vec::new();
-            let Some(mut i) = next() else {
-                return reports;
-            };
-            let session = self.worker_session().await.map(Arc::new);
-            loop {
+        let plan_cp = &*table_cp;
+        let login = || async { self.worker_session().await.map(Arc::new) };
+        let reports: Vec<ObjectReport> =
+            in_workers(todo, workers, login, |session, i| async move {
                 let object = self.range_object(i);
-                let report = run_object(
+                run_object(
                     self.deps,
                     self.tenant,
                     (Direction::Pull, None),
                     &object,
                     invocation,
                     || async {
-                        let session = session
-                            .as_ref()
-                            .map_err(|e| SyncError::new(e.kind(), e.message().to_owned()))?;
+                        let session = opened(&session)?;
                         let range = TableRun {
-                            session,
+                            session: &session,
                             object: object.clone(),
                             ..self.clone()
                         };
-                        range.read_range(table_cp, i, budget).await
+                        range.read_range(plan_cp, i, budget).await
                     },
                 )
-                .await;
-                reports.push(report);
-                match next() {
-                    Some(n) => i = n,
-                    None => return reports,
-                }
-            }
-        };
-        let reports: Vec<ObjectReport> = futures::future::join_all((0..workers).map(|_| worker()))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+                .await
+            })
+            .await;
         let mut progress = Progress {
             watermark_before: stored_watermark.clone(),
             plan: Some(table_cp.kind.as_str()),
