@@ -1,4 +1,5 @@
-"""What the layer changes inside fakesnow: NULL timestamps and session time zones in Arrow results.
+"""What the layer changes inside fakesnow: NULL timestamps and session time zones in Arrow results,
+COPY from internal stages, CSV fields read as text, temporary tables kept per session.
 
 fakesnow.arrow.timestamp_to_sf_struct builds timestamp structs that strict Arrow readers
 (arrow-rs) reject when a value is NULL, and assumes TIMESTAMP_TZ values are in UTC; the patch
@@ -108,3 +109,29 @@ def patch_csv_reads() -> None:
 
     read_expression.__wrapped_original__ = original  # type: ignore[attr-defined]
     ci.ReadCSV.read_expression = read_expression
+
+
+def patch_temporary_tables() -> None:
+    """Keep temporary tables out of the catalog every session shares.
+
+    fakesnow records each table a CREATE makes (its comment, NULL without one) in
+    _fs_tables_ext, keyed by database, schema and name, and runs every MERGE through a temporary
+    table of one fixed name, merge_candidates. Two sessions whose first MERGEs in a database meet
+    both insert that key, and DuckDB fails the second commit (000603, duplicate key). Snowflake's
+    temporary tables belong to their session, so concurrent MERGEs never collide there: a
+    temporary table without a comment is not recorded.
+    """
+    import fakesnow.transforms as ft
+    from sqlglot import exp
+
+    original = getattr(ft.extract_comment_on_table, "__wrapped_original__", ft.extract_comment_on_table)
+
+    def extract_comment_on_table(expression: exp.Expr) -> exp.Expr:
+        new = original(expression)
+        recorded = new.args.get("table_comment")
+        if recorded and recorded[1] is None and new.find(exp.TemporaryProperty):
+            del new.args["table_comment"]
+        return new
+
+    extract_comment_on_table.__wrapped_original__ = original  # type: ignore[attr-defined]
+    ft.extract_comment_on_table = extract_comment_on_table

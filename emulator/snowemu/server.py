@@ -31,7 +31,7 @@ from . import chunked, in_progress
 from .asgi import CaptureHandler, Receive, Scope, Send, read_body, send_json, send_text
 from .control import Control
 from .login import Logins
-from .patches import patch_copy_files, patch_csv_reads, patch_timestamp_struct
+from .patches import patch_copy_files, patch_csv_reads, patch_temporary_tables, patch_timestamp_struct
 from .queries import Queries
 from .realism import Realism
 from .stages import Stages, headers_of
@@ -108,6 +108,7 @@ def build_app(db_path: str | None = None, realism: Realism | None = None, record
     patch_timestamp_struct()
     patch_copy_files()
     patch_csv_reads()
+    patch_temporary_tables()
     # fakesnow.server binds its logger's handler *list* to uvicorn's (`logger.handlers = ...`), which
     # uvicorn's logging config later clears; give it its own (empty) list so its records just
     # propagate to the root logger, where the capture handler sits.
