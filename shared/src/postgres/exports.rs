@@ -8,6 +8,13 @@
 //! commits; `pg_locks` and `pg_stat_activity`) means no late commit can land behind the
 //! watermark. (The platform's database user needs `pg_read_all_stats` to see other sessions'
 //! transaction starts.)
+//!
+//! A batch is read with sorts and bitmap scans off for its transaction ([`ORDERED_INDEX_ONLY`]):
+//! the `(tenant, ingested_at, id)` index gives the rows in order, and `LIMIT` stops it after a
+//! batch. Without statistics on the tenant's rows (a large tenant just loaded, before autovacuum
+//! analyses the table) the planner estimated a few thousand rows and chose a bitmap scan and an
+//! external sort of every row past the position instead: 7.1 s for a batch in the middle of 10M
+//! rows, against 85 ms through the index.
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -15,6 +22,9 @@ use tokio_postgres::Row;
 use super::*;
 use crate::export::{columns, Position};
 use crate::tenant::config::{PushSource, TenantId};
+
+/// Settings of a batch's transaction that leave the planner only the ordered index path.
+const ORDERED_INDEX_ONLY: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
 
 /// Reads one source's batches for one tenant, up to the bound taken when it opened. Each row
 /// holds the source's columns as exact text (`c0`, `c1`, ... in [`columns`] order), then the
@@ -89,14 +99,25 @@ impl ExportReader {
     ///
     /// # Errors
     /// A classified PostgreSQL error.
-    pub(crate) async fn read(&self, after: Option<&Position>) -> Result<Vec<Row>> {
+    pub(crate) async fn read(&mut self, after: Option<&Position>) -> Result<Vec<Row>> {
         let after_ts = after.map(|p| p.ingested_at.clone());
         let after_id = after.map_or(0, |p| p.id);
         let params: [&(dyn ToSql + Sync); 5] =
             [&self.tenant, &self.upper, &after_ts, &after_id, &self.limit];
-        self.client
+        let what = format!("read platform.{}", self.source.as_str());
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(&what, e))?;
+        tx.batch_execute(ORDERED_INDEX_ONLY)
+            .await
+            .map_err(|e| pg_error(&what, e))?;
+        let rows = tx
             .query(&self.sql, &params)
             .await
-            .map_err(|e| pg_error(&format!("read platform.{}", self.source.as_str()), e))
+            .map_err(|e| pg_error(&what, e))?;
+        tx.commit().await.map_err(|e| pg_error(&what, e))?;
+        Ok(rows)
     }
 }

@@ -198,7 +198,7 @@ impl Export<'_> {
             self.deps.settings.push_batch_rows,
         )
         .await?;
-        let Some(reader) = reader else {
+        let Some(mut reader) = reader else {
             return Ok(Progress {
                 watermark_before: stored.watermark.clone(),
                 watermark_after: stored.watermark,
