@@ -14,7 +14,7 @@ from .asgi import Receive, Scope, Send, read_body, send_json
 from .chunked import ChunkStore
 from .realism import Realism
 from .stages import Stages
-from .state import SessionState, last_jwt, query_counts, query_tags, recorded_sql, rows_returned, sessions
+from .state import SessionState, closed_sessions, last_jwt, query_counts, query_tags, recorded_sql, rows_returned, sessions
 
 # sha256 of the emulator's files as loaded: /_emulator/config reports it, so `scripts/stack up`
 # and the smoke test can tell a stale running emulator
@@ -68,7 +68,8 @@ class Control:
             user = query.get("user", "").upper()
             await send_json(send, {"user": user, "recording": self.record_sql, "sql": recorded_sql.get(user, [])})
         elif path == "/_emulator/sessions" and method == "GET":
-            await send_json(send, [session_summary(s) for s in sessions.values()])
+            # open sessions, then those their clients closed (`"closed": true`)
+            await send_json(send, [session_summary(s) for s in [*sessions.values(), *closed_sessions]])
         elif method == "GET" and path in ("/_emulator/aborts", "/_emulator/request_ids", "/_emulator/chunk_stats", "/_emulator/async_stats", "/_emulator/config"):
             await send_json(send, self.realism_endpoint(path, query))
         else:
@@ -98,4 +99,5 @@ def session_summary(s: SessionState) -> dict:
         "params": s.effective(),  # the defaults in force, overridden by login and ALTER SESSION
         "honoured": s.honour,
         "clientAppId": s.client_app,
+        "closed": s.closed,
     }

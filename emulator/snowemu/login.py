@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlencode
 from . import parameters, user_keys
 from .asgi import Receive, Scope, Send, call_inner, decode_body, read_body, send_json, session_token
 from .realism import Realism
-from .state import SessionState, last_jwt, masters, new_session_id, query_tags, sessions
+from .state import SessionState, closed_sessions, last_jwt, masters, new_session_id, query_tags, sessions
 from .wire import (
     DESIGNATED_USERS,
     MASTER_VALIDITY_SECONDS,
@@ -234,6 +234,8 @@ class Logins:
         if token and query.get("delete") and isinstance(resp, dict) and resp.get("success"):
             if state := sessions.pop(token, None):
                 masters.pop(state.master_token, None)
+                state.closed = True
+                closed_sessions.append(state)
         if not isinstance(resp, dict):
             resp = {"data": None, "code": None, "message": None, "success": res.status == 200}
         await send_json(send, resp, status=res.status)

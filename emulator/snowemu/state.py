@@ -38,6 +38,7 @@ class SessionState:
     requests: int = 0  # query-requests received (--expire-every)
     renewals: int = 0  # token renewals (--master-expire-every)
     master_dead: bool = False  # the master token expired: only a fresh login helps
+    closed: bool = False  # the client closed it (`POST /session?delete=true`)
 
     def param(self, name: str) -> Any:
         return self.params.get(name, self.defaults.get(name))
@@ -68,6 +69,7 @@ class SessionState:
 
 sessions: dict[str, SessionState] = {}  # session token -> state
 masters: dict[str, str] = {}  # master token -> current session token
+closed_sessions: list[SessionState] = []  # closed by their client (`POST /session?delete=true`), oldest first
 query_tags: list[str] = []  # every QUERY_TAG set, in order, across sessions
 last_jwt: dict[str, str] = {}  # LOGIN_NAME upper-cased -> last JWT sent with SNOWFLAKE_JWT
 query_counts: dict[str, int] = {}  # LOGIN_NAME upper-cased -> query requests received (benchmarks)

@@ -212,6 +212,7 @@ pub async fn check_tenant(deps: &Deps, tenant: &str) -> Result<Vec<CheckLine>, S
             Err(e) => out.push(Status::Fail, item, e.to_string()),
         }
     }
+    session.close().await;
     Ok(out.0)
 }
 

@@ -282,17 +282,17 @@ where
 }
 
 /// Runs `items` on at most `workers` workers at once (at least one): each opens its session
-/// once (`open`, only when it has an item) and takes the next item as it finishes one. The
-/// results keep the order of `items`.
-pub(crate) async fn in_workers<I, S, OF, W, WF, R>(
+/// once (`open`, only when it has an item), takes the next item as it finishes one, and closes
+/// its session when none is left. The results keep the order of `items`.
+pub(crate) async fn in_workers<I, OF, W, WF, R>(
     items: Vec<I>,
     workers: usize,
     open: impl Fn() -> OF,
     work: W,
 ) -> Vec<R>
 where
-    OF: Future<Output = S>,
-    W: Fn(Arc<S>, I) -> WF,
+    OF: Future<Output = Result<Arc<Session>>>,
+    W: Fn(Arc<Result<Arc<Session>>>, I) -> WF,
     WF: Future<Output = R>,
 {
     let workers = workers.clamp(1, items.len().max(1));
@@ -309,9 +309,13 @@ where
             done.push((i, work(Arc::clone(&session), it).await));
             match next() {
                 Some(n) => item = n,
-                None => return done,
+                None => break,
             }
         }
+        if let Ok(s) = &*session {
+            s.close().await;
+        }
+        done
     };
     let mut done: Vec<(usize, R)> = futures::future::join_all((0..workers).map(|_| worker()))
         .await

@@ -6,8 +6,8 @@ use snowsync::pull::PullFunctionEvent;
 use snowsync::state::{Direction, RunRecord};
 
 use crate::helpers::{
-    cli, lease_lapsed, near_deadline, pg_schema, spawn_stack, tenant_add, tenant_toml, text,
-    unique, Faults, Spawned, TestStack,
+    cli, lease_lapsed, near_deadline, pg_schema, run_sessions, spawn_stack, tenant_add,
+    tenant_toml, text, unique, Faults, Spawned, TestStack,
 };
 use crate::incremental::{checkpoint, deals, dest, source};
 
@@ -115,6 +115,11 @@ async fn a_tenants_tables_run_at_most_max_parallel_at_once_or_as_many_as_paralle
         most_at_once(&runs, ""),
         2,
         "max_parallel = 2: two tables at a time"
+    );
+    let (closed, left_open) = run_sessions(&tenant).await;
+    assert!(
+        closed >= 2 && left_open == 0,
+        "each worker closes its Snowflake session when the run ends: {closed} closed, {left_open} left open"
     );
     // The report keeps the configured order whatever finished first.
     let out = cli(

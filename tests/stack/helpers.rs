@@ -615,6 +615,26 @@ pub async fn rows_returned(user: &str) -> u64 {
         .expect("rows returned")
 }
 
+/// The stack emulator's sessions of `tenant`'s runs (by the query tag each run sets): how many
+/// its client closed, and how many it left open though they had not expired.
+pub async fn run_sessions(tenant: &str) -> (usize, usize) {
+    let base = std::env::var("SNOWSYNC_SNOWFLAKE_URL").expect("SNOWSYNC_SNOWFLAKE_URL");
+    let tag = format!("snowsync tenant={tenant} run=");
+    let sessions = emulator_get(&base, "sessions").await;
+    let mine: Vec<&serde_json::Value> = sessions
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| s["queryTag"].as_str().is_some_and(|t| t.starts_with(&tag)))
+        .collect();
+    let closed = mine.iter().filter(|s| s["closed"] == true).count();
+    let left_open = mine
+        .iter()
+        .filter(|s| s["closed"] != true && s["expired"] != true)
+        .count();
+    (closed, left_open)
+}
+
 /// `GET <base>/_emulator/<path>` of an emulator, as JSON.
 pub async fn emulator_get(base: &str, path: &str) -> serde_json::Value {
     reqwest::get(format!("{base}/_emulator/{path}"))

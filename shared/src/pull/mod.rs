@@ -263,19 +263,24 @@ async fn split_table(
         let tag = format!("snowsync tenant={} run={run_id}", cfg.tenant);
         let session =
             Arc::new(Session::connect(&cfg.snowflake, &creds, &deps.endpoint, &tag, None).await?);
-        let run = table_run(
-            deps,
-            cfg,
-            t,
-            &session,
-            run_id,
-            &Budget::default(),
-            object.clone(),
-        )
-        .await?;
-        deps.platform.ensure_tenant(&run.schema).await?;
-        // A backfill's plan takes the source's columns as they are.
-        let (_, cp) = run.plan_or_resume(mode, false).await?;
+        let plan = async {
+            let run = table_run(
+                deps,
+                cfg,
+                t,
+                &session,
+                run_id,
+                &Budget::default(),
+                object.clone(),
+            )
+            .await?;
+            deps.platform.ensure_tenant(&run.schema).await?;
+            // A backfill's plan takes the source's columns as they are.
+            run.plan_or_resume(mode, false).await
+        }
+        .await;
+        session.close().await;
+        let (_, cp) = plan?;
         Ok::<_, SyncError>(
             cp.ranges
                 .filter(|_| !cp.read_all)

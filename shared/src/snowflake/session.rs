@@ -51,6 +51,8 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 const MAX_REFRESHES: u32 = 3;
 /// The longest pause between two polls of a running statement.
 const MAX_POLL_PAUSE: Duration = Duration::from_secs(1);
+/// The longest a run waits for Snowflake to close its session.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Whether a statement may renew an expired session (not while the session is being set up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +244,43 @@ impl Session {
     pub(crate) async fn put(&self, sql: &str) -> Result<PutAnswer> {
         let data = self.statement(sql).await.map_err(|f| self.classify(f))?;
         PutAnswer::new(data.stage_info, data.encryption_material).map_err(|f| self.classify(f))
+    }
+
+    /// Ends the session (`POST /session?delete=true`, what the official drivers send when
+    /// closed): its temporary tables go at once, and the customer's account stops counting it
+    /// among the user's sessions, where an abandoned one stays until it expires (four hours
+    /// idle by default). Best effort within [`CLOSE_WAIT`], and never within
+    /// [`DEADLINE_MARGIN`] of the deadline, which the run needs to return its result: a
+    /// failure is logged, and Snowflake expires the session anyway.
+    pub async fn close(&self) {
+        let wait = self.deadline.map_or(CLOSE_WAIT, |d| {
+            d.saturating_duration_since(Instant::now())
+                .saturating_sub(DEADLINE_MARGIN)
+                .min(CLOSE_WAIT)
+        });
+        if wait.is_zero() {
+            return;
+        }
+        let auth = self.tokens.read().await.auth();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let call: Call<'_, ()> = Call::new(
+            Method::POST,
+            "/session?delete=true",
+            &request_id,
+            "close the session",
+        )
+        .auth(&auth);
+        let sent = tokio::time::timeout(wait, self.api.send::<_, serde_json::Value>(&call)).await;
+        match sent {
+            Ok(Ok(_)) => tracing::debug!("closed the Snowflake session"),
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "could not close the Snowflake session; it expires by itself")
+            }
+            Err(_) => tracing::info!(
+                waited_ms = wait.as_millis(),
+                "Snowflake did not close the session in time; it expires by itself"
+            ),
+        }
     }
 
     /// The HTTP client (uploads to a stage's storage go through it too).
