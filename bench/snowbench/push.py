@@ -14,16 +14,21 @@ from .measure import measure, rates
 from .postgres import copy_out_bytes, psql
 
 
-def push_backfill(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
-    psql(f"DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
-    started = time.monotonic()
+def seed_actions(rows: int, first: int = 1) -> None:
+    """Actions `first` .. `first + rows - 1` of the bench tenant in platform.actions."""
     psql(f"""INSERT INTO platform.actions (tenant, id, occurred_at, action_type, visitor_id, account_domain, channel, properties)
              SELECT '{TENANT}', g, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second',
                     (ARRAY['page_view', 'signup', 'download', 'demo_request'])[1 + g % 4],
                     'visitor-' || (g % 50000), 'account' || (g % 2000) || '.example.com',
                     (ARRAY['web', 'email', 'ads'])[1 + g % 3],
                     jsonb_build_object('path', '/pricing/' || (g % 100), 'score', g % 100)
-             FROM generate_series(1, {rows}) AS g""")
+             FROM generate_series({first}, {first + rows - 1}) AS g""")
+
+
+def push_backfill(emu: Emulator, env: dict[str, str], rows: int) -> dict[str, Any]:
+    psql(f"DELETE FROM platform.actions WHERE tenant = '{TENANT}'")
+    started = time.monotonic()
+    seed_actions(rows)
     log(f"  push: {rows} rows in platform.actions ({time.monotonic() - started:.1f}s)")
     nbytes = copy_out_bytes(f"SELECT {PUSH_COLUMNS} FROM platform.actions WHERE tenant = '{TENANT}'")
     emu.restart()

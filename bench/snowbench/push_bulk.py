@@ -24,6 +24,7 @@ from .emulator import Emulator
 from .measure import measure, rates
 from . import postgres
 from .postgres import copy_out_bytes, psql
+from .push import seed_actions
 
 # snowsync's defaults (shared/src/deps.rs): rows per batch, and the bulk path's threshold
 BATCH_ROWS = 50_000
@@ -57,16 +58,6 @@ def merge_sql() -> str:
         'ON d."ID" = s."ID" '
         f"WHEN MATCHED THEN UPDATE SET {updates} WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
     )
-
-
-def seed_actions(rows: int, first: int = 1) -> None:
-    psql(f"""INSERT INTO platform.actions (tenant, id, occurred_at, action_type, visitor_id, account_domain, channel, properties)
-             SELECT '{TENANT}', g, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second',
-                    (ARRAY['page_view', 'signup', 'download', 'demo_request'])[1 + g % 4],
-                    'visitor-' || (g % 50000), 'account' || (g % 2000) || '.example.com',
-                    (ARRAY['web', 'email', 'ads'])[1 + g % 3],
-                    jsonb_build_object('path', '/pricing/' || (g % 100), 'score', g % 100)
-             FROM generate_series({first}, {first + rows - 1}) AS g""")
 
 
 def drop_destination(emu: Emulator) -> None:
