@@ -54,6 +54,16 @@ const MAX_POLL_PAUSE: Duration = Duration::from_secs(1);
 /// The longest a run waits for Snowflake to close its session.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
+/// How long closing a session may take at `now`: [`CLOSE_WAIT`], less whatever would reach
+/// into the last [`DEADLINE_MARGIN`] before the deadline (zero: do not close).
+fn close_wait(deadline: Option<Instant>, now: Instant) -> Duration {
+    deadline.map_or(CLOSE_WAIT, |d| {
+        d.saturating_duration_since(now)
+            .saturating_sub(DEADLINE_MARGIN)
+            .min(CLOSE_WAIT)
+    })
+}
+
 /// Whether a statement may renew an expired session (not while the session is being set up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Renew {
@@ -253,11 +263,7 @@ impl Session {
     /// [`DEADLINE_MARGIN`] of the deadline, which the run needs to return its result: a
     /// failure is logged, and Snowflake expires the session anyway.
     pub async fn close(&self) {
-        let wait = self.deadline.map_or(CLOSE_WAIT, |d| {
-            d.saturating_duration_since(Instant::now())
-                .saturating_sub(DEADLINE_MARGIN)
-                .min(CLOSE_WAIT)
-        });
+        let wait = close_wait(self.deadline, Instant::now());
         if wait.is_zero() {
             return;
         }
@@ -649,5 +655,26 @@ fn missing(what: &'static str, field: &str) -> Failure {
     Failure::Protocol {
         what,
         detail: format!("a successful answer without {field}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_waits_its_bound_and_never_into_the_last_margin_before_the_deadline() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(close_wait(None, now), CLOSE_WAIT, "no deadline (the CLI)");
+        assert_eq!(close_wait(Some(now + s(60)), now), CLOSE_WAIT);
+        assert_eq!(
+            close_wait(Some(now + s(4)), now),
+            s(2),
+            "4 s left, 2 s kept"
+        );
+        assert_eq!(close_wait(Some(now + s(2)), now), Duration::ZERO);
+        assert_eq!(close_wait(Some(now + s(1)), now), Duration::ZERO);
+        assert_eq!(close_wait(Some(now), now + s(5)), Duration::ZERO, "past it");
     }
 }
