@@ -586,3 +586,50 @@ async fn a_backfill_killed_after_its_swap_records_the_watermark_without_reading_
     assert_eq!(watermark(&stack, &tenant, &db).await, Some(upper));
     assert_eq!(dest(&stack, &tenant).await, source(&sf).await);
 }
+
+#[tokio::test]
+async fn a_step_longer_than_the_lease_keeps_it_while_its_process_lives() {
+    let stack = spawn_stack().await;
+    let state = &stack.deps.state;
+    let id = &TenantId::parse(&unique("t-")).expect("id");
+    let ttl = Duration::from_secs(1);
+    let step = Duration::from_millis(2500);
+    // A thief tries for the lease every 100 ms while the holder's step runs.
+    let thief = |object: String| async move {
+        let deadline = tokio::time::Instant::now() + step;
+        while tokio::time::Instant::now() < deadline {
+            if state
+                .acquire_lease(id, Direction::Pull, &object, "thief", ttl)
+                .await
+                .expect("lease")
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    for (object, kept) in [("HELD.PUBLIC.T", true), ("UNHELD.PUBLIC.T", false)] {
+        assert!(state
+            .acquire_lease(id, Direction::Pull, object, "holder", ttl)
+            .await
+            .expect("lease"));
+        let work = tokio::time::sleep(step);
+        let ((), stolen) = if kept {
+            let key = (id, Direction::Pull, object);
+            tokio::join!(
+                state.holding(key, "holder", ttl, work),
+                thief(object.into())
+            )
+        } else {
+            tokio::join!(work, thief(object.into()))
+        };
+        assert_eq!(
+            stolen,
+            !kept,
+            "{object}: a {} ms step under a {} ms lease",
+            step.as_millis(),
+            ttl.as_millis()
+        );
+    }
+}

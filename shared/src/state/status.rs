@@ -84,6 +84,42 @@ impl StateStore {
         }
     }
 
+    /// Runs `work` while holding the lease we took, extending it every third of `ttl`, so one
+    /// long step (a swap's key build and `ANALYZE`) does not outlive it while we are alive.
+    /// An extension that finds the lease gone stops extending; the work's own conditional
+    /// writes then fail as the lease's loss. A killed process extends nothing, so its lease
+    /// still lapses.
+    pub async fn holding<T>(
+        &self,
+        (tenant, direction, object): (&TenantId, Direction, &str),
+        owner: &str,
+        ttl: Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let beat = (ttl / 3).max(Duration::from_millis(100));
+        let extend = async {
+            loop {
+                tokio::time::sleep(beat).await;
+                match self
+                    .acquire_lease(tenant, direction, object, owner, ttl)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::info!(error = %e, object, "could not extend the lease; trying again")
+                    }
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => done,
+            () = extend => unreachable!("extending never ends"),
+        }
+    }
+
     /// Gives the lease back if we still hold it.
     ///
     /// # Errors
