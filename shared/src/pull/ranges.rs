@@ -295,14 +295,7 @@ impl TableRun<'_> {
             object: table.clone(),
             ..self.clone()
         };
-        let result = state
-            .holding(
-                (self.tenant, Direction::Pull, &table),
-                self.run_id,
-                ttl,
-                owner.finish_ranged_table(),
-            )
-            .await;
+        let result = owner.finish_ranged_table().await;
         if let Err(e) = state
             .release_lease(self.tenant, Direction::Pull, &table, self.run_id)
             .await

@@ -572,7 +572,14 @@ impl TableRun<'_> {
         stored_watermark: Option<String>,
     ) -> Result<(Option<String>, Option<u64>)> {
         if cp.kind != PlanKind::Incremental {
-            self.swap(cp).await?;
+            // One long step (the key build, `ANALYZE`) with no checkpoint write to extend the
+            // lease: it is kept while the swap runs.
+            let object = (self.tenant, Direction::Pull, self.object.as_str());
+            let ttl = self.deps.settings.lease_ttl;
+            self.deps
+                .state
+                .holding(object, self.run_id, ttl, self.swap(cp))
+                .await?;
         }
         let new_watermark = match cp.kind {
             PlanKind::FullRefresh => None,
