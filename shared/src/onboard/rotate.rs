@@ -145,13 +145,9 @@ pub async fn verify(deps: &Deps, tenant: &str) -> Result<Verification> {
     let tag = format!("snowsync rotate-key tenant={}", cfg.tenant);
     let login = Session::connect(&cfg.snowflake, &next_creds, &deps.endpoint, &tag, None).await;
     let slot = stored.key_slot.other();
-    let login = match login {
-        Ok(session) => {
-            session.close().await;
-            Ok(())
-        }
-        Err(e) => Err(e),
-    };
+    if let Ok(session) = &login {
+        session.close().await;
+    }
     if let Err(error) = login {
         return Ok(Verification::Refused {
             pending: Rotation {

@@ -97,26 +97,18 @@ impl StateStore {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let beat = (ttl / 3).max(Duration::from_millis(100));
-        let extend = async {
-            loop {
-                tokio::time::sleep(beat).await;
-                match self
-                    .acquire_lease(tenant, direction, object, owner, ttl)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => {
-                        tracing::info!(error = %e, object, "could not extend the lease; trying again")
+        tokio::pin!(work);
+        let mut held = true;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                () = tokio::time::sleep(beat), if held => {
+                    match self.acquire_lease(tenant, direction, object, owner, ttl).await {
+                        Ok(taken) => held = taken,
+                        Err(e) => tracing::info!(error = %e, object, "could not extend the lease; trying again"),
                     }
                 }
             }
-            std::future::pending::<()>().await;
-        };
-        tokio::pin!(work);
-        tokio::select! {
-            done = &mut work => done,
-            () = extend => unreachable!("extending never ends"),
         }
     }
 
